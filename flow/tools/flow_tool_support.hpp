@@ -1,0 +1,170 @@
+// Helpers shared by flow-extract and flow-eval: argument parsing with the
+// project's exit codes (DESIGN.md "Errors": 0 ok, 1 failure, 2 usage) and a
+// staged output directory, so a failed run never leaves output that looks
+// complete. Header-only standard C++: the flow/ tools link only libsalflow
+// (model/tools/tool_common.* does the same for the model tools but needs LibTorch).
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace flowtools {
+
+/// Minimal "--flag value" / "--flag=value" / "--switch" parser.
+class Args {
+ public:
+  Args(int argc, char **argv, std::string program, std::string usage)
+      : argc_(argc), argv_(argv), program_(std::move(program)), usage_(std::move(usage)) {}
+
+  void option(const std::string &flag, std::string *out) {
+    options_[flag] = [out](const std::string &v) {
+      *out = v;
+      return !v.empty();
+    };
+  }
+  void option(const std::string &flag, int *out) {
+    options_[flag] = [out](const std::string &v) {
+      char *end = nullptr;
+      const long x = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || x < -1000000 || x > 1000000) return false;
+      *out = static_cast<int>(x);
+      return true;
+    };
+  }
+  void flag(const std::string &flag, bool *out) { flags_[flag] = out; }
+
+  /// Prints the usage and exits 0 on --help; exits 2 on malformed arguments.
+  void parse() {
+    for (int i = 1; i < argc_; ++i) {
+      std::string a = argv_[i];
+      if (a == "--help" || a == "-h") {
+        std::fputs(usage_.c_str(), stdout);
+        std::exit(0);
+      }
+      std::string value;
+      bool has_inline = false;
+      if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        has_inline = true;
+      }
+      if (auto f = flags_.find(a); f != flags_.end()) {
+        if (has_inline) usage_error(a + " takes no value");
+        *f->second = true;
+        continue;
+      }
+      auto o = options_.find(a);
+      if (o == options_.end()) usage_error("unknown argument '" + a + "'");
+      if (!has_inline) {
+        if (i + 1 >= argc_) usage_error(a + " needs a value");
+        value = argv_[++i];
+      }
+      if (!o->second(value)) usage_error("invalid value '" + value + "' for " + a);
+    }
+  }
+
+  void require(const std::string &flag, const std::string &value) const {
+    if (value.empty()) usage_error(flag + " is required");
+  }
+
+  [[noreturn]] void usage_error(const std::string &message) const {
+    std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", program_.c_str(), message.c_str(),
+                 program_.c_str());
+    std::exit(2);
+  }
+
+ private:
+  int argc_;
+  char **argv_;
+  std::string program_, usage_;
+  std::map<std::string, std::function<bool(const std::string &)>> options_;
+  std::map<std::string, bool *> flags_;
+};
+
+/// Prints "program: message" (message already names the file) and exits 1.
+[[noreturn]] inline void fail(const std::string &program, const std::string &message) {
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
+  std::exit(1);
+}
+
+/// An output directory written atomically: files go to a hidden staging
+/// folder beside the final one; commit() moves them into place (renaming the
+/// folder when the destination does not exist yet, else replacing files by
+/// name); the destructor removes the staging folder if commit() never ran.
+class StagedDir {
+ public:
+  explicit StagedDir(const std::string &final_dir) {
+    namespace fs = std::filesystem;
+    fs::path f = fs::absolute(final_dir).lexically_normal();
+    if (f.filename().empty()) f = f.parent_path();
+    final_ = f.string();
+    std::error_code ec;
+    if (fs::exists(f, ec) && !fs::is_directory(f, ec))
+      throw std::runtime_error(final_ + ": exists and is not a directory");
+    fs::create_directories(f.parent_path(), ec);
+    if (ec)
+      throw std::runtime_error(f.parent_path().string() + ": cannot create directory: " +
+                               ec.message());
+    std::random_device rd;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
+    staging_ = (f.parent_path() / ("." + f.filename().string() + ".partial-" + suffix)).string();
+    if (!fs::create_directory(staging_, ec))
+      throw std::runtime_error(f.parent_path().string() +
+                               ": cannot create a directory here: " +
+                               (ec ? ec.message() : std::string("already exists")));
+  }
+  ~StagedDir() {
+    if (!committed_) {
+      std::error_code ec;
+      std::filesystem::remove_all(staging_, ec);
+    }
+  }
+  StagedDir(const StagedDir &) = delete;
+  StagedDir &operator=(const StagedDir &) = delete;
+
+  const std::string &path() const { return staging_; }
+  const std::string &final_path() const { return final_; }
+  std::string file(const std::string &name) const { return staging_ + "/" + name; }
+
+  void commit() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(final_, ec)) {
+      fs::rename(staging_, final_, ec);
+      if (ec) throw std::runtime_error(final_ + ": cannot move results into place: " + ec.message());
+    } else {
+      move_contents(staging_, final_);
+      fs::remove_all(staging_, ec);
+    }
+    committed_ = true;
+  }
+
+ private:
+  static void move_contents(const std::filesystem::path &from, const std::filesystem::path &to) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (const auto &e : fs::directory_iterator(from)) {
+      const fs::path dst = to / e.path().filename();
+      if (e.is_directory() && fs::is_directory(dst, ec)) {
+        move_contents(e.path(), dst);  // merge sub-folders (e.g. vis/)
+        continue;
+      }
+      if (fs::is_directory(dst, ec)) fs::remove_all(dst, ec);
+      fs::rename(e.path(), dst, ec);
+      if (ec) throw std::runtime_error(dst.string() + ": cannot write: " + ec.message());
+    }
+  }
+
+  std::string final_, staging_;
+  bool committed_ = false;
+};
+
+}  // namespace flowtools

@@ -1,0 +1,108 @@
+// Heat-map rendering of saliency maps: colormap lookup tables and an in-place
+// blend onto video frames given as pointer + stride (GStreamer pads rows, so
+// nothing here assumes packed rows). Used by the `saliencyoverlay` element and
+// by `saliency-predict --overlay`.
+//
+// Torch-free and GStreamer-free: only the standard library in this header,
+// OpenCV in the implementation.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "salmodel/predictor.hpp"
+
+namespace model {
+
+/// Colour maps, as OpenCV's cv::applyColorMap draws them. Jet is MATLAB's;
+/// Turbo is Google's (Mikhailov 2019); Inferno, Magma and Viridis are
+/// matplotlib's perceptually uniform maps; Hot is black -> red -> yellow ->
+/// white; Gray is the identity ramp.
+enum class Colormap { Jet, Turbo, Inferno, Magma, Viridis, Hot, Gray };
+
+/// Parses "jet", "turbo", "inferno", "magma", "viridis", "hot", "gray"
+/// (case-insensitive).
+/// Throws std::invalid_argument naming the value.
+Colormap parse_colormap(const std::string &name);
+const char *to_string(Colormap cm);
+
+/// An RGB colour, 8 bits per channel.
+struct Rgb8 {
+  std::uint8_t r = 0, g = 0, b = 0;
+};
+
+/// The 256-entry lookup table of a colormap: index 0 is the colour of the
+/// lowest value, 255 of the highest. The tables are built once, on first use,
+/// and are safe to read from several threads.
+const std::array<Rgb8, 256> &colormap_lut(Colormap cm);
+
+/// Frame layouts the blend writes to. The packed formats mirror PixelFormat;
+/// I420 and NV12 are 8-bit 4:2:0 YUV (BT.601 or BT.709 matrix, limited range).
+enum class OverlayFormat { RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, I420, NV12 };
+
+/// The RGB->YUV matrix of an I420/NV12 frame (limited range in both cases).
+enum class YuvMatrix { BT601, BT709 };
+
+/// A writable frame: one plane for packed RGB formats, three for I420 (Y, U,
+/// V), two for NV12 (Y, interleaved UV). Strides are in bytes. Borrowed: the
+/// caller owns the memory and keeps it mapped during the call.
+struct OverlayFrame {
+  std::uint8_t *planes[3] = {nullptr, nullptr, nullptr};
+  std::size_t strides[3] = {0, 0, 0};
+  int width = 0;
+  int height = 0;
+  OverlayFormat format = OverlayFormat::RGB;
+  YuvMatrix matrix = YuvMatrix::BT601;
+};
+
+/// A borrowed saliency map: row-major float32, `width` x `height` values,
+/// covering the whole frame whatever its own resolution.
+struct MapView {
+  const float *values = nullptr;
+  int width = 0;
+  int height = 0;
+};
+
+struct HeatmapStyle {
+  Colormap colormap = Colormap::Jet;
+  /// Opacity of the heat map in [0,1] where the map is highest. The map is
+  /// min-max normalised per frame to m in [0,1]; each pixel is blended with
+  /// weight alpha * m, so pixels where the map is lowest are left unchanged
+  /// and the frame stays readable.
+  float alpha = 0.5f;
+  /// Draws a cross-hair at the map's maximum (white, with a dark outline).
+  bool mark_peak = false;
+  /// Paints the colour-mapped map over the whole frame, opaque, instead of
+  /// blending (alpha is ignored): with Colormap::Gray a packed RGB frame then
+  /// holds the map as an 8-bit min-max normalised image (map export).
+  bool replace_picture = false;
+};
+
+/// Blends the map over the frame as a heat map, in place. The map is resized
+/// to the frame with bilinear interpolation (half-pixel centres). A flat map
+/// (max == min, including all zeros) carries no information: it leaves the
+/// pixels unchanged (replace_picture: paints the colormap's lowest colour);
+/// with mark_peak the marker is drawn at its first maximum.
+/// Odd-sized 4:2:0 frames are fine (chroma is (w+1)/2 x (h+1)/2).
+/// Throws std::invalid_argument for null planes, non-positive sizes or a map
+/// with non-finite values; the frame is untouched then.
+void blend_heatmap(const OverlayFrame &frame, const MapView &map, const HeatmapStyle &style);
+
+/// Convenience for packed frames described as in predictor.hpp (GRAY8 has no
+/// colour and is rejected with std::invalid_argument).
+void blend_heatmap(std::uint8_t *data, int width, int height, std::size_t stride,
+                   PixelFormat format, const MapView &map, const HeatmapStyle &style);
+
+/// Position of the map's maximum in frame pixels (the centre of the map cell),
+/// for a frame of frame_width x frame_height. The first maximum in row-major
+/// order wins.
+struct Peak {
+  int x = 0;
+  int y = 0;
+  float value = 0.f;
+};
+Peak find_peak(const MapView &map, int frame_width, int frame_height);
+
+}  // namespace model

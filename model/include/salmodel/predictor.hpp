@@ -1,0 +1,142 @@
+// model::Predictor: the one streaming engine. Frames go in in display order,
+// saliency maps come out for earlier frames once their temporal window is
+// complete. The `saliency` element and `saliency-predict` both drive it, so a
+// pipeline and the CLI give identical maps for identical frames.
+//
+// This header is deliberately free of LibTorch: gst/ and the tools include it
+// without paying for torch's headers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace model {
+
+/// Thrown for bad options, unreadable or mismatching weights, unavailable
+/// devices. what() is a single line naming the file or option at fault.
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Packed 8-bit pixel layouts a FrameView may have.
+enum class PixelFormat { RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, GRAY8 };
+
+/// A borrowed, read-only frame (GStreamer rows may be padded: `stride` is in bytes).
+struct FrameView {
+  const std::uint8_t *data = nullptr;
+  int width = 0;
+  int height = 0;
+  std::size_t stride = 0;
+  PixelFormat format = PixelFormat::RGB;
+};
+
+/// A borrowed dense flow field: interleaved float32 (u, v), `stride` in bytes.
+/// Vectors are in pixels of the frame the flow belongs to (frame_width x
+/// frame_height), whatever the grid size: a flow computed on a half-size grid
+/// carries vectors already scaled to full-frame pixels.
+struct FlowView {
+  const float *data = nullptr;
+  int width = 0;
+  int height = 0;
+  std::size_t stride = 0;
+  int frame_width = 0;
+  int frame_height = 0;
+};
+
+/// One output map: float32 row-major values in [0,1] at the model's output
+/// resolution (width x height), for input frame `frame_index` (0-based, counted
+/// since the last reset()).
+struct SaliencyMap {
+  std::int64_t frame_index = 0;
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;
+};
+
+/// Model names accepted everywhere (CLI --model, element `model`).
+enum class ModelKind { Baseline, STSANet, STRANet };
+ModelKind parse_model_kind(const std::string &name);  // throws ModelError
+const char *to_string(ModelKind kind);
+
+struct PredictorOptions {
+  ModelKind model = ModelKind::Baseline;
+  /// Checkpoint path. Deep models refuse to run without it unless random_init.
+  std::string weights;
+  /// Deep models only: allow random weights (tests, benchmarks).
+  bool random_init = false;
+  /// "cpu", "cuda", "cuda:N" or "auto" (cuda when available, else cpu).
+  std::string device = "cpu";
+  /// Compute precision: "fp32" (default), "fp16" or "bf16" (CUDA only).
+  std::string precision = "fp32";
+  /// Windows per forward pass. >1 raises throughput for offline jobs and adds
+  /// up to batch-1 frames of latency.
+  int batch = 1;
+  /// Run the model on every `interval`-th frame (frames 0, N, 2N, ...) and give
+  /// the frames in between the last inferred map. Saves compute; the look-ahead
+  /// (latency) stays that of the model.
+  int interval = 1;
+  /// Flow computed by the predictor when the model needs flow and none is pushed.
+  std::string flow_algorithm = "dis";
+  std::string flow_preset = "fast";
+  /// Seed for random_init weights (deterministic tests).
+  std::uint64_t seed = 0;
+  /// Optional sink for informational messages (element: GST_DEBUG, tools: stderr).
+  std::function<void(const std::string &)> log;
+};
+
+class SaliencyModel;  // saliency_model.hpp (LibTorch side)
+
+/// Streaming saliency predictor. Not thread-safe: one per stream.
+class Predictor {
+ public:
+  /// Builds the model, loads weights and moves it to the device. Throws ModelError.
+  explicit Predictor(const PredictorOptions &options);
+  /// Drives an already built model (custom models, tests); options.model,
+  /// weights, random_init and seed are ignored.
+  Predictor(std::unique_ptr<SaliencyModel> model, const PredictorOptions &options);
+  ~Predictor();
+  Predictor(const Predictor &) = delete;
+  Predictor &operator=(const Predictor &) = delete;
+
+  /// Frames of look-ahead: a frame's map is available once this many later
+  /// frames were pushed (STSANet 16, STRA-Net 5, baseline 0), plus batch - 1.
+  int lookahead_frames() const;
+  /// Whether the model consumes optical flow.
+  bool needs_flow() const;
+  /// Human-readable model description ("baseline", "stsanet (random init)", ...).
+  std::string description() const;
+  /// Device actually used ("cpu", "cuda:0").
+  std::string device() const;
+  /// Trainable parameter elements and floating-point buffer elements of the model.
+  std::int64_t parameter_count() const;
+  std::int64_t buffer_count() const;
+
+  /// Pushes the next frame. `flow_from_previous` (optional) is the forward flow
+  /// from the previous pushed frame to this one; when absent and the model
+  /// needs flow, the predictor computes it. Returns the maps that became ready,
+  /// in frame order (possibly none).
+  std::vector<SaliencyMap> push(const FrameView &frame, const FlowView *flow_from_previous = nullptr);
+  /// End of stream: completes the windows of all pending frames by repeating
+  /// the last frame, and returns their maps. The predictor is reset afterwards.
+  std::vector<SaliencyMap> finish();
+  /// Discontinuity: drops pending frames and recurrent state without output.
+  void reset();
+  /// Frames pushed since the last reset whose maps were not returned yet.
+  int pending() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Bilinear resize of a map to width x height (half-pixel centres, as cv::resize
+/// INTER_LINEAR); used to bring maps to the frame size.
+std::vector<float> resize_map(const SaliencyMap &map, int width, int height);
+
+}  // namespace model

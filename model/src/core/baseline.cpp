@@ -1,0 +1,164 @@
+// Weight-free baseline saliency:
+//   static  = spectral residual saliency (Hou & Zhang, CVPR 2007) of the grey frame;
+//   motion  = magnitude of the optical flow into the frame after subtracting the
+//             global (median) motion, so camera pans do not light up everything
+//             (a simple form of the motion-contrast cue of Mahadevan & Vasconcelos 2010);
+//   fused   = ((1-w) * static + w * motion) * centre prior, blurred and min-max normalised,
+// where w = motion_weight when the frame has motion above the noise level, 0 otherwise.
+// All of it is tensor code on the model's device.
+#include "salmodel/baseline.hpp"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+namespace model {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor gaussian_kernel1d(double sigma, const torch::TensorOptions &opts) {
+  const int radius = std::max(1, int(std::ceil(3.0 * sigma)));
+  torch::Tensor x = torch::arange(-radius, radius + 1, opts);
+  torch::Tensor k = torch::exp(-(x * x) / (2.0 * sigma * sigma));
+  return k / k.sum();
+}
+
+// Separable Gaussian blur of (N, 1, H, W) with replicate borders.
+torch::Tensor gaussian_blur(const torch::Tensor &x, double sigma) {
+  if (sigma <= 0.0) return x;
+  torch::Tensor k = gaussian_kernel1d(sigma, x.options());
+  const int64_t r = (k.size(0) - 1) / 2;
+  torch::Tensor y = F::pad(x, F::PadFuncOptions({r, r, 0, 0}).mode(torch::kReplicate));
+  y = F::conv2d(y, k.view({1, 1, 1, -1}));
+  y = F::pad(y, F::PadFuncOptions({0, 0, r, r}).mode(torch::kReplicate));
+  return F::conv2d(y, k.view({1, 1, -1, 1}));
+}
+
+torch::Tensor resize(const torch::Tensor &x, int64_t h, int64_t w, bool antialias) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{h, w})
+                               .mode(torch::kBilinear)
+                               .align_corners(false)
+                               .antialias(antialias));
+}
+
+torch::Tensor normalise01(const torch::Tensor &x) {
+  const torch::Tensor lo = x.amin({-2, -1}, true), hi = x.amax({-2, -1}, true);
+  return (x - lo) / (hi - lo).clamp_min(1e-12);
+}
+
+class BaselineModel final : public SaliencyModel {
+ public:
+  explicit BaselineModel(const BaselineOptions &o) : o_(o) {}
+
+  std::string name() const override { return "baseline"; }
+
+  WindowSpec window_spec() const override {
+    WindowSpec s;
+    s.frames_before = 1;  // the flow from the previous frame into the target
+    s.frames_after = 0;
+    s.needs_flow = true;
+    s.flow_width = o_.map_width;
+    return s;
+  }
+
+  // Per frame: (1, h, w) static saliency at map resolution, computed once per frame.
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) override {
+    const int64_t H = rgb.size(0), W = rgb.size(1);
+    set_geometry(H, W);
+    torch::Tensor img = rgb.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div_(255.0);
+    // ITU-R BT.601 luma.
+    torch::Tensor grey = (img.select(1, 0) * 0.299 + img.select(1, 1) * 0.587 + img.select(1, 2) * 0.114)
+                             .unsqueeze(1);
+    torch::Tensor small = resize(grey, sr_h_, sr_w_, /*antialias=*/true).squeeze(1);  // (1, h, w)
+    // Spectral residual: log amplitude minus its 3x3 local mean, recombined with the phase.
+    torch::Tensor spectrum = torch::fft::fft2(small);
+    torch::Tensor log_amp = torch::log(spectrum.abs() + 1e-8);
+    torch::Tensor phase = torch::angle(spectrum);
+    torch::Tensor mean = F::avg_pool2d(F::pad(log_amp.unsqueeze(1), F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate)),
+                                       F::AvgPool2dFuncOptions(3).stride(1)).squeeze(1);
+    torch::Tensor residual = log_amp - mean;
+    torch::Tensor sal = torch::fft::ifft2(torch::polar(torch::exp(residual), phase)).abs().pow(2);
+    sal = gaussian_blur(sal.unsqueeze(1), 0.04 * sr_w_);  // Hou & Zhang smooth with sigma ~ 2.5 px at 64 px
+    sal = resize(sal, map_h_, map_w_, false).squeeze(1);
+    return normalise01(sal);
+  }
+
+  // Per flow: (1, h, w) motion-contrast magnitude in fractions of the frame width.
+  torch::Tensor prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) override {
+    set_geometry(frame_height, frame_width);
+    const int64_t gh = flow.size(0), gw = flow.size(1);
+    torch::Tensor uv = flow.permute({2, 0, 1}).to(torch::kFloat32);  // (2, gh, gw), grid pixels
+    // Remove the global motion (camera pan) with the per-component median.
+    torch::Tensor median = std::get<0>(uv.reshape({2, -1}).median(1)).view({2, 1, 1});
+    uv = uv - median;
+    torch::Tensor mag = uv.pow(2).sum(0, true).sqrt() / double(gw);  // fraction of frame width
+    if (gh != map_h_ || gw != map_w_) mag = resize(mag.unsqueeze(0), map_h_, map_w_, true).squeeze(0);
+    return mag;
+  }
+
+  torch::Tensor predict(const std::vector<Window> &windows) override {
+    std::vector<torch::Tensor> out;
+    out.reserve(windows.size());
+    for (const Window &w : windows) {
+      const torch::Tensor &stat = w.frames.back();   // target frame's static saliency
+      const torch::Tensor &motion = w.flows.back();  // flow from the previous frame into it
+      // Motion above the noise floor, compressed so one fast object does not
+      // make every other mover invisible.
+      torch::Tensor m = (motion - o_.motion_noise).clamp_min(0.0);
+      const torch::Tensor peak = m.amax({-2, -1}, true);
+      const torch::Tensor has_motion = (peak > 1e-6).to(m.dtype());
+      m = torch::sqrt(m / peak.clamp_min(1e-6));
+      const torch::Tensor wm = has_motion * o_.motion_weight;
+      torch::Tensor fused = (1.0 - wm) * stat + wm * m;
+      fused = fused * centre_prior(fused.options());
+      fused = gaussian_blur(fused.unsqueeze(0), o_.blur_sigma * map_w_).squeeze(0);
+      out.push_back(normalise01(fused).squeeze(0));
+    }
+    return torch::stack(out);
+  }
+
+  void to(torch::Device device, torch::Dtype) override {
+    device_ = device;
+    prior_ = torch::Tensor();
+  }
+  torch::Device device() const override { return device_; }
+
+ private:
+  void set_geometry(int64_t H, int64_t W) {
+    if (H == frame_h_ && W == frame_w_) return;
+    frame_h_ = H;
+    frame_w_ = W;
+    map_w_ = std::min<int64_t>(o_.map_width, W);
+    map_h_ = std::max<int64_t>(1, std::llround(double(H) * map_w_ / W));
+    sr_w_ = std::min<int64_t>(o_.spectral_width, W);
+    sr_h_ = std::max<int64_t>(8, std::llround(double(H) * sr_w_ / W));
+    prior_ = torch::Tensor();
+  }
+
+  const torch::Tensor &centre_prior(const torch::TensorOptions &opts) {
+    if (!prior_.defined()) {
+      torch::Tensor y = (torch::arange(map_h_, opts) + 0.5) / double(map_h_) - 0.5;
+      torch::Tensor x = (torch::arange(map_w_, opts) + 0.5) / double(map_w_) - 0.5;
+      const double s2 = 2.0 * o_.centre_sigma * o_.centre_sigma;
+      torch::Tensor g = torch::exp(-(y.pow(2).unsqueeze(1) + x.pow(2).unsqueeze(0)) / s2);
+      prior_ = (o_.centre_floor + (1.0 - o_.centre_floor) * g).unsqueeze(0);
+    }
+    return prior_;
+  }
+
+  BaselineOptions o_;
+  torch::Device device_{torch::kCPU};
+  int64_t frame_h_ = -1, frame_w_ = -1, map_h_ = 0, map_w_ = 0, sr_h_ = 0, sr_w_ = 0;
+  torch::Tensor prior_;
+};
+
+}  // namespace
+
+std::unique_ptr<SaliencyModel> create_baseline_model(const BaselineOptions &options) {
+  if (options.map_width < 8 || options.spectral_width < 8) throw ModelError("baseline: map widths must be >= 8");
+  return std::make_unique<BaselineModel>(options);
+}
+
+}  // namespace model

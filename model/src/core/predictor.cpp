@@ -1,0 +1,381 @@
+// model::Predictor: windowing, flow, device transfer and batching around a SaliencyModel.
+#include "salmodel/predictor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <ATen/autocast_mode.h>
+#include <opencv2/imgproc.hpp>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "salflow/estimator.hpp"
+#include "salmodel/saliency_model.hpp"
+
+namespace model {
+
+ModelKind parse_model_kind(const std::string &name) {
+  if (name == "baseline") return ModelKind::Baseline;
+  if (name == "stsanet") return ModelKind::STSANet;
+  if (name == "stranet") return ModelKind::STRANet;
+  throw ModelError("unknown model '" + name + "' (expected stsanet, stranet or baseline)");
+}
+
+const char *to_string(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::Baseline: return "baseline";
+    case ModelKind::STSANet: return "stsanet";
+    case ModelKind::STRANet: return "stranet";
+  }
+  return "?";
+}
+
+namespace {
+
+torch::Device parse_device(const std::string &name) {
+  const bool cuda_ok = torch::cuda::is_available();
+  if (name == "cpu") return torch::kCPU;
+  if (name == "auto") return cuda_ok ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!cuda_ok)
+      throw ModelError("device '" + name +
+                       "' is not available: this LibTorch has no CUDA support or no CUDA device was found "
+                       "(use device=cpu or auto)");
+    torch::Device d(name == "cuda" ? std::string("cuda:0") : name);
+    if (d.index() >= int(torch::cuda::device_count()))
+      throw ModelError("device '" + name + "' is not available: only " +
+                       std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    return d;
+  }
+  throw ModelError("unknown device '" + name + "' (expected cpu, cuda, cuda:N or auto)");
+}
+
+// Converts any packed 8-bit layout to a contiguous RGB cv::Mat (a copy: the
+// caller's buffer may be unmapped as soon as push() returns).
+cv::Mat to_rgb(const FrameView &f) {
+  if (!f.data || f.width <= 0 || f.height <= 0) throw ModelError("empty frame pushed to the predictor");
+  int channels = 3;
+  switch (f.format) {
+    case PixelFormat::RGB: case PixelFormat::BGR: channels = 3; break;
+    case PixelFormat::GRAY8: channels = 1; break;
+    default: channels = 4; break;
+  }
+  if (f.stride < std::size_t(f.width) * channels) throw ModelError("frame stride smaller than its row");
+  const cv::Mat in(f.height, f.width, CV_8UC(channels), const_cast<std::uint8_t *>(f.data), f.stride);
+  cv::Mat rgb;
+  switch (f.format) {
+    case PixelFormat::RGB: rgb = in.clone(); break;
+    case PixelFormat::BGR: cv::cvtColor(in, rgb, cv::COLOR_BGR2RGB); break;
+    case PixelFormat::RGBA: case PixelFormat::RGBx: cv::cvtColor(in, rgb, cv::COLOR_RGBA2RGB); break;
+    case PixelFormat::BGRA: case PixelFormat::BGRx: cv::cvtColor(in, rgb, cv::COLOR_BGRA2RGB); break;
+    case PixelFormat::GRAY8: cv::cvtColor(in, rgb, cv::COLOR_GRAY2RGB); break;
+    case PixelFormat::xRGB: case PixelFormat::ARGB: {  // bytes A R G B
+      rgb.create(f.height, f.width, CV_8UC3);
+      const int from_to[] = {1, 0, 2, 1, 3, 2};
+      cv::mixChannels(&in, 1, &rgb, 1, from_to, 3);
+      break;
+    }
+    case PixelFormat::xBGR: case PixelFormat::ABGR: {  // bytes A B G R
+      rgb.create(f.height, f.width, CV_8UC3);
+      const int from_to[] = {3, 0, 2, 1, 1, 2};
+      cv::mixChannels(&in, 1, &rgb, 1, from_to, 3);
+      break;
+    }
+  }
+  return rgb;
+}
+
+}  // namespace
+
+struct Predictor::Impl {
+  PredictorOptions options;
+  std::unique_ptr<SaliencyModel> net;
+  WindowSpec spec;
+  torch::Device device{torch::kCPU};
+  c10::optional<at::ScalarType> autocast_dtype;
+  std::unique_ptr<flow::Estimator> estimator;
+
+  // Stream state, all indices since the last reset.
+  std::int64_t pushed = 0;
+  std::int64_t next_out = 0;   // next frame whose map is returned
+  std::int64_t next_key = 0;   // next key frame (interval) not yet inferred
+  std::map<std::int64_t, torch::Tensor> frames;    // prepared frames
+  std::map<std::int64_t, torch::Tensor> flows;     // prepared flow i -> i+1, keyed by i
+  std::map<std::int64_t, torch::Tensor> key_maps;  // inferred maps (cpu float, h x w)
+  torch::Tensor last_key_map;                      // most recent inferred map
+  torch::Tensor zero_flow;
+  cv::Mat prev_grey;
+  int frame_w = 0, frame_h = 0;
+
+  bool is_key(std::int64_t t) const { return t % options.interval == 0; }
+  int grid_width() const { return spec.flow_width > 0 ? std::min(spec.flow_width, frame_w) : frame_w; }
+  int grid_height() const {
+    return spec.flow_width > 0 ? std::max(1, int(std::lround(double(frame_h) * grid_width() / frame_w))) : frame_h;
+  }
+
+  void clear() {
+    pushed = next_out = next_key = 0;
+    frames.clear();
+    flows.clear();
+    key_maps.clear();
+    last_key_map = torch::Tensor();
+    zero_flow = torch::Tensor();
+    prev_grey.release();
+    frame_w = frame_h = 0;
+    net->reset_state();
+    if (estimator) estimator->reset();
+  }
+
+  torch::Tensor flow_tensor(const cv::Mat &flow_grid_px) {
+    torch::Tensor t = torch::from_blob(flow_grid_px.data, {flow_grid_px.rows, flow_grid_px.cols, 2},
+                                       {std::int64_t(flow_grid_px.step1()), 2, 1}, torch::kFloat32);
+    return net->prepare_flow(t.to(device, /*non_blocking=*/false, /*copy=*/true), frame_w, frame_h);
+  }
+
+  const torch::Tensor &zero() {
+    if (!zero_flow.defined()) {
+      cv::Mat z = cv::Mat::zeros(grid_height(), grid_width(), CV_32FC2);
+      zero_flow = flow_tensor(z);
+    }
+    return zero_flow;
+  }
+
+  void add_flow(const cv::Mat &rgb, const FlowView *external) {
+    if (!spec.needs_flow) return;
+    const bool need_grey = !external;
+    cv::Mat grey;
+    if (need_grey || prev_grey.empty()) {
+      cv::Mat small;
+      if (grid_width() != frame_w) cv::resize(rgb, small, cv::Size(grid_width(), grid_height()), 0, 0, cv::INTER_AREA);
+      else small = rgb;
+      cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
+    }
+    if (pushed > 0) {
+      cv::Mat f;
+      if (external) {
+        if (!external->data || external->width <= 0 || external->height <= 0 ||
+            external->stride < std::size_t(external->width) * 2 * sizeof(float))
+          throw ModelError("invalid flow pushed to the predictor");
+        const cv::Mat in(external->height, external->width, CV_32FC2, const_cast<float *>(external->data),
+                         external->stride);
+        // Vectors arrive in frame pixels; the model wants pixels of the flow grid.
+        const double fw = external->frame_width > 0 ? external->frame_width : frame_w;
+        const double fh = external->frame_height > 0 ? external->frame_height : frame_h;
+        std::vector<cv::Mat> uv;
+        cv::split(in, uv);
+        uv[0] *= external->width / fw;
+        uv[1] *= external->height / fh;
+        cv::merge(uv, f);
+      } else {
+        if (!estimator)
+          estimator = flow::create_estimator(flow::parse_algorithm(options.flow_algorithm),
+                                             flow::parse_preset(options.flow_preset));
+        estimator->calc(prev_grey, grey, f);
+      }
+      flows[pushed - 1] = flow_tensor(f);
+    }
+    if (!grey.empty()) prev_grey = grey;
+  }
+
+  // The window of target frame t; `last` is the last frame index that exists
+  // (pushed - 1); frames past it repeat it (spec A.9, B.10.2).
+  Window window_for(std::int64_t t) {
+    Window w;
+    const int len = spec.frames_before + spec.frames_after + 1;
+    const std::int64_t last = pushed - 1;
+    std::vector<std::int64_t> idx(len);
+    for (int k = 0; k < len; ++k) idx[k] = std::clamp<std::int64_t>(t - spec.frames_before + k, 0, last);
+    for (int k = 0; k < len; ++k) w.frames.push_back(frames.at(idx[k]));
+    if (spec.needs_flow) {
+      for (int k = 0; k + 1 < len; ++k) {
+        if (idx[k + 1] == idx[k] + 1) {
+          w.flows.push_back(flows.at(idx[k]));
+        } else if (t - spec.frames_before + k < 0) {
+          w.flows.push_back(zero());  // before the first frame: no motion is known
+        } else {
+          // past the last frame: the last flow carries on, as STRA-Net's official
+          // code appends the last .flo again (model-spec B.10.2)
+          w.flows.push_back(last >= 1 ? flows.at(last - 1) : zero());
+        }
+      }
+    }
+    return w;
+  }
+
+  void infer(const std::vector<std::int64_t> &targets) {
+    std::vector<Window> windows;
+    windows.reserve(targets.size());
+    for (auto t : targets) windows.push_back(window_for(t));
+    torch::Tensor maps;
+    {
+      c10::InferenceMode guard;
+      if (autocast_dtype) {
+        at::autocast::set_autocast_gpu_dtype(*autocast_dtype);
+        at::autocast::set_enabled(true);
+      }
+      try {
+        maps = net->predict(windows);
+      } catch (...) {
+        if (autocast_dtype) at::autocast::set_enabled(false);
+        throw;
+      }
+      if (autocast_dtype) {
+        at::autocast::set_enabled(false);
+        at::autocast::clear_cache();
+      }
+      maps = maps.to(torch::kCPU, torch::kFloat32).clamp(0.0, 1.0).contiguous();
+    }
+    if (maps.dim() != 3 || maps.size(0) != std::int64_t(targets.size()))
+      throw ModelError(net->name() + " returned maps of shape " + c10::str(maps.sizes()) + " for " +
+                       std::to_string(targets.size()) + " windows");
+    for (std::size_t i = 0; i < targets.size(); ++i) key_maps[targets[i]] = maps[i];
+  }
+
+  SaliencyMap make_map(std::int64_t t, const torch::Tensor &m) {
+    SaliencyMap out;
+    out.frame_index = t;
+    out.height = int(m.size(0));
+    out.width = int(m.size(1));
+    const float *p = m.data_ptr<float>();
+    out.values.assign(p, p + m.numel());
+    return out;
+  }
+
+  // Emits every frame whose map can be produced now. `final`: end of stream.
+  std::vector<SaliencyMap> collect(bool final) {
+    std::vector<SaliencyMap> out;
+    const std::int64_t ready_end = final ? pushed : pushed - spec.frames_after;  // targets < ready_end are ready
+    while (next_out < ready_end) {
+      if (is_key(next_out) && !key_maps.count(next_out)) {
+        // Batch the next key frames that are ready.
+        std::vector<std::int64_t> targets;
+        for (std::int64_t t = next_out; t < ready_end && int(targets.size()) < options.batch; ++t)
+          if (is_key(t)) targets.push_back(t);
+        if (int(targets.size()) < options.batch && !final) break;  // wait for a full batch
+        if (spec.recurrent)  // state carries frame to frame: one window at a time, in order
+          for (auto t : targets) infer({t});
+        else
+          infer(targets);
+      }
+      torch::Tensor m;
+      if (is_key(next_out)) {
+        m = key_maps.at(next_out);
+        key_maps.erase(next_out);
+        last_key_map = m;
+      } else {
+        m = last_key_map;  // interval > 1: carry the last inferred map forward
+      }
+      out.push_back(make_map(next_out, m));
+      ++next_out;
+    }
+    // Drop what no future window can reference.
+    const std::int64_t keep_from = next_out - spec.frames_before - 1;
+    frames.erase(frames.begin(), frames.lower_bound(std::max<std::int64_t>(0, keep_from)));
+    flows.erase(flows.begin(), flows.lower_bound(std::max<std::int64_t>(0, keep_from - 1)));
+    return out;
+  }
+};
+
+Predictor::Predictor(const PredictorOptions &options) : Predictor(nullptr, options) {}
+
+Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions &options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl &s = *impl_;
+  s.options = options;
+  if (options.batch < 1) throw ModelError("batch must be >= 1");
+  if (options.interval < 1) throw ModelError("interval must be >= 1");
+  s.device = parse_device(options.device);
+  if (options.precision == "fp16" || options.precision == "bf16") {
+    if (!s.device.is_cuda())
+      throw ModelError("precision " + options.precision + " needs a CUDA device (device=" + options.device + ")");
+    s.autocast_dtype = options.precision == "fp16" ? at::kHalf : at::kBFloat16;
+  } else if (options.precision != "fp32") {
+    throw ModelError("unknown precision '" + options.precision + "' (expected fp32, fp16 or bf16)");
+  }
+  // Validate the flow settings now rather than on the second frame.
+  try {
+    flow::parse_algorithm(options.flow_algorithm);
+    flow::parse_preset(options.flow_preset);
+  } catch (const std::exception &e) {
+    throw ModelError(e.what());
+  }
+  if (net) {
+    s.net = std::move(net);
+  } else {
+    ModelConfig config;
+    config.kind = options.model;
+    config.weights = options.weights;
+    config.random_init = options.random_init;
+    config.seed = options.seed;
+    s.net = create_model(config);
+  }
+  s.net->to(s.device, torch::kFloat32);
+  s.spec = s.net->window_spec();
+  if (options.log)
+    options.log(description() + " on " + device() + ", " + std::to_string(lookahead_frames()) +
+                " frames of look-ahead");
+}
+
+Predictor::~Predictor() = default;
+
+int Predictor::lookahead_frames() const {
+  return impl_->spec.frames_after + (impl_->options.batch - 1) * impl_->options.interval;
+}
+
+bool Predictor::needs_flow() const { return impl_->spec.needs_flow; }
+
+std::string Predictor::description() const {
+  std::string d = impl_->net->name();
+  if (impl_->net->name() != "baseline" && impl_->options.random_init && impl_->options.weights.empty())
+    d += " (random init)";
+  return d;
+}
+
+std::string Predictor::device() const { return impl_->device.str(); }
+
+std::int64_t Predictor::parameter_count() const { return impl_->net->parameter_count(); }
+std::int64_t Predictor::buffer_count() const { return impl_->net->buffer_count(); }
+
+std::vector<SaliencyMap> Predictor::push(const FrameView &frame, const FlowView *flow_from_previous) {
+  Impl &s = *impl_;
+  if (s.pushed == 0) {
+    s.frame_w = frame.width;
+    s.frame_h = frame.height;
+  } else if (frame.width != s.frame_w || frame.height != s.frame_h) {
+    throw ModelError("frame size changed from " + std::to_string(s.frame_w) + "x" + std::to_string(s.frame_h) +
+                     " to " + std::to_string(frame.width) + "x" + std::to_string(frame.height) +
+                     " without a reset");
+  }
+  const cv::Mat rgb = to_rgb(frame);
+  c10::InferenceMode guard;
+  torch::Tensor t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8);
+  s.frames[s.pushed] = s.net->prepare_frame(t.to(s.device, /*non_blocking=*/false, /*copy=*/true));
+  s.add_flow(rgb, flow_from_previous);
+  ++s.pushed;
+  return s.collect(false);
+}
+
+std::vector<SaliencyMap> Predictor::finish() {
+  std::vector<SaliencyMap> out;
+  if (impl_->pushed > 0) out = impl_->collect(true);
+  impl_->clear();
+  return out;
+}
+
+void Predictor::reset() { impl_->clear(); }
+
+int Predictor::pending() const { return int(impl_->pushed - impl_->next_out); }
+
+std::vector<float> resize_map(const SaliencyMap &map, int width, int height) {
+  if (map.width <= 0 || map.height <= 0 || map.values.size() != std::size_t(map.width) * map.height)
+    throw ModelError("resize_map: malformed map");
+  if (width <= 0 || height <= 0) throw ModelError("resize_map: target size must be positive");
+  const cv::Mat in(map.height, map.width, CV_32F, const_cast<float *>(map.values.data()));
+  std::vector<float> out(std::size_t(width) * height);
+  cv::Mat dst(height, width, CV_32F, out.data());
+  cv::resize(in, dst, dst.size(), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+}  // namespace model

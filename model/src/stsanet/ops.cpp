@@ -1,0 +1,135 @@
+#include "ops.hpp"
+
+#include <c10/util/irange.h>
+
+namespace model::stsanet {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias,
+                     torch::IntArrayRef stride, torch::IntArrayRef padding) {
+  TORCH_CHECK(x.dim() == 5 && weight.dim() == 5, "conv3d expects 5-D input and weight, got ",
+              x.sizes(), " and ", weight.sizes());
+  const int64_t batch = x.size(0), channels = x.size(1), steps = x.size(2);
+  const int64_t height = x.size(3), width = x.size(4);
+  const int64_t out_channels = weight.size(0);
+  const int64_t kt = weight.size(2), kh = weight.size(3), kw = weight.size(4);
+
+  // Temporal or pointwise kernel (kt,1,1): a 2-D convolution over the
+  // (T, H*W) plane of a free view.
+  if (kh == 1 && kw == 1 && stride[1] == 1 && stride[2] == 1 && padding[1] == 0 &&
+      padding[2] == 0) {
+    auto y = F::conv2d(x.reshape({batch, channels, steps, height * width}),
+                       weight.view({out_channels, weight.size(1), kt, 1}),
+                       F::Conv2dFuncOptions().bias(bias).stride({stride[0], 1}).padding(
+                           {padding[0], 0}));
+    return y.view({batch, out_channels, y.size(2), height, width});
+  }
+  // Spatial kernel (1,kh,kw): a 2-D convolution with time folded into the
+  // batch (a view when T == 1, one transposing copy each way otherwise).
+  if (kt == 1 && stride[0] == 1 && padding[0] == 0) {
+    const auto options =
+        F::Conv2dFuncOptions().bias(bias).stride({stride[1], stride[2]}).padding(
+            {padding[1], padding[2]});
+    const auto weight2d = weight.select(2, 0);
+    if (steps == 1) {
+      auto y = F::conv2d(x.select(2, 0), weight2d, options);
+      return y.unsqueeze(2);
+    }
+    auto frames = x.transpose(1, 2).reshape({batch * steps, channels, height, width});
+    auto y = F::conv2d(frames, weight2d, options);
+    return y.view({batch, steps, out_channels, y.size(2), y.size(3)}).transpose(1, 2).contiguous();
+  }
+  return F::conv3d(x, weight, F::Conv3dFuncOptions().bias(bias).stride(stride).padding(padding));
+}
+
+torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv) {
+  const auto &o = conv->options;
+  TORCH_CHECK(o.groups() == 1 && (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
+                  (*o.dilation())[2] == 1 && !o.transposed(),
+              "stsanet conv3d: only plain convolutions are supported");
+  const auto &padding = c10::get<torch::ExpandingArray<3>>(o.padding());
+  return conv3d(x, conv->weight, conv->bias, *o.stride(), *padding);
+}
+
+namespace {
+
+// Max over a window of `kernel` taps along `dim`, stride `stride`, implicit
+// -inf padding `pad`, floor mode: out[i] = max x[i*stride - pad + t], t < kernel.
+torch::Tensor max_along(const torch::Tensor &x, int64_t dim, int64_t kernel, int64_t stride,
+                        int64_t pad) {
+  if (kernel == 1 && stride == 1 && pad == 0) return x;
+  const int64_t n = x.size(dim);
+  const int64_t out_n = (n + 2 * pad - kernel) / stride + 1;
+  TORCH_CHECK(out_n >= 1 && 2 * pad < kernel, "max pool window does not fit: size ", n,
+              ", kernel ", kernel, ", stride ", stride, ", padding ", pad);
+  // Tap t reads x[i*stride + t - pad] for the i where that index is valid.
+  auto tap = [&](int64_t t, int64_t &first, int64_t &count) {
+    const int64_t offset = t - pad;
+    first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    if (n - 1 - offset < 0) {  // the tap lies beyond the end for every output
+      count = 0;
+      return x;
+    }
+    const int64_t last = std::min(out_n - 1, (n - 1 - offset) / stride);
+    count = last - first + 1;
+    if (count <= 0) return x;
+    const int64_t start = first * stride + offset;
+    return x.slice(dim, start, start + (count - 1) * stride + 1, stride);
+  };
+  int64_t first = 0, count = 0;
+  // The tap t = pad is valid for every output (2 * pad < kernel).
+  auto out = tap(pad, first, count).clone(torch::MemoryFormat::Contiguous);
+  for (const auto t : c10::irange(kernel)) {
+    if (t == pad) continue;
+    auto values = tap(t, first, count);
+    if (count <= 0) continue;
+    auto target = out.narrow(dim, first, count);
+    at::maximum_out(target, target, values);
+  }
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor max_pool3d(const torch::Tensor &x, const torch::nn::MaxPool3dOptions &options) {
+  TORCH_CHECK(!options.ceil_mode() && (*options.dilation())[0] == 1 &&
+                  (*options.dilation())[1] == 1 && (*options.dilation())[2] == 1,
+              "stsanet max_pool3d: floor mode without dilation only");
+  if (needs_grad(x)) return F::max_pool3d(x, options);
+  const auto &k = *options.kernel_size();
+  const auto &s = *options.stride();
+  const auto &p = *options.padding();
+  auto y = max_along(x, 2, k[0], s[0], p[0]);
+  y = max_along(y, 3, k[1], s[1], p[1]);
+  y = max_along(y, 4, k[2], s[2], p[2]);
+  return y.data_ptr() == x.data_ptr() ? y.clone() : y;
+}
+
+torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x) {
+  torch::Tensor y = x;
+  bool owned = false;  // y is a temporary of ours: activations may work in place
+  for (const auto &layer : layers->children()) {
+    if (auto conv = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(layer)) {
+      y = conv3d(y, torch::nn::Conv3d(conv));
+    } else if (std::dynamic_pointer_cast<torch::nn::ReLUImpl>(layer)) {
+      y = owned ? y.relu_() : y.relu();
+    } else if (std::dynamic_pointer_cast<torch::nn::SigmoidImpl>(layer)) {
+      y = owned ? y.sigmoid_() : y.sigmoid();
+    } else if (auto pool = std::dynamic_pointer_cast<torch::nn::MaxPool3dImpl>(layer)) {
+      y = max_pool3d(y, pool->options);
+    } else if (auto norm = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(layer)) {
+      y = norm->forward(y);
+    } else if (auto avg = std::dynamic_pointer_cast<torch::nn::AdaptiveAvgPool3dImpl>(layer)) {
+      y = avg->forward(y);
+    } else if (auto up = std::dynamic_pointer_cast<torch::nn::UpsampleImpl>(layer)) {
+      y = up->forward(y);
+    } else {
+      TORCH_CHECK(false, "stsanet run_layers: unsupported layer ", layer->name());
+    }
+    owned = true;
+  }
+  return y;
+}
+
+}  // namespace model::stsanet

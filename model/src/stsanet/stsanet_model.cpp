@@ -1,0 +1,93 @@
+// STSANet behind the SaliencyModel interface: official pre-processing
+// (model-spec A.8), windows (A.9) and weights (A.7).
+#include "salmodel/checkpoint.hpp"
+#include "salmodel/resample.hpp"
+#include "salmodel/stsanet.hpp"
+
+namespace model {
+
+STSANetModel::STSANetModel(const STSANetOptions &options) : net_(options) { net_->eval(); }
+
+WindowSpec STSANetModel::window_spec() const {
+  // Target at clip index window/2 - 1 (15 of 32): the official label is file
+  // start+16 of the clip's files start+1 .. start+32 (model-spec A.9).
+  WindowSpec spec;
+  spec.frames_before = static_cast<int>(net_->geometry().window / 2 - 1);
+  spec.frames_after = static_cast<int>(net_->geometry().window / 2);
+  return spec;
+}
+
+torch::Tensor STSANetModel::prepare_frame(const torch::Tensor &rgb) {
+  if (rgb.scalar_type() != torch::kUInt8 || rgb.dim() != 3 || rgb.size(2) != 3)
+    throw ModelError("stsanet: frames must be uint8 (H, W, 3) RGB tensors");
+  const auto &g = net_->geometry();
+  // PIL convert('RGB') -> Resize((224, 384)) (Pillow bilinear) -> ToTensor ->
+  // Normalize(ImageNet mean/std), in that order and arithmetic (A.8).
+  auto x = resize_bilinear_pil(rgb, g.height, g.width).permute({2, 0, 1}).to(torch::kFloat32).div_(255);
+  const auto options = x.options();
+  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}, options).view({3, 1, 1});
+  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}, options).view({3, 1, 1});
+  return x.sub_(mean).div_(std).to(dtype_);
+}
+
+torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
+  const auto &g = net_->geometry();
+  if (windows.empty()) throw ModelError("stsanet: predict() needs at least one window");
+  c10::InferenceMode inference;
+  std::vector<torch::Tensor> clips;
+  clips.reserve(windows.size());
+  for (const auto &window : windows) {
+    if (static_cast<int64_t>(window.frames.size()) != g.window)
+      throw ModelError("stsanet: a window must hold " + std::to_string(g.window) + " frames, got " +
+                       std::to_string(window.frames.size()));
+    for (const auto &frame : window.frames)
+      if (frame.dim() != 3 || frame.size(0) != 3 || frame.size(1) != g.height || frame.size(2) != g.width)
+        throw ModelError("stsanet: prepared frames must be (3, " + std::to_string(g.height) + ", " +
+                         std::to_string(g.width) + ")");
+    clips.push_back(torch::stack(window.frames, 1));  // (3, T, H, W)
+  }
+  auto batch = torch::stack(clips, 0).to(device_, dtype_);
+  clips.clear();
+  return net_->forward(batch).to(torch::kFloat32);
+}
+
+void STSANetModel::to(torch::Device device, torch::Dtype dtype) {
+  net_->to(device, dtype);
+  device_ = device;
+  dtype_ = dtype;
+}
+
+std::int64_t STSANetModel::parameter_count() const {
+  std::int64_t n = 0;
+  for (const auto &p : net_->parameters()) n += p.numel();
+  return n;
+}
+
+std::int64_t STSANetModel::buffer_count() const {
+  std::int64_t n = 0;
+  for (const auto &b : net_->buffers())
+    if (b.is_floating_point()) n += b.numel();
+  return n;
+}
+
+void STSANetModel::load_weights(const std::string &path) {
+  // Strict: every key and shape of the official state dict, `module.`
+  // stripped, num_batches_tracked optional (model-spec A.7, Part D item 1).
+  load_state_dict(*net_, read_checkpoint(path), path);
+  net_->eval();
+}
+
+std::unique_ptr<SaliencyModel> create_stsanet_model(const ModelConfig &config) {
+  if (config.weights.empty() && !config.random_init)
+    throw ModelError(
+        "stsanet needs weights: pass --weights STSANet_DHF1K.pth (the official checkpoint, linked "
+        "from github.com/WZq975/STSANet) or --random-init for tests");
+  auto model = std::make_unique<STSANetModel>();
+  if (!config.weights.empty())
+    model->load_weights(config.weights);
+  else
+    model->network()->reset_parameters(config.seed);
+  return model;
+}
+
+}  // namespace model

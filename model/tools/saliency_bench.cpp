@@ -1,0 +1,132 @@
+// saliency-bench: steady-state speed and memory of a model (or of the flow
+// estimator), one "name: value unit" line per figure.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <opencv2/imgproc.hpp>
+
+#include "salflow/estimator.hpp"
+#include "salflow/synthetic.hpp"
+#include "salmodel/predictor.hpp"
+#include "tool_common.hpp"
+
+static const char *kUsage =
+    "usage: saliency-bench [--model M] [--frames N] [--weights FILE] [--random-init] [--device D]\n"
+    "                      [--batch N] [--interval N] [--width W] [--height H] [--threads N]\n"
+    "       saliency-bench --flow ALGORITHM [--preset P] [--frames N] [--width W] [--height H]\n"
+    "\n"
+    "Measures steady-state inference on synthetic frames (decoding excluded) and prints\n"
+    "one 'name: value unit' line per figure: parameters, buffers, seconds_per_frame,\n"
+    "frames_per_second, peak_rss_mb. Frames are the model's default input size unless\n"
+    "--width/--height are given (baseline and STSANet: 384x224, STRA-Net: 224x224).\n"
+    "With --flow, measures the optical-flow estimator instead (flow_frames_per_second).\n"
+    "\n"
+    "  --model M      baseline (default), stsanet, stranet\n"
+    "  --frames N     timed output frames after warm-up (default: 200 baseline, 3 deep models)\n"
+    "  --random-init  deep models without weights (timing does not depend on the values)\n";
+
+namespace {
+
+const char *kProgram = "saliency-bench";
+using Clock = std::chrono::steady_clock;
+
+int bench_flow(const std::string &algorithm, const std::string &preset, int frames, int width, int height) {
+  flow::SyntheticClipOptions co;
+  co.width = width;
+  co.height = height;
+  co.frames = 16;
+  flow::SyntheticClip clip(co);
+  std::vector<cv::Mat> grey(co.frames);
+  for (int i = 0; i < co.frames; ++i) cv::cvtColor(clip.frame(i), grey[i], cv::COLOR_BGR2GRAY);
+  auto est = flow::create_estimator(flow::parse_algorithm(algorithm), flow::parse_preset(preset));
+  cv::Mat f;
+  for (int i = 0; i < 5; ++i) est->calc(grey[i % 15], grey[i % 15 + 1], f);  // warm-up
+  const auto t0 = Clock::now();
+  for (int i = 0; i < frames; ++i) est->calc(grey[i % 15], grey[i % 15 + 1], f);
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("flow_algorithm: %s\nflow_preset: %s\nresolution: %dx%d\nthreads: %d\n", algorithm.c_str(),
+              preset.c_str(), width, height, cv::getNumThreads());
+  std::printf("flow_seconds_per_frame: %.6f s\nflow_frames_per_second: %.1f fps\npeak_rss_mb: %.0f MB\n",
+              s / frames, frames / s, tools::peak_rss_mb());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast";
+  bool random_init = false;
+  int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0;
+  tools::Args args(argc, argv, kProgram, kUsage);
+  args.option("--model", &model_name);
+  args.option("--weights", &weights);
+  args.option("--device", &device);
+  args.option("--frames", &frames);
+  args.option("--batch", &batch);
+  args.option("--interval", &interval);
+  args.option("--width", &width);
+  args.option("--height", &height);
+  args.option("--threads", &threads);
+  args.option("--flow", &flow_alg);
+  args.option("--preset", &preset);
+  args.flag("--random-init", &random_init);
+  args.parse();
+  tools::set_threads(threads);
+  try {
+    if (!flow_alg.empty())
+      return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
+                        height > 0 ? height : 224);
+
+    model::PredictorOptions po;
+    po.model = model::parse_model_kind(model_name);
+    po.weights = weights;
+    po.random_init = random_init;
+    po.device = device;
+    po.batch = batch;
+    po.interval = interval;
+    const bool deep = po.model != model::ModelKind::Baseline;
+    if (frames <= 0) frames = deep ? 3 : 200;
+    if (width <= 0 || height <= 0) {
+      width = po.model == model::ModelKind::STRANet ? 224 : 384;
+      height = 224;
+    }
+    model::Predictor predictor(po);
+    std::printf("model: %s\ndevice: %s\nresolution: %dx%d\nthreads: %d\n", predictor.description().c_str(),
+                predictor.device().c_str(), width, height, at::get_num_threads());
+    std::printf("parameters: %lld\nbuffers: %lld\n", (long long)predictor.parameter_count(),
+                (long long)predictor.buffer_count());
+    std::fflush(stdout);
+
+    // Frames are made up front so decoding and drawing are not timed.
+    flow::SyntheticClipOptions co;
+    co.width = width;
+    co.height = height;
+    co.frames = 64;
+    flow::SyntheticClip clip(co);
+    std::vector<cv::Mat> clip_frames(co.frames);
+    for (int i = 0; i < co.frames; ++i) clip_frames[i] = clip.frame(i);
+    int pushed = 0;
+    auto push = [&]() {
+      const cv::Mat &f = clip_frames[pushed % co.frames];
+      ++pushed;
+      return predictor.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR}).size();
+    };
+    // Warm-up: fill the look-ahead, then a couple of outputs (allocator, caches).
+    std::size_t out = 0;
+    const int warm_outputs = deep ? 1 : 10;
+    while (out < std::size_t(warm_outputs)) out += push();
+    std::size_t timed = 0;
+    const auto t0 = Clock::now();
+    while (timed < std::size_t(frames)) timed += push();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("frames: %zu\nseconds_per_frame: %.6f s\nframes_per_second: %.2f fps\npeak_rss_mb: %.0f MB\n", timed,
+                s / double(timed), double(timed) / s, tools::peak_rss_mb());
+  } catch (const std::exception &e) {
+    tools::fail(kProgram, e.what());
+  }
+  return 0;
+}

@@ -1,0 +1,90 @@
+# Shared by the pipeline scripts (sourced, not run). Finds the build tree, points
+# GStreamer at the plugin built there, makes the project's demo clip when no
+# input is given, and picks encoders that this machine has.
+#
+# Environment:
+#   GST_SALIENCY_BUILD_DIR  build tree (default: <repo>/build)
+#   OUT_DIR                 where results go (default: <repo>/out)
+#   MODEL, WEIGHTS, DEVICE  saliency element settings (default: baseline, none, cpu)
+
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${GST_SALIENCY_BUILD_DIR:-$REPO_DIR/build}"
+OUT_DIR="${OUT_DIR:-$REPO_DIR/out}"
+MODEL="${MODEL:-baseline}"
+WEIGHTS="${WEIGHTS:-}"
+DEVICE="${DEVICE:-cpu}"
+SCRIPT_NAME="$(basename "$0")"
+
+die() {
+  echo "$SCRIPT_NAME: $*" >&2
+  exit 1
+}
+
+# The plugin and the meta library from the build tree.
+export GST_PLUGIN_PATH="$BUILD_DIR/gst/elements${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export LD_LIBRARY_PATH="$BUILD_DIR/gst/meta${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+command -v gst-launch-1.0 >/dev/null || die "gst-launch-1.0 not found (install gstreamer1.0-tools)"
+[ -f "$BUILD_DIR/gst/elements/libgstsaliency.so" ] ||
+  die "plugin not built: $BUILD_DIR/gst/elements/libgstsaliency.so is missing (meson setup build && ninja -C build), or set GST_SALIENCY_BUILD_DIR"
+gst-inspect-1.0 saliency >/dev/null 2>&1 ||
+  die "GStreamer cannot load $BUILD_DIR/gst/elements/libgstsaliency.so (run: GST_PLUGIN_PATH=$BUILD_DIR/gst/elements gst-inspect-1.0 saliency)"
+
+have_element() { gst-inspect-1.0 "$1" >/dev/null 2>&1; }
+
+# The saliency element with the MODEL/WEIGHTS/DEVICE settings.
+saliency_element() {
+  local e="saliency model=$MODEL device=$DEVICE"
+  if [ -n "$WEIGHTS" ]; then
+    [ -f "$WEIGHTS" ] || die "weights file not found: $WEIGHTS"
+    e="$e weights=\"$WEIGHTS\""
+  fi
+  echo "$e"
+}
+
+# input_or_demo_clip [FILE]: prints FILE, or the project's generated clip (made once).
+input_or_demo_clip() {
+  if [ $# -ge 1 ] && [ -n "$1" ]; then
+    [ -f "$1" ] || die "input file not found: $1"
+    echo "$1"
+    return
+  fi
+  local clip="$OUT_DIR/demo-clip.avi"
+  if [ ! -f "$clip" ]; then
+    local maker="$BUILD_DIR/flow/tools/saliency-make-clip"
+    [ -x "$maker" ] || die "no input given and $maker is not built (ninja -C $BUILD_DIR)"
+    mkdir -p "$OUT_DIR"
+    "$maker" --output "$clip.part.avi" >&2 || die "could not generate the demo clip"
+    mv "$clip.part.avi" "$clip"
+  fi
+  echo "$clip"
+}
+
+# A decodebin front end that yields raw video in system memory.
+decode_chain() { echo "filesrc location=\"$1\" ! decodebin ! videoconvert"; }
+
+# Picks a video encoder + muxer this machine has. Prints "ENCODER CHAIN|EXTENSION".
+encoder_chain() {
+  if have_element x264enc && have_element mp4mux; then
+    echo "x264enc speed-preset=veryfast ! h264parse ! mp4mux|mp4"
+  elif have_element openh264enc && have_element mp4mux; then
+    echo "openh264enc ! h264parse ! mp4mux|mp4"
+  elif have_element avenc_mpeg4 && have_element mp4mux; then
+    echo "avenc_mpeg4 bitrate=4000000 ! mpeg4videoparse ! mp4mux|mp4"
+  elif have_element vp8enc && have_element webmmux; then
+    echo "vp8enc deadline=1 ! webmmux|webm"
+  elif have_element jpegenc && have_element avimux; then
+    echo "jpegenc ! avimux|avi"
+  else
+    die "no video encoder found (install gstreamer1.0-plugins-ugly for x264enc, or gstreamer1.0-libav)"
+  fi
+}
+
+# run_pipeline DESCRIPTION: gst-launch with EOS on Ctrl-C, failing on errors.
+run_pipeline() {
+  echo "$SCRIPT_NAME: gst-launch-1.0 -e $1" >&2
+  # shellcheck disable=SC2086
+  eval gst-launch-1.0 -e $1
+}

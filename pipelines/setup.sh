@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the project needs (only those missing) and
+# builds everything into build/. Called by pipelines/demo.sh and tests/run.sh;
+# safe to run again (it only does what is left to do).
+#
+#   pipelines/setup.sh            # runtime + build dependencies, then build
+#   pipelines/setup.sh --tests    # also the packages the test suite uses
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${GST_SALIENCY_BUILD_DIR:-"$ROOT/build"}
+
+PACKAGES=(
+  # toolchain and build
+  g++ meson ninja-build pkg-config
+  # LibTorch (CPU) with a fast BLAS: without OpenBLAS Debian's LibTorch falls back to the reference BLAS (6x slower)
+  libtorch-dev libopenblas0-pthread
+  # OpenCV with contrib (DIS, TV-L1 optical flow)
+  libopencv-dev libopencv-contrib-dev
+  # GStreamer 1.22: development files, the check library, tools and the plugins our pipelines use
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # GObject introspection for the meta library (Python reads maps through it)
+  gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0 python3-gi python3-gst-1.0 python3-numpy
+  # checkpoints, metrics
+  zlib1g-dev
+)
+TEST_PACKAGES=(
+  libgtest-dev
+  # fixtures in the published formats are written by the tests with Debian's PyTorch and h5py
+  python3-torch python3-h5py
+)
+
+want=("${PACKAGES[@]}")
+if [[ "${1:-}" == "--tests" ]]; then want+=("${TEST_PACKAGES[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  meson setup "$BUILD_DIR" "$ROOT" --buildtype=release >&2
+fi
+# Two jobs: each LibTorch translation unit takes about 1.5 GB and the reference machine has 2 cores.
+ninja -C "$BUILD_DIR" -j"${GST_SALIENCY_JOBS:-2}" >&2
+echo "setup: build ready in $BUILD_DIR" >&2

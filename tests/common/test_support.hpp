@@ -1,0 +1,56 @@
+// Helpers shared by the test suites.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace testsupport {
+
+/// ../shared beside the project (CI and developers have it; users' clones may not).
+inline std::string shared_dir() {
+  const char *env = std::getenv("GST_SALIENCY_SHARED");
+  std::filesystem::path p = env ? env : "../shared";
+  std::error_code ec;
+  if (std::filesystem::is_directory(p / "data", ec)) return std::filesystem::canonical(p).string();
+  return {};
+}
+
+/// A fresh temporary directory, removed when the object goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gst-saliency-test-XXXXXX").string();
+    char *made = mkdtemp(tmpl.data());
+    if (made) path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string &path() const { return path_; }
+  std::string operator/(const std::string &name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline std::string build_root() {
+  const char *env = std::getenv("GST_SALIENCY_BUILD_ROOT");
+  return env ? env : ".";
+}
+inline std::string source_root() {
+  const char *env = std::getenv("GST_SALIENCY_SOURCE_ROOT");
+  return env ? env : "..";
+}
+
+}  // namespace testsupport
+
+/// Skips the current test with a clear message when ../shared is absent.
+#define REQUIRE_SHARED_DATA(var)                                                            \
+  const std::string var = testsupport::shared_dir();                                        \
+  if (var.empty())                                                                          \
+    GTEST_SKIP() << "../shared (test data) is absent: set GST_SALIENCY_SHARED to its path " \
+                    "to run this test"

@@ -1,0 +1,927 @@
+// GstHarness tests of the plugin's elements: opticalflow, saliency, saliencyoverlay,
+// saliencyroi (STYLE.md §g). Frames are built in code (a moving square, a translating
+// texture). The plugin is found through GST_PLUGIN_PATH_1_0 (tests/gst/meson.build).
+// GLib criticals and warnings logged during a test fail it.
+#include <gst/check/gstharness.h>
+#include <gst/saliency/gstsaliencymeta.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
+
+struct BufferUnref {
+  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
+};
+using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
+
+struct ObjectUnref {
+  void operator()(gpointer o) const { gst_object_unref(o); }
+};
+using ElementPtr = std::unique_ptr<GstElement, ObjectUnref>;
+using BusPtr = std::unique_ptr<GstBus, ObjectUnref>;
+
+// Counts GLib criticals and warnings (any domain, any thread) while installed.
+class LogCounter {
+ public:
+  LogCounter() { previous_ = g_log_set_default_handler(&LogCounter::handle, this); }
+  ~LogCounter() { g_log_set_default_handler(previous_, nullptr); }
+  int criticals() const { return criticals_; }
+  int warnings() const { return warnings_; }
+
+ private:
+  static void handle(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                     gpointer self) {
+    auto *counter = static_cast<LogCounter *>(self);
+    if (level & G_LOG_LEVEL_CRITICAL) counter->criticals_++;
+    if (level & G_LOG_LEVEL_WARNING) counter->warnings_++;
+    g_log_default_handler(domain, level, message, nullptr);
+  }
+  GLogFunc previous_ = nullptr;
+  std::atomic<int> criticals_{0};
+  std::atomic<int> warnings_{0};
+};
+
+class ElementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    ASSERT_NE(gst_registry_find_plugin(gst_registry_get(), "saliency"), nullptr)
+        << "plugin 'saliency' not found: set GST_PLUGIN_PATH_1_0 to <builddir>/gst/elements";
+    log_ = std::make_unique<LogCounter>();
+  }
+  void TearDown() override {
+    EXPECT_EQ(log_->criticals(), 0) << "GLib criticals logged during the test";
+    EXPECT_EQ(log_->warnings(), 0) << "GLib warnings logged during the test";
+    log_.reset();
+  }
+  std::unique_ptr<LogCounter> log_;
+};
+
+// RAII around a GstHarness (gst_harness_teardown).
+class Harness {
+ public:
+  explicit Harness(const std::string &launch) : h_(gst_harness_new_parse(launch.c_str())) {}
+  static Harness element(const char *factory) { return Harness(gst_harness_new(factory)); }
+  Harness(Harness &&o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  ~Harness() {
+    if (h_) gst_harness_teardown(h_);
+  }
+  GstHarness *get() const { return h_; }
+  void set_caps(const std::string &caps) { gst_harness_set_src_caps_str(h_, caps.c_str()); }
+  GstFlowReturn push(GstBuffer *buf) { return gst_harness_push(h_, buf); }
+  void eos() { ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_eos())); }
+  guint queued() const { return gst_harness_buffers_in_queue(h_); }
+  std::vector<BufferPtr> pull_all() {
+    std::vector<BufferPtr> out;
+    while (GstBuffer *b = gst_harness_try_pull(h_)) out.emplace_back(b);
+    return out;
+  }
+  void flush() {
+    ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_flush_start()));
+    ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_flush_stop(TRUE)));
+    GstSegment segment;
+    gst_segment_init(&segment, GST_FORMAT_TIME);
+    ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_segment(&segment)));
+  }
+
+ private:
+  explicit Harness(GstHarness *h) : h_(h) {}
+  GstHarness *h_;
+};
+
+using Rgb = std::array<std::uint8_t, 3>;
+using Painter = std::function<Rgb(int x, int y)>;
+
+// A frame of `format` painted by `paint`, with the strides GStreamer would use.
+// YUV/GRAY formats get BT.601 luma and neutral chroma.
+BufferPtr make_frame(GstVideoFormat format, int w, int h, const Painter &paint, GstClockTime pts,
+                     GstClockTime duration = kFrame) {
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, format, w, h);
+  GstBuffer *buf = gst_buffer_new_allocate(nullptr, info.size, nullptr);
+  GstVideoFrame frame;
+  EXPECT_TRUE(gst_video_frame_map(&frame, &info, buf, GST_MAP_WRITE));
+  const GstVideoFormatInfo *f = info.finfo;
+  if (GST_VIDEO_FORMAT_INFO_IS_RGB(f)) {
+    const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, 0);
+    for (int y = 0; y < h; y++) {
+      guint8 *row = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 0) +
+                    y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+      for (int x = 0; x < w; x++) {
+        guint8 *p = row + x * ps;
+        if (ps == 4) std::memset(p, 0xff, 4);  // alpha/padding
+        const Rgb c = paint(x, y);
+        p[GST_VIDEO_FRAME_COMP_OFFSET(&frame, GST_VIDEO_COMP_R)] = c[0];
+        p[GST_VIDEO_FRAME_COMP_OFFSET(&frame, GST_VIDEO_COMP_G)] = c[1];
+        p[GST_VIDEO_FRAME_COMP_OFFSET(&frame, GST_VIDEO_COMP_B)] = c[2];
+      }
+    }
+  } else {
+    for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES(&frame); p++)
+      std::memset(GST_VIDEO_FRAME_PLANE_DATA(&frame, p), 128,
+                  GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p) *
+                      GST_VIDEO_FRAME_COMP_HEIGHT(&frame, p == 1 ? 1 : 2));
+    for (int y = 0; y < h; y++) {
+      guint8 *row = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 0) +
+                    y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+      for (int x = 0; x < w; x++) {
+        const Rgb c = paint(x, y);
+        row[x] = (guint8)((77 * c[0] + 150 * c[1] + 29 * c[2] + 128) >> 8);
+      }
+    }
+  }
+  gst_video_frame_unmap(&frame);
+  GST_BUFFER_PTS(buf) = pts;
+  GST_BUFFER_DTS(buf) = pts;
+  GST_BUFFER_DURATION(buf) = duration;
+  return BufferPtr(buf);
+}
+
+// A red 8x8 square moving right by 2 px per frame over a dim gradient.
+Painter moving_square(int w, int h, int i) {
+  return [w, h, i](int x, int y) -> Rgb {
+    const int sx = 4 + (2 * i) % std::max(1, w - 12), sy = h / 3;
+    if (x >= sx && x < sx + 8 && y >= sy && y < sy + 8) return {230, 40, 40};
+    return {(std::uint8_t)(40 + 40 * x / w), (std::uint8_t)(60 + 30 * y / h), 90};
+  };
+}
+
+// A smooth texture translated by (dx, dy) px per frame: frame t shows texture(x - dx t, y - dy t).
+Painter translating_texture(int t, int dx, int dy) {
+  return [t, dx, dy](int x, int y) -> Rgb {
+    const double u = x - dx * t, v = y - dy * t;
+    const double g = 128 + 45 * std::sin(0.37 * u + 0.11 * v) + 35 * std::cos(0.29 * v - 0.13 * u) +
+                     20 * std::sin(0.21 * u) * std::cos(0.23 * v);
+    const auto c = (std::uint8_t)std::clamp(g, 0.0, 255.0);
+    return {c, c, c};
+  };
+}
+
+BufferPtr square_frame(int i, int w = 32, int h = 24, bool discont = false) {
+  BufferPtr b = make_frame(GST_VIDEO_FORMAT_RGB, w, h, moving_square(w, h, i), i * kFrame);
+  if (discont) GST_BUFFER_FLAG_SET(b.get(), GST_BUFFER_FLAG_DISCONT);
+  return b;
+}
+
+std::string rgb_caps(int w = 32, int h = 24, const char *fps = "25/1") {
+  return "video/x-raw,format=RGB,width=" + std::to_string(w) + ",height=" + std::to_string(h) +
+         ",framerate=" + fps;
+}
+
+std::vector<float> map_values(GstBuffer *buf, guint *w = nullptr, guint *h = nullptr) {
+  GstSaliencyMeta *meta = gst_buffer_get_saliency_meta(buf);
+  if (!meta) return {};
+  GBytes *bytes = gst_saliency_meta_get_map(meta, w, h);
+  gsize size = 0;
+  const float *p = (const float *)g_bytes_get_data(bytes, &size);
+  std::vector<float> v(p, p + size / sizeof(float));
+  g_bytes_unref(bytes);
+  return v;
+}
+
+std::vector<float> flow_values(GstBuffer *buf, guint *w, guint *h) {
+  GstOpticalFlowMeta *meta = gst_buffer_get_optical_flow_meta(buf);
+  if (!meta) return {};
+  GBytes *bytes = gst_optical_flow_meta_get_flow(meta, w, h);
+  gsize size = 0;
+  const float *p = (const float *)g_bytes_get_data(bytes, &size);
+  std::vector<float> v(p, p + size / sizeof(float));
+  g_bytes_unref(bytes);
+  return v;
+}
+
+// Pushes frames 0..n-1 (the first DISCONT, as sources do) and checks each is accepted.
+void push_squares(Harness &h, int first, int n, int w = 32, int hh = 24) {
+  for (int i = first; i < first + n; i++)
+    ASSERT_EQ(h.push(square_frame(i, w, hh, i == first).release()), GST_FLOW_OK) << "frame " << i;
+}
+
+void expect_frames_in_order(const std::vector<BufferPtr> &out, int first, int n) {
+  ASSERT_EQ(out.size(), (size_t)n);
+  for (int k = 0; k < n; k++) {
+    GstBuffer *b = out[k].get();
+    SCOPED_TRACE("output " + std::to_string(k));
+    EXPECT_EQ(GST_BUFFER_PTS(b), (first + k) * kFrame);
+    EXPECT_EQ(GST_BUFFER_DTS(b), (first + k) * kFrame);
+    EXPECT_EQ(GST_BUFFER_DURATION(b), kFrame);
+    EXPECT_EQ(GST_BUFFER_IS_DISCONT(b), k == 0) << "DISCONT must stay where it was";
+  }
+}
+
+void expect_valid_maps(const std::vector<BufferPtr> &out) {
+  for (size_t k = 0; k < out.size(); k++) {
+    SCOPED_TRACE("output " + std::to_string(k));
+    guint w = 0, h = 0;
+    const std::vector<float> v = map_values(out[k].get(), &w, &h);
+    ASSERT_FALSE(v.empty()) << "no GstSaliencyMeta";
+    EXPECT_GT(w, 0u);
+    EXPECT_GT(h, 0u);
+    ASSERT_EQ(v.size(), (size_t)w * h);
+    for (float x : v) {
+      ASSERT_TRUE(std::isfinite(x));
+      ASSERT_GE(x, 0.f);
+      ASSERT_LE(x, 1.f);
+    }
+  }
+}
+
+// Sets the element to `state` with its own bus; returns the state change result and the
+// first error posted, if any.
+struct StateResult {
+  GstStateChangeReturn ret;
+  GError *error = nullptr;
+  std::string debug;
+  ~StateResult() {
+    if (error) g_error_free(error);
+  }
+};
+std::unique_ptr<StateResult> set_state_collect_error(GstElement *el, GstState state) {
+  BusPtr bus(gst_bus_new());
+  gst_element_set_bus(el, bus.get());
+  auto r = std::make_unique<StateResult>();
+  r->ret = gst_element_set_state(el, state);
+  if (GstMessage *m = gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR)) {
+    gchar *debug = nullptr;
+    gst_message_parse_error(m, &r->error, &debug);
+    r->debug = debug ? debug : "";
+    g_free(debug);
+    gst_message_unref(m);
+  }
+  gst_element_set_bus(el, nullptr);
+  return r;
+}
+
+ElementPtr make_element(const char *factory) {
+  GstElement *e = gst_element_factory_make(factory, nullptr);
+  EXPECT_NE(e, nullptr) << factory;
+  return ElementPtr(GST_ELEMENT(gst_object_ref_sink(e)));
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ saliency
+
+TEST_F(ElementTest, SaliencyEveryFrameLeavesOnceInOrderWithItsMap) {
+  Harness h("saliency model=baseline");
+  h.set_caps(rgb_caps());
+  push_squares(h, 0, 40);
+  // The baseline has no look-ahead: each frame leaves as soon as it is pushed.
+  EXPECT_EQ(h.queued(), 40u);
+  h.eos();
+  const auto out = h.pull_all();
+  expect_frames_in_order(out, 0, 40);
+  expect_valid_maps(out);
+}
+
+TEST_F(ElementTest, SaliencyHoldsLookaheadFramesAndDrainsThemAtEos) {
+  // batch=4 adds 3 frames of look-ahead to the baseline: a cheap delay line.
+  Harness h("saliency model=baseline batch=4");
+  h.set_caps(rgb_caps());
+  push_squares(h, 0, 10);
+  EXPECT_EQ(h.queued(), 8u) << "frames wait for full batches of 4";
+  h.eos();
+  const auto out = h.pull_all();
+  expect_frames_in_order(out, 0, 10);
+  expect_valid_maps(out);
+}
+
+TEST_F(ElementTest, SaliencyDrainsHeldFramesBeforeADiscontBuffer) {
+  Harness h("saliency model=baseline batch=4");
+  h.set_caps(rgb_caps());
+  push_squares(h, 0, 6);  // 4 out, 2 held
+  EXPECT_EQ(h.queued(), 4u);
+  // A DISCONT buffer: the two held frames leave first, without the flag.
+  ASSERT_EQ(h.push(square_frame(6, 32, 24, true).release()), GST_FLOW_OK);
+  EXPECT_EQ(h.queued(), 6u);
+  h.eos();
+  const auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 7u);
+  for (int k = 0; k < 7; k++) {
+    EXPECT_EQ(GST_BUFFER_PTS(out[k].get()), k * kFrame);
+    EXPECT_EQ(GST_BUFFER_IS_DISCONT(out[k].get()), k == 0 || k == 6) << "output " << k;
+  }
+  expect_valid_maps(out);
+}
+
+TEST_F(ElementTest, SaliencyFlushDropsHeldFramesAndTheNextStreamWorks) {
+  Harness h("saliency model=baseline batch=4");
+  h.set_caps(rgb_caps());
+  push_squares(h, 0, 6);  // 4 out, 2 held
+  auto before = h.pull_all();
+  ASSERT_EQ(before.size(), 4u);
+  h.flush();
+  push_squares(h, 100, 5);
+  h.eos();
+  const auto out = h.pull_all();
+  // Frames 4 and 5 were dropped by the flush; the new stream is complete.
+  expect_frames_in_order(out, 100, 5);
+  expect_valid_maps(out);
+}
+
+TEST_F(ElementTest, SaliencyDrainsOnCapsChangeAndAcceptsTheNewSize) {
+  Harness h("saliency model=baseline batch=4");
+  h.set_caps(rgb_caps(32, 24));
+  push_squares(h, 0, 6);
+  EXPECT_EQ(h.queued(), 4u);
+  h.set_caps(rgb_caps(48, 36));  // caps + segment: both drain
+  EXPECT_EQ(h.queued(), 6u) << "held frames leave before the new caps";
+  push_squares(h, 6, 3, 48, 36);
+  h.eos();
+  const auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 9u);
+  expect_valid_maps(out);
+  for (int k = 0; k < 9; k++) EXPECT_EQ(GST_BUFFER_PTS(out[k].get()), k * kFrame);
+}
+
+TEST_F(ElementTest, SaliencyLatencyIsLookaheadTimesFrameDuration) {
+  {
+    Harness h("saliency model=baseline");
+    h.set_caps(rgb_caps());
+    gst_harness_set_upstream_latency(h.get(), 10 * GST_MSECOND);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 10 * GST_MSECOND) << "no look-ahead, no latency";
+  }
+  {
+    Harness h("saliency model=baseline batch=4");
+    h.set_caps(rgb_caps(32, 24, "50/1"));
+    gst_harness_set_upstream_latency(h.get(), 10 * GST_MSECOND);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 10 * GST_MSECOND + 3 * 20 * GST_MSECOND);
+  }
+  {
+    // Variable framerate: the buffers' duration, then 25 fps before any buffer.
+    Harness h("saliency model=baseline batch=3 interval=2");
+    h.set_caps(rgb_caps(32, 24, "0/1"));
+    gst_harness_set_upstream_latency(h.get(), 0);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 2 * 2 * kFrame) << "(batch-1) x interval frames";
+    BufferPtr b =
+        make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, moving_square(32, 24, 0), 0, 30 * GST_MSECOND);
+    ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 4 * 30 * GST_MSECOND);
+  }
+}
+
+TEST_F(ElementTest, StsanetHoldsSixteenFramesAndReportsThemAsLatency) {
+  // Random weights: only the windowing is tested, no window is complete, so no
+  // inference runs.
+  Harness h("saliency model=stsanet random-init=true");
+  h.set_caps(rgb_caps());
+  gst_harness_set_upstream_latency(h.get(), 0);
+  EXPECT_EQ(gst_harness_query_latency(h.get()), 16 * kFrame);
+  push_squares(h, 0, 3);
+  EXPECT_EQ(h.queued(), 0u) << "STSANet needs 16 later frames before a map";
+  h.flush();
+  EXPECT_EQ(h.queued(), 0u) << "a flush drops held frames";
+}
+
+TEST_F(ElementTest, SaliencyUsesUpstreamOpticalFlowMeta) {
+  // Identical frames: without flow meta the baseline sees no motion. With a meta
+  // claiming motion in the top-left quarter, that quarter becomes more salient.
+  const int w = 64, hgt = 48;
+  auto run = [&](bool with_flow) {
+    Harness h("saliency model=baseline");
+    h.set_caps(rgb_caps(w, hgt));
+    for (int i = 0; i < 6; i++) {
+      BufferPtr b =
+          make_frame(GST_VIDEO_FORMAT_RGB, w, hgt, translating_texture(0, 0, 0), i * kFrame);
+      if (with_flow && i > 0) {
+        std::vector<float> flow(16 * 12 * 2, 0.f);
+        for (int y = 0; y < 6; y++)
+          for (int x = 0; x < 8; x++) flow[2 * (y * 16 + x)] = 6.f;  // 6 px to the right
+        gst_buffer_add_optical_flow_meta(b.get(), 16, 12, flow.data());
+      }
+      EXPECT_EQ(h.push(b.release()), GST_FLOW_OK);
+    }
+    h.eos();
+    auto out = h.pull_all();
+    EXPECT_EQ(out.size(), 6u);
+    guint mw = 0, mh = 0;
+    std::vector<float> m = map_values(out.back().get(), &mw, &mh);
+    double quarter = 0, all = 0;
+    for (guint y = 0; y < mh; y++)
+      for (guint x = 0; x < mw; x++) {
+        all += m[y * mw + x];
+        if (x < mw / 2 && y < mh / 2) quarter += m[y * mw + x];
+      }
+    return quarter / all;  // share of the map's mass in the top-left quarter
+  };
+  const double without = run(false), with = run(true);
+  EXPECT_GT(with, without + 0.05) << "share of saliency in the moving quarter: without flow "
+                                  << without << ", with flow " << with;
+}
+
+TEST_F(ElementTest, SaliencyBadSettingsFailTheStateChangeCleanly) {
+  testsupport::TempDir tmp;
+  {
+    ElementPtr el = make_element("saliency");
+    gst_util_set_object_arg(G_OBJECT(el.get()), "model", "stsanet");
+    auto r = set_state_collect_error(el.get(), GST_STATE_PAUSED);
+    EXPECT_EQ(r->ret, GST_STATE_CHANGE_FAILURE) << "STSANet without weights must refuse to start";
+    ASSERT_NE(r->error, nullptr);
+    EXPECT_TRUE(g_error_matches(r->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+    EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  {
+    const std::string missing = tmp / "no-such-weights.pth";
+    ElementPtr el = make_element("saliency");
+    gst_util_set_object_arg(G_OBJECT(el.get()), "model", "stsanet");
+    g_object_set(el.get(), "weights", missing.c_str(), nullptr);
+    auto r = set_state_collect_error(el.get(), GST_STATE_PAUSED);
+    EXPECT_EQ(r->ret, GST_STATE_CHANGE_FAILURE);
+    ASSERT_NE(r->error, nullptr);
+    EXPECT_TRUE(g_error_matches(r->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND));
+    EXPECT_NE(std::string(r->error->message).find(missing), std::string::npos) << r->error->message;
+    EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  {
+    const std::string corrupt = tmp / "corrupt.pth";
+    std::ofstream(corrupt) << "this is not a torch.save zip archive";
+    ElementPtr el = make_element("saliency");
+    gst_util_set_object_arg(G_OBJECT(el.get()), "model", "stsanet");
+    g_object_set(el.get(), "weights", corrupt.c_str(), nullptr);
+    auto r = set_state_collect_error(el.get(), GST_STATE_PAUSED);
+    EXPECT_EQ(r->ret, GST_STATE_CHANGE_FAILURE);
+    ASSERT_NE(r->error, nullptr);
+    EXPECT_TRUE(g_error_matches(r->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+    EXPECT_NE(std::string(r->error->message).find(corrupt), std::string::npos) << r->error->message;
+    EXPECT_FALSE(r->debug.empty()) << "the loader's reason belongs in the debug string";
+    EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  {
+    // An unknown model name is refused when the pipeline is parsed.
+    GError *error = nullptr;
+    GstElement *p = gst_parse_launch_full("fakesrc ! saliency model=nonexistent ! fakesink",
+                                          nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &error);
+    EXPECT_NE(error, nullptr);
+    if (error) g_error_free(error);
+    if (p) gst_object_unref(p);
+  }
+}
+
+TEST_F(ElementTest, SaliencyCudaWithoutCudaFailsWithAReason) {
+  ElementPtr el = make_element("saliency");
+  gst_util_set_object_arg(G_OBJECT(el.get()), "device", "cuda");
+  auto r = set_state_collect_error(el.get(), GST_STATE_PAUSED);
+  if (r->ret != GST_STATE_CHANGE_FAILURE) {
+    gst_element_set_state(el.get(), GST_STATE_NULL);
+    GTEST_SKIP() << "this machine has CUDA: device=cuda started";
+  }
+  ASSERT_NE(r->error, nullptr);
+  EXPECT_TRUE(g_error_matches(r->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+  EXPECT_NE(r->debug.find("cuda"), std::string::npos) << r->debug;
+  EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+}
+
+TEST_F(ElementTest, AllElementsSurviveStateCycles) {
+  for (const char *factory : {"saliency", "opticalflow", "saliencyoverlay", "saliencyroi"}) {
+    SCOPED_TRACE(factory);
+    ElementPtr el = make_element(factory);
+    for (int cycle = 0; cycle < 3; cycle++) {
+      EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+      EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+      EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+      EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    }
+  }
+}
+
+TEST_F(ElementTest, SaliencyAcceptCaps) {
+  Harness h = Harness::element("saliency");
+  GstPad *sink = gst_element_get_static_pad(h.get()->element, "sink");
+  for (const char *fmt : {"RGB", "BGRx", "ARGB", "GRAY8"}) {
+    GstCaps *caps = gst_caps_from_string(
+        (std::string("video/x-raw,format=") + fmt + ",width=32,height=24,framerate=25/1").c_str());
+    EXPECT_TRUE(gst_pad_query_accept_caps(sink, caps)) << fmt;
+    gst_caps_unref(caps);
+  }
+  for (const char *caps_str : {"video/x-raw,format=I420,width=32,height=24,framerate=25/1",
+                               "audio/x-raw,format=S16LE,rate=48000,channels=1"}) {
+    GstCaps *caps = gst_caps_from_string(caps_str);
+    EXPECT_FALSE(gst_pad_query_accept_caps(sink, caps)) << caps_str;
+    gst_caps_unref(caps);
+  }
+  gst_object_unref(sink);
+}
+
+TEST_F(ElementTest, PropertiesCanChangeWhileStreaming) {
+  Harness h = Harness::element("saliency");
+  h.set_caps(rgb_caps());
+  GValue interval = G_VALUE_INIT, weights = G_VALUE_INIT;
+  g_value_init(&interval, G_TYPE_UINT);
+  g_value_set_uint(&interval, 3);
+  g_value_init(&weights, G_TYPE_STRING);
+  g_value_set_string(&weights, "/nonexistent/weights.pth");
+  GstHarnessThread *t1 = gst_harness_stress_property_start_full(h.get(), "interval", &interval, 0);
+  GstHarnessThread *t2 = gst_harness_stress_property_start_full(h.get(), "weights", &weights, 0);
+  for (int i = 0; i < 30; i++) {
+    ASSERT_EQ(h.push(square_frame(i, 32, 24, i == 0).release()), GST_FLOW_OK);
+    guint v = 0;
+    g_object_get(h.get()->element, "interval", &v, nullptr);
+    EXPECT_TRUE(v == 1 || v == 3);
+  }
+  EXPECT_GT(gst_harness_stress_thread_stop(t1), 0u);
+  EXPECT_GT(gst_harness_stress_thread_stop(t2), 0u);
+  g_value_unset(&interval);
+  g_value_unset(&weights);
+  h.eos();
+  const auto out = h.pull_all();
+  expect_frames_in_order(out, 0, 30);
+  expect_valid_maps(out);
+}
+
+// ------------------------------------------------------------------ opticalflow
+
+TEST_F(ElementTest, OpticalFlowMeasuresATranslationAndPassesFramesUnchanged) {
+  for (const char *fmt : {"GRAY8", "RGB", "I420"}) {
+    for (int downscale : {1, 2}) {
+      SCOPED_TRACE(std::string(fmt) + " downscale=" + std::to_string(downscale));
+      Harness h("opticalflow downscale=" + std::to_string(downscale));
+      const int w = 96, hh = 72;
+      h.set_caps(std::string("video/x-raw,format=") + fmt + ",width=96,height=72,framerate=25/1");
+      const GstVideoFormat vf = gst_video_format_from_string(fmt);
+      std::vector<BufferPtr> sent;
+      for (int t = 0; t < 4; t++) {
+        BufferPtr b = make_frame(vf, w, hh, translating_texture(t, 2, 1), t * kFrame);
+        sent.emplace_back(gst_buffer_copy_deep(b.get()));
+        ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+      }
+      auto out = h.pull_all();
+      ASSERT_EQ(out.size(), 4u);
+      guint fw = 0, fh = 0;
+      EXPECT_TRUE(flow_values(out[0].get(), &fw, &fh).empty()) << "first frame: no previous frame";
+      for (int t = 1; t < 4; t++) {
+        const std::vector<float> f = flow_values(out[t].get(), &fw, &fh);
+        ASSERT_FALSE(f.empty()) << "frame " << t;
+        EXPECT_EQ(fw, (guint)(w / downscale));
+        EXPECT_EQ(fh, (guint)(hh / downscale));
+        // Mean over the interior (borders lack a match), in frame pixels.
+        double su = 0, sv = 0;
+        int n = 0;
+        for (guint y = fh / 6; y < fh - fh / 6; y++)
+          for (guint x = fw / 6; x < fw - fw / 6; x++) {
+            su += f[2 * (y * fw + x)];
+            sv += f[2 * (y * fw + x) + 1];
+            n++;
+          }
+        EXPECT_NEAR(su / n, 2.0, 0.3) << "frame " << t;
+        EXPECT_NEAR(sv / n, 1.0, 0.3) << "frame " << t;
+      }
+      for (int t = 0; t < 4; t++) {
+        EXPECT_EQ(GST_BUFFER_PTS(out[t].get()), t * kFrame);
+        GstMapInfo a, b;
+        ASSERT_TRUE(gst_buffer_map(out[t].get(), &a, GST_MAP_READ));
+        ASSERT_TRUE(gst_buffer_map(sent[t].get(), &b, GST_MAP_READ));
+        EXPECT_EQ(a.size, b.size);
+        EXPECT_EQ(std::memcmp(a.data, b.data, std::min(a.size, b.size)), 0) << "pixels changed";
+        gst_buffer_unmap(out[t].get(), &a);
+        gst_buffer_unmap(sent[t].get(), &b);
+      }
+    }
+  }
+}
+
+TEST_F(ElementTest, OpticalFlowRestartsAfterDiscontAndFlush) {
+  Harness h("opticalflow");
+  h.set_caps("video/x-raw,format=GRAY8,width=64,height=48,framerate=25/1");
+  auto frame = [](int t, bool discont) {
+    BufferPtr b =
+        make_frame(GST_VIDEO_FORMAT_GRAY8, 64, 48, translating_texture(t, 1, 0), t * kFrame);
+    if (discont) GST_BUFFER_FLAG_SET(b.get(), GST_BUFFER_FLAG_DISCONT);
+    return b;
+  };
+  ASSERT_EQ(h.push(frame(0, true).release()), GST_FLOW_OK);
+  ASSERT_EQ(h.push(frame(1, false).release()), GST_FLOW_OK);
+  ASSERT_EQ(h.push(frame(2, true).release()), GST_FLOW_OK);
+  ASSERT_EQ(h.push(frame(3, false).release()), GST_FLOW_OK);
+  h.flush();
+  ASSERT_EQ(h.push(frame(4, false).release()), GST_FLOW_OK);
+  ASSERT_EQ(h.push(frame(5, false).release()), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 6u);
+  const bool expect_meta[] = {false, true, false, true, false, true};
+  for (int k = 0; k < 6; k++)
+    EXPECT_EQ(gst_buffer_get_optical_flow_meta(out[k].get()) != nullptr, expect_meta[k]) << k;
+}
+
+// ------------------------------------------------------------------ saliencyoverlay
+
+namespace {
+
+// A uniform grey frame with an 8x6 map that is 1 in cell (6, 1) and 0 elsewhere.
+BufferPtr grey_frame_with_hot_cell(GstVideoFormat fmt, bool with_meta) {
+  BufferPtr b = make_frame(
+      fmt, 32, 24,
+      [](int, int) -> Rgb {
+        return {100, 100, 100};
+      },
+      0);
+  if (with_meta) {
+    std::vector<float> map(8 * 6, 0.f);
+    map[1 * 8 + 6] = 1.f;
+    gst_buffer_add_saliency_meta(b.get(), 8, 6, map.data());
+  }
+  return b;
+}
+
+// Bytes of the first plane at pixel (x, y).
+std::vector<guint8> pixel(GstBuffer *buf, GstVideoFormat fmt, int x, int y) {
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, fmt, 32, 24);
+  GstVideoFrame frame;
+  EXPECT_TRUE(gst_video_frame_map(&frame, &info, buf, GST_MAP_READ));
+  const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, 0);
+  const guint8 *p = (const guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 0) +
+                    y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0) + x * ps;
+  std::vector<guint8> v(p, p + ps);
+  gst_video_frame_unmap(&frame);
+  return v;
+}
+
+bool same_bytes(GstBuffer *a, GstBuffer *b) {
+  GstMapInfo ma, mb;
+  if (!gst_buffer_map(a, &ma, GST_MAP_READ)) return false;
+  if (!gst_buffer_map(b, &mb, GST_MAP_READ)) {
+    gst_buffer_unmap(a, &ma);
+    return false;
+  }
+  const bool same = ma.size == mb.size && std::memcmp(ma.data, mb.data, ma.size) == 0;
+  gst_buffer_unmap(a, &ma);
+  gst_buffer_unmap(b, &mb);
+  return same;
+}
+
+}  // namespace
+
+TEST_F(ElementTest, OverlayChangesPixelsOnlyWhereTheMapIsHigh) {
+  for (const char *fmt : {"RGB", "BGRx", "I420", "NV12"}) {
+    SCOPED_TRACE(fmt);
+    const GstVideoFormat vf = gst_video_format_from_string(fmt);
+    Harness h("saliencyoverlay alpha=0.8");
+    h.set_caps(std::string("video/x-raw,format=") + fmt + ",width=32,height=24,framerate=25/1");
+    BufferPtr plain = grey_frame_with_hot_cell(vf, false);
+    BufferPtr reference(gst_buffer_copy_deep(plain.get()));
+    ASSERT_EQ(h.push(grey_frame_with_hot_cell(vf, true).release()), GST_FLOW_OK);
+    ASSERT_EQ(h.push(plain.release()), GST_FLOW_OK);
+    auto out = h.pull_all();
+    ASSERT_EQ(out.size(), 2u);
+    // Cell (6, 1) of an 8x6 map covers pixels x 24..27, y 4..7 of the 32x24 frame.
+    EXPECT_NE(pixel(out[0].get(), vf, 25, 5), pixel(reference.get(), vf, 25, 5)) << "hot cell";
+    EXPECT_EQ(pixel(out[0].get(), vf, 3, 20), pixel(reference.get(), vf, 3, 20)) << "cold corner";
+    EXPECT_TRUE(same_bytes(out[1].get(), reference.get())) << "frame without a map changed";
+  }
+}
+
+TEST_F(ElementTest, OverlayWithZeroAlphaAndNoPeakLeavesFramesAlone) {
+  Harness h("saliencyoverlay alpha=0");
+  h.set_caps(rgb_caps());
+  BufferPtr b = grey_frame_with_hot_cell(GST_VIDEO_FORMAT_RGB, true);
+  BufferPtr reference(gst_buffer_copy_deep(b.get()));
+  ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(same_bytes(out[0].get(), reference.get()));
+}
+
+TEST_F(ElementTest, OverlayMarksThePeak) {
+  Harness h("saliencyoverlay alpha=0 show-peak=true");
+  h.set_caps(rgb_caps());
+  ASSERT_EQ(h.push(grey_frame_with_hot_cell(GST_VIDEO_FORMAT_RGB, true).release()), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 1u);
+  // Centre of cell (6, 1): (6.5 * 4, 1.5 * 4) = (26, 6): white.
+  EXPECT_EQ(pixel(out[0].get(), GST_VIDEO_FORMAT_RGB, 26, 6), (std::vector<guint8>{255, 255, 255}));
+  EXPECT_EQ(pixel(out[0].get(), GST_VIDEO_FORMAT_RGB, 3, 20), (std::vector<guint8>{100, 100, 100}));
+}
+
+TEST_F(ElementTest, OverlayMapModeReplacesThePictureByTheGreyMap) {
+  Harness h("saliencyoverlay mode=map colormap=gray");
+  h.set_caps(rgb_caps());
+  ASSERT_EQ(h.push(grey_frame_with_hot_cell(GST_VIDEO_FORMAT_RGB, true).release()), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 1u);
+  // Pixel (26, 6) samples the hot cell with bilinear weight (0.875 * 0.875 ... ) > 0.5;
+  // the far corner is the map's minimum: black, whatever the picture was.
+  const auto hot = pixel(out[0].get(), GST_VIDEO_FORMAT_RGB, 26, 6);
+  EXPECT_GT(hot[0], 128);
+  EXPECT_EQ(hot[0], hot[1]);
+  EXPECT_EQ(pixel(out[0].get(), GST_VIDEO_FORMAT_RGB, 3, 20), (std::vector<guint8>{0, 0, 0}));
+}
+
+// ------------------------------------------------------------------ saliencyroi
+
+namespace {
+
+struct Roi {
+  guint x, y, w, h;
+  gint vaapi_qp, msdk_qp;
+  double score;
+};
+
+std::vector<Roi> rois(GstBuffer *buf) {
+  std::vector<Roi> out;
+  gpointer state = nullptr;
+  GstMeta *m;
+  while ((m = gst_buffer_iterate_meta_filtered(buf, &state,
+                                               GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    auto *roi = (GstVideoRegionOfInterestMeta *)m;
+    EXPECT_STREQ(g_quark_to_string(roi->roi_type), "saliency");
+    Roi r{roi->x, roi->y, roi->w, roi->h, 999, 999, -1};
+    if (GstStructure *s = gst_video_region_of_interest_meta_get_param(roi, "roi/vaapi"))
+      gst_structure_get_int(s, "delta-qp", &r.vaapi_qp);
+    if (GstStructure *s = gst_video_region_of_interest_meta_get_param(roi, "roi/msdk"))
+      gst_structure_get_int(s, "delta-qp", &r.msdk_qp);
+    if (GstStructure *s = gst_video_region_of_interest_meta_get_param(roi, "saliency"))
+      gst_structure_get_double(s, "score", &r.score);
+    out.push_back(r);
+  }
+  return out;
+}
+
+// 16x9 map on a 320x180 frame (20 px per cell) with three blobs of peaks 1.0, 0.8, 0.6.
+BufferPtr frame_with_three_blobs(GstClockTime pts) {
+  BufferPtr b = make_frame(
+      GST_VIDEO_FORMAT_I420, 320, 180,
+      [](int, int) -> Rgb {
+        return {0, 0, 0};
+      },
+      pts);
+  std::vector<float> map(16 * 9, 0.f);
+  map[2 * 16 + 2] = 1.0f;   // cell (2, 2): pixels 40..60
+  map[6 * 16 + 12] = 0.8f;  // cell (12, 6)
+  map[1 * 16 + 13] = 0.6f;  // cell (13, 1)
+  gst_buffer_add_saliency_meta(b.get(), 16, 9, map.data());
+  return b;
+}
+
+}  // namespace
+
+TEST_F(ElementTest, RoiAddsAtMostMaxRegionsWithEncoderParameters) {
+  Harness h("saliencyroi max-regions=2 delta-qp=-7 threshold=0.5");
+  h.set_caps("video/x-raw,format=I420,width=320,height=180,framerate=25/1");
+  ASSERT_EQ(h.push(frame_with_three_blobs(0).release()), GST_FLOW_OK);
+  BufferPtr plain = make_frame(
+      GST_VIDEO_FORMAT_I420, 320, 180,
+      [](int, int) -> Rgb {
+        return {0, 0, 0};
+      },
+      kFrame);
+  ASSERT_EQ(h.push(plain.release()), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 2u);
+  const auto r = rois(out[0].get());
+  ASSERT_EQ(r.size(), 2u) << "max-regions=2 of three blobs";
+  // Best first: the 1.0 blob at pixels 40..60, grown to macroblocks 32..64.
+  EXPECT_EQ(r[0].x, 32u);
+  EXPECT_EQ(r[0].y, 32u);
+  EXPECT_EQ(r[0].w, 32u);
+  EXPECT_EQ(r[0].h, 32u);
+  EXPECT_DOUBLE_EQ(r[0].score, 1.0);
+  EXPECT_NEAR(r[1].score, 0.8, 1e-6);
+  for (const auto &roi : r) {
+    EXPECT_EQ(roi.vaapi_qp, -7);
+    EXPECT_EQ(roi.msdk_qp, -7);
+    EXPECT_LE(roi.x + roi.w, 320u);
+    EXPECT_LE(roi.y + roi.h, 180u);
+  }
+  EXPECT_TRUE(rois(out[1].get()).empty()) << "no map, no ROI";
+}
+
+TEST_F(ElementTest, RoiReplacesItsOwnRegionsAndKeepsStableOnes) {
+  Harness h("saliencyroi name=r ! saliencyroi max-regions=4 keep-iou=0.7");
+  h.set_caps("video/x-raw,format=I420,width=320,height=180,framerate=25/1");
+  ASSERT_EQ(h.push(frame_with_three_blobs(0).release()), GST_FLOW_OK);
+  ASSERT_EQ(h.push(frame_with_three_blobs(kFrame).release()), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 2u);
+  // The second element replaced the first one's 4-default regions (3 blobs) by its own 3.
+  EXPECT_EQ(rois(out[0].get()).size(), 3u);
+  EXPECT_EQ(rois(out[1].get()).size(), 3u);
+}
+
+// ------------------------------------------------------------------ whole chain
+
+TEST_F(ElementTest, ChainOfAllElementsKeepsEveryFrameAndItsMetas) {
+  Harness h("opticalflow ! saliency model=baseline ! saliencyroi ! saliencyoverlay show-peak=true");
+  h.set_caps(rgb_caps(64, 48));
+  push_squares(h, 0, 12, 64, 48);
+  h.eos();
+  const auto out = h.pull_all();
+  expect_frames_in_order(out, 0, 12);
+  expect_valid_maps(out);
+  for (size_t k = 0; k < out.size(); k++) {
+    EXPECT_EQ(gst_buffer_get_optical_flow_meta(out[k].get()) != nullptr, k > 0) << k;
+    EXPECT_LE(rois(out[k].get()).size(), 4u);
+  }
+}
+
+// ------------------------------------------------------------------ element == CLI
+
+namespace {
+
+// Reads a little-endian float32 C-order .npy (as saliency-predict --format npy writes).
+bool read_npy(const std::string &path, std::vector<float> *values, int *rows, int *cols) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  char magic[6];
+  in.read(magic, 6);
+  if (std::memcmp(magic, "\x93NUMPY", 6) != 0) return false;
+  unsigned char version[2];
+  in.read((char *)version, 2);
+  std::uint32_t header_len = 0;
+  if (version[0] == 1) {
+    unsigned char l[2];
+    in.read((char *)l, 2);
+    header_len = l[0] | (l[1] << 8);
+  } else {
+    unsigned char l[4];
+    in.read((char *)l, 4);
+    header_len = l[0] | (l[1] << 8) | (l[2] << 16) | ((std::uint32_t)l[3] << 24);
+  }
+  std::string header(header_len, '\0');
+  in.read(header.data(), header_len);
+  if (header.find("'<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos)
+    return false;
+  const size_t s = header.find("'shape': (");
+  if (s == std::string::npos ||
+      std::sscanf(header.c_str() + s, "'shape': (%d, %d)", rows, cols) != 2)
+    return false;
+  values->resize((size_t)*rows * *cols);
+  in.read((char *)values->data(), values->size() * sizeof(float));
+  return bool(in);
+}
+
+}  // namespace
+
+TEST_F(ElementTest, ElementMapsEqualSaliencyPredictMaps) {
+  const std::string cli = testsupport::build_root() + "/model/tools/saliency-predict";
+  ASSERT_TRUE(g_file_test(cli.c_str(), G_FILE_TEST_IS_EXECUTABLE)) << "not built: " << cli;
+  testsupport::TempDir tmp;
+  const std::string frames_dir = tmp / "frames", maps_dir = tmp / "maps";
+  g_mkdir_with_parents(frames_dir.c_str(), 0755);
+  const int w = 64, hh = 48, n = 12;
+
+  Harness h("saliency model=baseline");
+  h.set_caps(rgb_caps(w, hh));
+  for (int i = 0; i < n; i++) {
+    BufferPtr b = make_frame(GST_VIDEO_FORMAT_RGB, w, hh, moving_square(w, hh, i), i * kFrame);
+    // The same pixels as a PNG for the CLI (OpenCV writes BGR).
+    GstMapInfo m;
+    ASSERT_TRUE(gst_buffer_map(b.get(), &m, GST_MAP_READ));
+    cv::Mat rgb(hh, w, CV_8UC3, m.data, (size_t)w * 3), bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    char name[32];
+    std::snprintf(name, sizeof name, "/%04d.png", i + 1);
+    ASSERT_TRUE(cv::imwrite(frames_dir + name, bgr));
+    gst_buffer_unmap(b.get(), &m);
+    ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+  }
+  h.eos();
+  const auto out = h.pull_all();
+  ASSERT_EQ(out.size(), (size_t)n);
+
+  const std::string cmd = "'" + cli + "' --model baseline --input '" + frames_dir + "' --output '" +
+                          maps_dir + "' --format npy > '" + tmp / "cli.log" + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+
+  for (int i = 0; i < n; i++) {
+    SCOPED_TRACE("frame " + std::to_string(i + 1));
+    char name[32];
+    std::snprintf(name, sizeof name, "/%04d.npy", i + 1);
+    std::vector<float> cli_map;
+    int rows = 0, cols = 0;
+    ASSERT_TRUE(read_npy(maps_dir + name, &cli_map, &rows, &cols)) << maps_dir + name;
+    ASSERT_EQ(rows, hh);
+    ASSERT_EQ(cols, w);
+    guint mw = 0, mh = 0;
+    std::vector<float> element_map = map_values(out[i].get(), &mw, &mh);
+    ASSERT_FALSE(element_map.empty());
+    // The CLI resizes the model's map to the frame with bilinear interpolation
+    // (half-pixel centres, model::resize_map); do the same here.
+    cv::Mat small((int)mh, (int)mw, CV_32FC1, element_map.data()), full;
+    cv::resize(small, full, cv::Size(w, hh), 0, 0, cv::INTER_LINEAR);
+    double max_diff = 0;
+    for (int y = 0; y < hh; y++)
+      for (int x = 0; x < w; x++)
+        max_diff = std::max(max_diff, (double)std::fabs(full.at<float>(y, x) - cli_map[y * w + x]));
+    EXPECT_LT(max_diff, 1e-5);
+  }
+}

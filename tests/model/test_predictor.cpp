@@ -1,0 +1,321 @@
+// Window arithmetic of model::Predictor, checked with a fake model whose
+// output encodes exactly which frames and flows it saw.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "salmodel/predictor.hpp"
+#include "salmodel/saliency_model.hpp"
+
+using model::FrameView;
+using model::PixelFormat;
+using model::Predictor;
+using model::PredictorOptions;
+using model::SaliencyMap;
+
+namespace {
+
+// Frames carry their 1-based id in the red channel; flows carry 1-based ids in
+// u. The fake model returns a (2, window) map: row 0 = frame ids / 1000,
+// row 1 = flow ids / 1000 (0 for a zero flow), so tests read back the window.
+class FakeModel final : public model::SaliencyModel {
+ public:
+  FakeModel(int before, int after, bool flow, bool recurrent = false) {
+    spec_.frames_before = before;
+    spec_.frames_after = after;
+    spec_.needs_flow = flow;
+    spec_.recurrent = recurrent;
+  }
+  std::string name() const override { return "fake"; }
+  model::WindowSpec window_spec() const override { return spec_; }
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) override {
+    last_rgb = rgb[0][0].to(torch::kInt64);
+    return rgb[0][0][0].to(torch::kFloat32);
+  }
+  torch::Tensor prepare_flow(const torch::Tensor &flow, int, int) override {
+    return flow.select(2, 0).mean();
+  }
+  torch::Tensor predict(const std::vector<model::Window> &windows) override {
+    ++calls;
+    batch_sizes.push_back(int(windows.size()));
+    const int len = spec_.frames_before + spec_.frames_after + 1;
+    torch::Tensor out = torch::zeros({int64_t(windows.size()), 2, len});
+    for (size_t b = 0; b < windows.size(); ++b) {
+      EXPECT_EQ(int(windows[b].frames.size()), len);
+      for (int k = 0; k < len; ++k) out[b][0][k] = windows[b].frames[k] / 1000.0;
+      if (spec_.needs_flow) {
+        EXPECT_EQ(int(windows[b].flows.size()), len - 1);
+        for (int k = 0; k + 1 < len; ++k) out[b][1][k] = windows[b].flows[k] / 1000.0;
+      }
+    }
+    return out;
+  }
+  void to(torch::Device, torch::Dtype) override {}
+  torch::Device device() const override { return torch::kCPU; }
+
+  int calls = 0;
+  std::vector<int> batch_sizes;
+  torch::Tensor last_rgb;
+
+ private:
+  model::WindowSpec spec_;
+};
+
+struct Stream {
+  Stream(int before, int after, bool flow = false, int batch = 1, int interval = 1) {
+    auto m = std::make_unique<FakeModel>(before, after, flow);
+    fake = m.get();
+    PredictorOptions o;
+    o.batch = batch;
+    o.interval = interval;
+    predictor = std::make_unique<Predictor>(std::move(m), o);
+  }
+  // Pushes frame `id` (1-based) with an external flow whose u equals flow_id.
+  std::vector<SaliencyMap> push(int id, int flow_id = 0) {
+    std::vector<uint8_t> px(8 * 6 * 3, 0);
+    for (size_t i = 0; i < px.size(); i += 3) px[i] = uint8_t(id);
+    FrameView f{px.data(), 8, 6, 8 * 3, PixelFormat::RGB};
+    std::vector<float> flow(8 * 6 * 2, 0.f);
+    for (size_t i = 0; i < flow.size(); i += 2) flow[i] = float(flow_id);
+    model::FlowView fv{flow.data(), 8, 6, 8 * 2 * sizeof(float), 8, 6};
+    return predictor->push(f, flow_id ? &fv : nullptr);
+  }
+  std::unique_ptr<Predictor> predictor;
+  FakeModel *fake = nullptr;
+};
+
+std::vector<int> frame_ids(const SaliencyMap &m) {
+  std::vector<int> ids;
+  for (int k = 0; k < m.width; ++k) ids.push_back(int(std::lround(m.values[k] * 1000)));
+  return ids;
+}
+std::vector<int> flow_ids(const SaliencyMap &m) {
+  std::vector<int> ids;
+  for (int k = 0; k + 1 < m.width; ++k) ids.push_back(int(std::lround(m.values[m.width + k] * 1000)));
+  return ids;
+}
+std::vector<int> expected_window(int t, int before, int after, int n) {
+  std::vector<int> ids;
+  for (int k = 0; k <= before + after; ++k) ids.push_back(std::clamp(t - before + k, 0, n - 1) + 1);
+  return ids;
+}
+
+std::vector<SaliencyMap> run(Stream &s, int n) {
+  std::vector<SaliencyMap> all;
+  for (int i = 0; i < n; ++i)
+    for (auto &m : s.push(i + 1)) all.push_back(std::move(m));
+  for (auto &m : s.predictor->finish()) all.push_back(std::move(m));
+  return all;
+}
+
+}  // namespace
+
+TEST(Predictor, StsanetWindowsClampAtBothEndsOfTheVideo) {
+  Stream s(15, 16);
+  const int n = 40;
+  auto maps = run(s, n);
+  ASSERT_EQ(maps.size(), size_t(n));
+  for (int t = 0; t < n; ++t) {
+    EXPECT_EQ(maps[t].frame_index, t);
+    EXPECT_EQ(frame_ids(maps[t]), expected_window(t, 15, 16, n)) << "frame " << t;
+  }
+  // First window: frame 1 repeated 16 times (target at index 15), then 2..17.
+  EXPECT_EQ(frame_ids(maps[0])[15], 1);
+  EXPECT_EQ(frame_ids(maps[0])[16], 2);
+  // Last window: target is the last frame, the 16 after it repeat it.
+  EXPECT_EQ(frame_ids(maps[n - 1])[15], n);
+  EXPECT_EQ(frame_ids(maps[n - 1])[31], n);
+}
+
+TEST(Predictor, MapsArriveOnlyOnceTheLookAheadIsFilled) {
+  Stream s(15, 16);
+  EXPECT_EQ(s.predictor->lookahead_frames(), 16);
+  for (int i = 1; i <= 16; ++i) EXPECT_TRUE(s.push(i).empty()) << "frame " << i;
+  auto ready = s.push(17);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].frame_index, 0);
+  EXPECT_EQ(s.predictor->pending(), 16);
+}
+
+TEST(Predictor, VideoShorterThanTheWindow) {
+  Stream s(15, 16);
+  auto maps = run(s, 5);
+  ASSERT_EQ(maps.size(), 5u);
+  for (int t = 0; t < 5; ++t) EXPECT_EQ(frame_ids(maps[t]), expected_window(t, 15, 16, 5));
+}
+
+TEST(Predictor, OneFrameVideo) {
+  Stream s(15, 16);
+  auto maps = run(s, 1);
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_EQ(frame_ids(maps[0]), std::vector<int>(32, 1));
+}
+
+TEST(Predictor, FinishWithoutFramesGivesNothing) {
+  Stream s(15, 16);
+  EXPECT_TRUE(s.predictor->finish().empty());
+  EXPECT_EQ(s.fake->calls, 0);
+}
+
+TEST(Predictor, ResetDropsPendingFramesAndRestartsIndices) {
+  Stream s(2, 3);
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(s.push(i).empty());
+  s.predictor->reset();
+  EXPECT_EQ(s.predictor->pending(), 0);
+  auto maps = run(s, 6);
+  ASSERT_EQ(maps.size(), 6u);
+  EXPECT_EQ(maps[0].frame_index, 0);
+  EXPECT_EQ(frame_ids(maps[0]), expected_window(0, 2, 3, 6));  // nothing from before the reset
+}
+
+TEST(Predictor, FinishAlsoResets) {
+  Stream s(1, 1);
+  run(s, 4);
+  auto maps = run(s, 3);
+  ASSERT_EQ(maps.size(), 3u);
+  EXPECT_EQ(maps[0].frame_index, 0);
+  EXPECT_EQ(frame_ids(maps[2]), expected_window(2, 1, 1, 3));
+}
+
+TEST(Predictor, BatchingGivesTheSameMapsInFewerCalls) {
+  Stream one(3, 2), four(3, 2, false, 4);
+  auto a = run(one, 23), b = run(four, 23);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].frame_index, b[i].frame_index);
+    EXPECT_EQ(a[i].values, b[i].values);
+  }
+  EXPECT_EQ(one.fake->calls, 23);
+  EXPECT_EQ(four.fake->calls, 6);  // 5 full batches of 4, then 3 at the end
+  for (size_t i = 0; i + 1 < four.fake->batch_sizes.size(); ++i) EXPECT_EQ(four.fake->batch_sizes[i], 4);
+  EXPECT_EQ(four.predictor->lookahead_frames(), 2 + 3);
+}
+
+TEST(Predictor, IntervalInfersEveryNthFrameAndCarriesTheMap) {
+  Stream s(1, 1, false, 1, 3);
+  auto maps = run(s, 10);
+  ASSERT_EQ(maps.size(), 10u);
+  EXPECT_EQ(s.fake->calls, 4);  // frames 0, 3, 6, 9
+  for (int t = 0; t < 10; ++t) {
+    const int key = t - t % 3;
+    EXPECT_EQ(frame_ids(maps[t]), expected_window(key, 1, 1, 10)) << "frame " << t;
+    EXPECT_EQ(maps[t].frame_index, t);
+  }
+}
+
+TEST(Predictor, FlowStackRepeatsTheLastFlowAtTheEnd) {
+  // STRA-Net-like: frame t takes flows t..t+4 (flow i: frame i -> i+1).
+  Stream s(0, 5, true);
+  const int n = 9;
+  std::vector<SaliencyMap> maps;
+  for (int i = 0; i < n; ++i)
+    for (auto &m : s.push(i + 1, i > 0 ? i : 0)) maps.push_back(m);  // flow pushed with frame i is flow i-1 -> i (id i)
+  for (auto &m : s.predictor->finish()) maps.push_back(m);
+  ASSERT_EQ(maps.size(), size_t(n));
+  // Flow k (0-based, frame k -> k+1) was pushed with frame k+1, carrying id k+1.
+  for (int t = 0; t < n; ++t) {
+    std::vector<int> expected;
+    for (int k = 0; k < 5; ++k) expected.push_back(std::min(t + k, n - 2) + 1);
+    EXPECT_EQ(flow_ids(maps[t]), expected) << "frame " << t;
+  }
+}
+
+TEST(Predictor, FlowBeforeTheFirstFrameIsZero) {
+  Stream s(1, 0, true);
+  auto first = s.push(1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(frame_ids(first[0]), (std::vector<int>{1, 1}));
+  EXPECT_EQ(flow_ids(first[0]), (std::vector<int>{0}));
+  auto second = s.push(2, 7);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(flow_ids(second[0]), (std::vector<int>{7}));
+}
+
+TEST(Predictor, ComputesFlowWhenNoneIsPushed) {
+  Stream s(1, 0, true);
+  s.push(1);
+  auto maps = s.push(2);  // uniform frames: the computed flow is zero
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_EQ(flow_ids(maps[0]), (std::vector<int>{0}));
+}
+
+TEST(Predictor, FrameSizeChangeWithoutResetIsAnError) {
+  Stream s(0, 0);
+  s.push(1);
+  std::vector<uint8_t> px(4 * 4 * 3, 0);
+  EXPECT_THROW(s.predictor->push({px.data(), 4, 4, 12, PixelFormat::RGB}), model::ModelError);
+}
+
+TEST(Predictor, PixelFormatsReachTheModelAsRgb) {
+  struct Case {
+    PixelFormat format;
+    std::vector<uint8_t> pixel;  // one pixel, bytes in memory order
+  };
+  const std::vector<Case> cases = {
+      {PixelFormat::RGB, {10, 20, 30}},          {PixelFormat::BGR, {30, 20, 10}},
+      {PixelFormat::RGBA, {10, 20, 30, 255}},    {PixelFormat::BGRA, {30, 20, 10, 255}},
+      {PixelFormat::RGBx, {10, 20, 30, 0}},      {PixelFormat::BGRx, {30, 20, 10, 0}},
+      {PixelFormat::ARGB, {255, 10, 20, 30}},    {PixelFormat::xRGB, {0, 10, 20, 30}},
+      {PixelFormat::ABGR, {255, 30, 20, 10}},    {PixelFormat::xBGR, {0, 30, 20, 10}},
+  };
+  for (const auto &c : cases) {
+    Stream s(0, 0);
+    const size_t bpp = c.pixel.size();
+    std::vector<uint8_t> px;
+    for (int i = 0; i < 4 * 2; ++i) px.insert(px.end(), c.pixel.begin(), c.pixel.end());
+    px.resize(px.size() + 2 * 5);  // padded rows: stride > width * bpp
+    const size_t stride = 4 * bpp + 5;
+    std::vector<uint8_t> padded(stride * 2, 0);
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 4; ++x) std::copy(c.pixel.begin(), c.pixel.end(), padded.begin() + y * stride + x * bpp);
+    s.predictor->push({padded.data(), 4, 2, stride, c.format});
+    auto rgb = s.fake->last_rgb;
+    EXPECT_EQ(rgb[0].item<int64_t>(), 10) << int(c.format);
+    EXPECT_EQ(rgb[1].item<int64_t>(), 20) << int(c.format);
+    EXPECT_EQ(rgb[2].item<int64_t>(), 30) << int(c.format);
+  }
+}
+
+TEST(Predictor, BadOptionsAreRefused) {
+  PredictorOptions o;
+  o.batch = 0;
+  EXPECT_THROW(Predictor p(o), model::ModelError);
+  o = {};
+  o.device = "tpu";
+  EXPECT_THROW(Predictor p(o), model::ModelError);
+  o = {};
+  o.precision = "fp16";  // CPU: refused, not silently ignored
+  EXPECT_THROW(Predictor p(o), model::ModelError);
+  o = {};
+  o.flow_algorithm = "nope";
+  EXPECT_THROW(Predictor p(o), model::ModelError);
+  EXPECT_THROW(model::parse_model_kind("resnet"), model::ModelError);
+}
+
+TEST(Predictor, DeepModelsRefuseToRunWithoutWeights) {
+  PredictorOptions o;
+  o.model = model::ModelKind::STSANet;
+  try {
+    Predictor p(o);
+    FAIL() << "stsanet without weights or random_init must be refused";
+  } catch (const model::ModelError &e) {
+    EXPECT_NE(std::string(e.what()).find("weights"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ResizeMap, BilinearToFrameSize) {
+  SaliencyMap m;
+  m.width = 2;
+  m.height = 1;
+  m.values = {0.f, 1.f};
+  auto out = model::resize_map(m, 4, 2);
+  ASSERT_EQ(out.size(), 8u);
+  // Half-pixel centres: 0, 0.25, 0.75, 1 on each row.
+  EXPECT_FLOAT_EQ(out[0], 0.f);
+  EXPECT_FLOAT_EQ(out[1], 0.25f);
+  EXPECT_FLOAT_EQ(out[2], 0.75f);
+  EXPECT_FLOAT_EQ(out[3], 1.f);
+  EXPECT_EQ(std::vector<float>(out.begin(), out.begin() + 4), std::vector<float>(out.begin() + 4, out.end()));
+}

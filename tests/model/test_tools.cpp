@@ -1,0 +1,133 @@
+// End-to-end runs of the command-line tools, including bad input.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;  // stdout + stderr
+};
+
+Result run(const std::string &cmd) {
+  Result r{-1, {}};
+  FILE *p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string tool(const std::string &name) { return testsupport::build_root() + "/model/tools/" + name; }
+std::string flow_tool(const std::string &name) { return testsupport::build_root() + "/flow/tools/" + name; }
+
+int count_lines(const std::string &s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+// Nothing named like the output directory, and no staging leftovers, exists.
+void expect_no_output(const std::string &dir) {
+  EXPECT_FALSE(fs::exists(dir)) << dir;
+  for (const auto &e : fs::directory_iterator(fs::path(dir).parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+}
+
+}  // namespace
+
+TEST(SaliencyPredict, BaselineOnTheSharedFramesWritesOneMapPerFrame) {
+  REQUIRE_SHARED_DATA(shared);
+  testsupport::TempDir tmp;
+  const std::string out = tmp / "maps";
+  const auto r = run(tool("saliency-predict") + " --model baseline --input " + shared +
+                     "/data/video/tased-ex1 --output " + out + " --overlay " + (tmp / "overlay.avi"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  int n = 0;
+  for (const auto &e : fs::directory_iterator(out)) {
+    (void)e;
+    ++n;
+  }
+  EXPECT_EQ(n, 100);
+  for (const char *name : {"0001.png", "0050.png", "0100.png"}) {
+    cv::Mat m = cv::imread(out + "/" + name, cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(m.empty()) << name;
+    EXPECT_EQ(m.type(), CV_8UC1);
+    EXPECT_EQ(m.cols, 384);
+    EXPECT_EQ(m.rows, 224);
+    double lo, hi;
+    cv::minMaxLoc(m, &lo, &hi);
+    EXPECT_EQ(lo, 0.0);  // min-max normalised
+    EXPECT_EQ(hi, 255.0);
+  }
+  EXPECT_GT(fs::file_size(tmp / "overlay.avi"), 10000u);
+}
+
+TEST(SaliencyPredict, NpyOutputOnAGeneratedVideo) {
+  testsupport::TempDir tmp;
+  const std::string clip = tmp / "clip.avi";
+  ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 12 --output " + clip).code, 0);
+  const auto r = run(tool("saliency-predict") + " --model baseline --format npy --quiet --input " + clip +
+                     " --output " + (tmp / "maps"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(r.output.empty()) << "--quiet prints nothing: " << r.output;
+  for (int i = 1; i <= 12; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/maps/%04d.npy", i);
+    ASSERT_TRUE(fs::exists(tmp.path() + name)) << name;
+    EXPECT_EQ(fs::file_size(tmp.path() + name), 128u + 384u * 224u * 4u);  // .npy header + float32 map
+  }
+}
+
+TEST(SaliencyPredict, BadInputGivesOneLineAndNoOutput) {
+  testsupport::TempDir tmp;
+  const std::string out = tmp / "maps";
+  std::ofstream(tmp / "broken.mp4") << "this is not a video";
+  fs::create_directory(tmp / "empty");
+  std::ofstream(tmp / "weights.pth") << "junk";
+  struct Case {
+    std::string args, expect;
+    int code;
+  };
+  const std::vector<Case> cases = {
+      {"--model baseline --input " + (tmp / "missing.mp4"), "missing.mp4", 1},
+      {"--model baseline --input " + (tmp / "broken.mp4"), "broken.mp4", 1},
+      {"--model baseline --input " + (tmp / "empty"), "empty", 1},
+      {"--model resnet --input " + (tmp / "empty"), "unknown model", 1},
+      {"--model stsanet --input " + (tmp / "broken.mp4"), "weights", 1},
+      {"--model baseline --format jpg --input " + (tmp / "empty"), "--format", 2},
+      {"--model baseline", "--input", 2},
+  };
+  for (const auto &c : cases) {
+    const auto r = run(tool("saliency-predict") + " " + c.args + " --output " + out);
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    if (c.code == 1) EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    expect_no_output(out);
+  }
+}
+
+TEST(SaliencyPredict, HelpDescribesTheInterface) {
+  const auto r = run(tool("saliency-predict") + " --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char *flag : {"--model", "--weights", "--input", "--output", "--device", "--format", "--overlay",
+                           "--flow", "--random-init"})
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+}
+
+TEST(SaliencyBench, ReportsTheDocumentedFigures) {
+  const auto r = run(tool("saliency-bench") + " --model baseline --frames 20");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char *key : {"parameters: ", "buffers: ", "seconds_per_frame: ", "peak_rss_mb: "})
+    EXPECT_NE(r.output.find(key), std::string::npos) << key << "\n" << r.output;
+}
