@@ -6,6 +6,9 @@
 #   GST_SALIENCY_BUILD_DIR  build tree (default: <repo>/build)
 #   OUT_DIR                 where results go (default: <repo>/out)
 #   MODEL, WEIGHTS, DEVICE  saliency element settings (default: baseline, none, cpu)
+#   FLOW                    dis|farneback|tvl1: compute the flow the models use with an
+#                           `opticalflow` element (downscale FLOW_DOWNSCALE, default 2)
+#                           instead of inside `saliency` (default: inside, on the model's grid)
 
 set -euo pipefail
 
@@ -44,6 +47,13 @@ saliency_element() {
   echo "$e"
 }
 
+# "opticalflow ... ! queue ! " when FLOW is set, else nothing.
+flow_elements() {
+  if [ -n "${FLOW:-}" ]; then
+    echo "opticalflow algorithm=$FLOW downscale=${FLOW_DOWNSCALE:-2} ! queue ! "
+  fi
+}
+
 # input_or_demo_clip [FILE]: prints FILE, or the project's generated clip (made once).
 input_or_demo_clip() {
   if [ $# -ge 1 ] && [ -n "$1" ]; then
@@ -65,14 +75,18 @@ input_or_demo_clip() {
 # A decodebin front end that yields raw video in system memory.
 decode_chain() { echo "filesrc location=\"$1\" ! decodebin ! videoconvert"; }
 
+# "PARSER ! " when this machine has PARSER (gst-plugins-bad), else nothing:
+# encoders negotiate directly with the muxers below without one.
+optional_parser() { if have_element "$1"; then echo "$1 ! "; fi; }
+
 # Picks a video encoder + muxer this machine has. Prints "ENCODER CHAIN|EXTENSION".
 encoder_chain() {
   if have_element x264enc && have_element mp4mux; then
-    echo "x264enc speed-preset=veryfast ! h264parse ! mp4mux|mp4"
+    echo "x264enc speed-preset=veryfast ! $(optional_parser h264parse)mp4mux|mp4"
   elif have_element openh264enc && have_element mp4mux; then
-    echo "openh264enc ! h264parse ! mp4mux|mp4"
+    echo "openh264enc ! $(optional_parser h264parse)mp4mux|mp4"
   elif have_element avenc_mpeg4 && have_element mp4mux; then
-    echo "avenc_mpeg4 bitrate=4000000 ! mpeg4videoparse ! mp4mux|mp4"
+    echo "avenc_mpeg4 bitrate=4000000 ! $(optional_parser mpeg4videoparse)mp4mux|mp4"
   elif have_element vp8enc && have_element webmmux; then
     echo "vp8enc deadline=1 ! webmmux|webm"
   elif have_element jpegenc && have_element avimux; then

@@ -21,9 +21,9 @@ else
   [ -n "${NUM_BUFFERS:-}" ] && SOURCE="$SOURCE ! identity eos-after=$NUM_BUFFERS"
 fi
 
-# Leaky queues keep a live source from blocking while the model runs; the
+# Short queues decouple capture, inference and display threads; the
 # sink synchronises on the clock so a file plays at its own speed.
-run_pipeline "$SOURCE ! queue max-size-buffers=4 ! opticalflow downscale=2 ! \
-  $(saliency_element) ! queue max-size-buffers=4 ! \
+run_pipeline "$SOURCE ! queue max-size-buffers=4 ! $(flow_elements)$(saliency_element) ! \
+  queue max-size-buffers=4 ! \
   saliencyoverlay colormap=$COLORMAP alpha=$ALPHA show-peak=true ! videoconvert ! \
   $SINK"

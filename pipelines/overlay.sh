@@ -7,7 +7,7 @@
 # out/<input name>-saliency.<mp4|webm|avi> (the container follows the encoder
 # found). Settings (environment): MODEL=baseline|stsanet|stranet, WEIGHTS=FILE,
 # DEVICE=cpu|cuda|auto, COLORMAP=jet|turbo|inferno|magma|viridis|hot|gray,
-# ALPHA=0.5, SHOW_PEAK=true|false, FLOW_DOWNSCALE=2.
+# ALPHA=0.5, SHOW_PEAK=true|false, FLOW=dis|farneback|tvl1 (see _common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
 INPUT="$(input_or_demo_clip "${1:-}")"
@@ -21,11 +21,9 @@ trap 'rm -f "$PART"' EXIT
 COLORMAP="${COLORMAP:-jet}"
 ALPHA="${ALPHA:-0.5}"
 SHOW_PEAK="${SHOW_PEAK:-true}"
-FLOW_DOWNSCALE="${FLOW_DOWNSCALE:-2}"
 
-# opticalflow attaches the flow the models use; the queue gives inference its own thread.
-run_pipeline "$(decode_chain "$INPUT") ! opticalflow downscale=$FLOW_DOWNSCALE ! queue ! \
-  $(saliency_element) ! queue ! \
+# The queues give decoding, inference and encoding their own threads.
+run_pipeline "$(decode_chain "$INPUT") ! queue ! $(flow_elements)$(saliency_element) ! queue ! \
   saliencyoverlay colormap=$COLORMAP alpha=$ALPHA show-peak=$SHOW_PEAK ! videoconvert ! \
   $ENCODER ! filesink location=\"$PART\""
 mv "$PART" "$OUTPUT"

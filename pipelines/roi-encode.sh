@@ -50,6 +50,6 @@ ENC="$(pick_encoder)"
 # saliencyroi goes last before the encoder: a scaler would drop the ROI parameters.
 run_pipeline "$(decode_chain "$INPUT") ! video/x-raw,format=RGB ! $(saliency_element) ! \
   saliencyroi max-regions=$MAX_REGIONS delta-qp=$DELTA_QP ! videoconvert ! video/x-raw,format=NV12 ! \
-  $ENC ! h264parse ! mp4mux ! filesink location=\"$PART\""
+  $ENC ! $(optional_parser h264parse)mp4mux ! filesink location=\"$PART\""
 mv "$PART" "$OUTPUT"
 echo "$SCRIPT_NAME: wrote $OUTPUT (up to $MAX_REGIONS regions per frame at delta-qp $DELTA_QP)"

@@ -77,9 +77,9 @@ FrameSource::FrameSource(const std::string &path) : impl_(std::make_unique<Impl>
     return;
   }
   impl_->video = true;
-  // Probe with FFmpeg first (most formats), then any backend.
+  // FFmpeg only: OpenCV's other backends (its GStreamer one in particular)
+  // print pages of warnings on files they cannot open.
   impl_->capture.open(path, cv::CAP_FFMPEG);
-  if (!impl_->capture.isOpened()) impl_->capture.open(path, cv::CAP_ANY);
   if (!impl_->capture.isOpened()) throw InputError(path + ": cannot open as a video (unknown or unsupported format)");
 }
 

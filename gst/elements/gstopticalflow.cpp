@@ -104,10 +104,10 @@ static GType gst_optical_flow_algorithm_get_type(void) {
 static GType gst_optical_flow_preset_get_type(void) {
   static gsize id = 0;
   static const GEnumValue values[] = {
-      {GST_OPTICAL_FLOW_PRESET_ULTRAFAST, "Ultrafast: fewest iterations, coarsest", "ultrafast"},
+      {GST_OPTICAL_FLOW_PRESET_ULTRAFAST, "Ultrafast: fastest, least accurate", "ultrafast"},
       {GST_OPTICAL_FLOW_PRESET_FAST, "Fast: the default speed/accuracy trade-off", "fast"},
-      {GST_OPTICAL_FLOW_PRESET_MEDIUM, "Medium: more iterations and scales", "medium"},
-      {GST_OPTICAL_FLOW_PRESET_ACCURATE, "Accurate: slowest, for offline use", "accurate"},
+      {GST_OPTICAL_FLOW_PRESET_MEDIUM, "Medium: slower, more accurate", "medium"},
+      {GST_OPTICAL_FLOW_PRESET_ACCURATE, "Accurate: slowest, most accurate (offline use)", "accurate"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&id)) {
     GType t = g_enum_register_static("GstOpticalFlowPreset", values);

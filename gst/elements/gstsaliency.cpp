@@ -512,10 +512,9 @@ static gboolean gst_saliency_start(GstBaseTransform *trans) {
   } catch (const std::exception &e) {
     // The message names the model and the weights file; the debug string
     // carries the library's reason (missing keys, unavailable device...).
-    const std::string what = std::string("Could not create the ") +
-                             model::to_string(options.model) + " saliency model" +
-                             (s.weights.empty() || !deep ? "" : " from \"" + s.weights + "\"") +
-                             ".";
+    const std::string what =
+        std::string("Could not create the ") + model::to_string(options.model) + " saliency model" +
+        (s.weights.empty() || !deep ? "" : " from \"" + s.weights + "\"") + ".";
     if (dynamic_cast<const model::ModelError *>(&e))
       GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", what.c_str()), ("%s", e.what()));
     else
@@ -592,6 +591,14 @@ static gboolean gst_saliency_set_caps(GstBaseTransform *trans, GstCaps *incaps, 
   return TRUE;
 }
 
+/* Drops a map an earlier saliency element attached: ours replaces it. */
+static gboolean remove_saliency_meta(GstBuffer *buffer, GstMeta **meta, gpointer user_data) {
+  if ((*meta)->info->api == GST_SALIENCY_META_API_TYPE &&
+      !GST_META_FLAG_IS_SET(*meta, GST_META_FLAG_LOCKED))
+    *meta = NULL;
+  return TRUE;
+}
+
 /* Attaches ready maps to their held buffers. */
 static void gst_saliency_attach_maps(GstSaliency *self, std::vector<model::SaliencyMap> &maps) {
   GstSaliencyPrivate *priv = self->priv;
@@ -609,6 +616,7 @@ static void gst_saliency_attach_maps(GstSaliency *self, std::vector<model::Salie
     // A shared buffer gets a new header, not new memory (STYLE.md §c).
     GstBuffer *buf = gst_buffer_make_writable(h.buffer.release());
     h.buffer.reset(buf);
+    gst_buffer_foreach_meta(buf, remove_saliency_meta, NULL);
     gst_buffer_add_saliency_meta(buf, (guint)m.width, (guint)m.height, m.values.data());
     h.has_map = true;
     GST_LOG_OBJECT(self, "map %dx%d for frame %" G_GINT64_FORMAT " (%" GST_TIME_FORMAT ")", m.width,
@@ -618,7 +626,11 @@ static void gst_saliency_attach_maps(GstSaliency *self, std::vector<model::Salie
 
 /* Completes the windows of all held frames and pushes them, in order, with
  * their maps. Called on EOS, SEGMENT, CAPS and before a DISCONT buffer, so the
- * held frames leave before the event or buffer that ends their stream. */
+ * held frames leave before the event or buffer that ends their stream.
+ * Limitation: these pushes bypass the base class, so if a DISCONT buffer is
+ * drained here before any buffer left through generate_output, the base
+ * class still has its DISCONT pending and puts it on the next buffer it
+ * outputs, which is then the first of a new segment or caps anyway. */
 static GstFlowReturn gst_saliency_drain(GstSaliency *self) {
   GstSaliencyPrivate *priv = self->priv;
   if (!priv->predictor) return GST_FLOW_OK;
@@ -819,8 +831,7 @@ static GstFlowReturn gst_saliency_submit_input_buffer(GstBaseTransform *trans, g
     GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("%s", e.what()));
     ret = GST_FLOW_ERROR;
   } catch (...) {
-    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."),
-                      ("unknown exception"));
+    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("unknown exception"));
     ret = GST_FLOW_ERROR;
   }
   gst_video_frame_unmap(&frame);

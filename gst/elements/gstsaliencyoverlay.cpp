@@ -95,7 +95,7 @@ static GType gst_saliency_colormap_get_type(void) {
       {GST_SALIENCY_COLORMAP_JET, "Jet: blue to red (MATLAB)", "jet"},
       {GST_SALIENCY_COLORMAP_TURBO, "Turbo: improved rainbow (Google)", "turbo"},
       {GST_SALIENCY_COLORMAP_INFERNO, "Inferno: black to yellow, perceptually uniform", "inferno"},
-      {GST_SALIENCY_COLORMAP_MAGMA, "Magma: black to white, perceptually uniform", "magma"},
+      {GST_SALIENCY_COLORMAP_MAGMA, "Magma: black, purple, pale yellow; perceptually uniform", "magma"},
       {GST_SALIENCY_COLORMAP_VIRIDIS, "Viridis: blue to yellow, perceptually uniform", "viridis"},
       {GST_SALIENCY_COLORMAP_HOT, "Hot: black, red, yellow, white", "hot"},
       {GST_SALIENCY_COLORMAP_GRAY, "Gray: black to white", "gray"},

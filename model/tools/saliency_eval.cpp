@@ -27,14 +27,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <opencv2/core.hpp>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "salmodel/metrics.hpp"
 #include "salmodel/saliency_io.hpp"
@@ -226,8 +225,9 @@ Dataset scan_dataset(const Options &o) {
     throw ModelError(o.gt + ": no video folders with maps/ or fixation/ found");
 
   for (const fs::path &vdir : video_dirs) {
-    const std::string video = vdir.filename().string().empty() ? vdir.parent_path().filename().string()
-                                                               : vdir.filename().string();
+    const std::string video = vdir.filename().string().empty()
+                                  ? vdir.parent_path().filename().string()
+                                  : vdir.filename().string();
     const std::size_t index = d.videos.size();
     d.videos.push_back(video);
     d.gt_dirs.push_back(vdir.string());
@@ -242,15 +242,17 @@ Dataset scan_dataset(const Options &o) {
     std::set<std::string> names(maps.begin(), maps.end());
     names.insert(mats.begin(), mats.end());
     names.insert(pngs.begin(), pngs.end());
-    const std::set<std::string> has_map(maps.begin(), maps.end()), has_mat(mats.begin(), mats.end()),
-        has_png(pngs.begin(), pngs.end());
+    const std::set<std::string> has_map(maps.begin(), maps.end()),
+        has_mat(mats.begin(), mats.end()), has_png(pngs.begin(), pngs.end());
     for (const std::string &name : names) {
       GtFrame f;
       f.video = index;
       f.name = name;
       if (has_map.count(name)) f.map_path = (vdir / "maps" / (name + ".png")).string();
-      if (has_mat.count(name)) f.fix_path = (vdir / "fixation" / "maps" / (name + ".mat")).string();
-      else if (has_png.count(name)) f.fix_path = (vdir / "fixation" / (name + ".png")).string();
+      if (has_mat.count(name))
+        f.fix_path = (vdir / "fixation" / "maps" / (name + ".mat")).string();
+      else if (has_png.count(name))
+        f.fix_path = (vdir / "fixation" / (name + ".png")).string();
       d.frames.push_back(std::move(f));
     }
   }
@@ -318,10 +320,11 @@ cv::Mat other_frames_map(FixationCache &cache, const std::vector<std::size_t> &c
     const auto fp = cache.get(pool[k]);
     for (const cv::Point &p : fp->points) {
       // Point mapping as model::metrics::rescale_fixations does.
-      const int x = std::min(size.width - 1,
-                             static_cast<int>(std::floor((p.x + 0.5) * size.width / fp->size.width)));
-      const int y = std::min(size.height - 1, static_cast<int>(std::floor(
-                                                  (p.y + 0.5) * size.height / fp->size.height)));
+      const int x = std::min(
+          size.width - 1, static_cast<int>(std::floor((p.x + 0.5) * size.width / fp->size.width)));
+      const int y =
+          std::min(size.height - 1,
+                   static_cast<int>(std::floor((p.y + 0.5) * size.height / fp->size.height)));
       other.at<unsigned char>(y, x) = 1;
     }
   }
@@ -332,13 +335,15 @@ cv::Mat other_frames_map(FixationCache &cache, const std::vector<std::size_t> &c
 
 std::string format_value(double v) {
   if (std::isnan(v)) return "nan";
+  if (std::fabs(v) < 5e-7) v = 0.0;  // print 0.000000, not -0.000000
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6f", v);
   return buf;
 }
 
 void write_csv(const std::string &path, const std::vector<Metric> &metrics,
-               const std::vector<std::string> &rows_video, const std::vector<std::size_t> &rows_frames,
+               const std::vector<std::string> &rows_video,
+               const std::vector<std::size_t> &rows_frames,
                const std::vector<std::vector<double>> &rows_values) {
   const std::string tmp = path + ".tmp";
   {
@@ -372,9 +377,10 @@ int run(const Options &o) {
   const Dataset d = scan_dataset(o);
   bool need_map = false, need_fix = false;
   for (Metric m : o.metrics) (model::metrics::needs_fixations(m) ? need_fix : need_map) = true;
-  const bool sauc = std::find(o.metrics.begin(), o.metrics.end(), Metric::AucShuffled) !=
-                    o.metrics.end();
-  const bool ig = std::find(o.metrics.begin(), o.metrics.end(), Metric::InfoGain) != o.metrics.end();
+  const bool sauc =
+      std::find(o.metrics.begin(), o.metrics.end(), Metric::AucShuffled) != o.metrics.end();
+  const bool ig =
+      std::find(o.metrics.begin(), o.metrics.end(), Metric::InfoGain) != o.metrics.end();
 
   // Frames to score: GT frames with a prediction.
   struct Item {
@@ -423,8 +429,10 @@ int run(const Options &o) {
   if (sauc && o.shuffle_map.empty() && with_fixations.size() < 2)
     notes.push_back("fewer than 2 frames with fixations; sauc is NaN");
   if (ig) {
-    if (!o.baseline_map.empty()) baseline = model::read_prediction_map(o.baseline_map);
-    else notes.push_back("ig baseline is a centre Gaussian (sigma 0.25 W, 0.25 H)");
+    if (!o.baseline_map.empty())
+      baseline = model::read_prediction_map(o.baseline_map);
+    else
+      notes.push_back("ig baseline is a centre Gaussian (sigma 0.25 W, 0.25 H)");
   }
 
   FixationCache cache(d);
@@ -455,8 +463,9 @@ int run(const Options &o) {
         if (need_fix) truth.fixations = model::read_fixation_map(f.fix_path);
         if (!truth.map.empty() && !truth.fixations.empty() &&
             truth.map.size() != truth.fixations.size())
-          throw ModelError(f.fix_path + ": fixation map is " + std::to_string(truth.fixations.cols) +
-                           "x" + std::to_string(truth.fixations.rows) + " but " + f.map_path + " is " +
+          throw ModelError(f.fix_path + ": fixation map is " +
+                           std::to_string(truth.fixations.cols) + "x" +
+                           std::to_string(truth.fixations.rows) + " but " + f.map_path + " is " +
                            std::to_string(truth.map.cols) + "x" + std::to_string(truth.map.rows));
         const cv::Size size = truth.map.empty() ? truth.fixations.size() : truth.map.size();
         model::metrics::FrameEvalInputs in;
@@ -506,8 +515,8 @@ int run(const Options &o) {
   // Averages over frames (overall) and per video, NaN frames dropped.
   const std::size_t nm = o.metrics.size();
   std::vector<model::metrics::NanMean> overall(nm);
-  std::vector<std::vector<model::metrics::NanMean>> per_video(d.videos.size(),
-                                                              std::vector<model::metrics::NanMean>(nm));
+  std::vector<std::vector<model::metrics::NanMean>> per_video(
+      d.videos.size(), std::vector<model::metrics::NanMean>(nm));
   std::vector<std::size_t> frames_per_video(d.videos.size(), 0);
   for (std::size_t k = 0; k < items.size(); k++) {
     const std::size_t v = d.frames[items[k].frame].video;
@@ -526,8 +535,8 @@ int run(const Options &o) {
             << " videos";
   for (std::size_t m = 0; m < nm; m++)
     if (overall[m].dropped())
-      std::cerr << "; " << model::metrics::to_string(o.metrics[m]) << ": "
-                << overall[m].dropped() << " NaN frames dropped";
+      std::cerr << "; " << model::metrics::to_string(o.metrics[m]) << ": " << overall[m].dropped()
+                << " NaN frames dropped";
   std::cerr << "\n";
 
   std::vector<std::string> row_video;

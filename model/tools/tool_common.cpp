@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdlib.h>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -11,6 +12,7 @@
 
 #include <ATen/Parallel.h>
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 
 namespace fs = std::filesystem;
 
@@ -186,6 +188,11 @@ void set_threads(int threads) {
   const int n = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   cv::setNumThreads(n);
+  // Our errors are one line; OpenCV's and FFmpeg's own messages while probing
+  // a bad file would bury them. (FFmpeg's level is read when OpenCV first opens
+  // a video; the user's own setting wins.)
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
+  setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", /*overwrite=*/0);
 }
 
 double peak_rss_mb() {

@@ -75,9 +75,12 @@ std::vector<SharedPair> shared_pairs(const std::string &shared) {
   };
 }
 
-double pair_epe(flow::Estimator &estimator, const SharedPair &p) {
-  const cv::Mat a = cv::imread(p.prev, cv::IMREAD_COLOR);
-  const cv::Mat b = cv::imread(p.next, cv::IMREAD_COLOR);
+// `imread_mode`: IMREAD_COLOR feeds BGR (converted inside, as in the tools and
+// the element); IMREAD_GRAYSCALE reproduces SOURCES.md's "grey frames" setting
+// (libpng's and OpenCV's grey conversions differ slightly).
+double pair_epe(flow::Estimator &estimator, const SharedPair &p, int imread_mode) {
+  const cv::Mat a = cv::imread(p.prev, imread_mode);
+  const cv::Mat b = cv::imread(p.next, imread_mode);
   if (a.empty() || b.empty()) throw std::runtime_error(p.prev + ": cannot read test frames");
   cv::Mat flow_px;
   estimator.calc(a, b, flow_px);
@@ -195,28 +198,33 @@ TEST(Estimator, MeasuresThroughput) {
 }
 
 // The default must be at least as accurate as OpenCV's DIS MEDIUM on every
-// shared pair (README "Accuracy"). The tolerance covers grey-conversion and
-// thread-count differences from the SOURCES.md measurement (DIS splits its
-// patch search into one stripe per thread).
+// shared pair (flow/README.md "Accuracy"), from BGR and from grey frames. The
+// 0.01 px tolerance allows for other OpenCV builds and SIMD paths (results do
+// not change with the thread count); the measured margins are 0.02-3 px.
 TEST(EstimatorAccuracy, DefaultIsAtLeastAsAccurateAsDisMediumOnEachSharedPair) {
   REQUIRE_SHARED_DATA(shared);
   auto ours = flow::create_estimator();
   auto medium = flow::create_estimator(flow::Algorithm::DIS, flow::Preset::Medium);
-  double ours_sum = 0.0, medium_sum = 0.0;
-  for (const SharedPair &p : shared_pairs(shared)) {
-    const double e_ours = pair_epe(*ours, p);
-    const double e_medium = pair_epe(*medium, p);
-    // Our Medium preset is OpenCV's: it reproduces SOURCES.md.
-    EXPECT_NEAR(e_medium, p.dis_medium_reference, 0.02) << p.name;
-    EXPECT_LE(e_ours, p.dis_medium_reference + 0.01) << p.name;
-    EXPECT_LE(e_ours, e_medium + 0.01) << p.name;
-    RecordProperty(p.name + "-epe", std::to_string(e_ours));
-    std::printf("  %-14s default %.3f px, DIS medium %.3f px (SOURCES.md %.2f)\n", p.name.c_str(),
-                e_ours, e_medium, p.dis_medium_reference);
-    ours_sum += e_ours;
-    medium_sum += e_medium;
+  for (int mode : {cv::IMREAD_GRAYSCALE, cv::IMREAD_COLOR}) {
+    const char *mode_name = mode == cv::IMREAD_COLOR ? "bgr" : "grey";
+    double ours_sum = 0.0, medium_sum = 0.0;
+    for (const SharedPair &p : shared_pairs(shared)) {
+      SCOPED_TRACE(p.name + " " + mode_name);
+      const double e_ours = pair_epe(*ours, p, mode);
+      const double e_medium = pair_epe(*medium, p, mode);
+      // Our Medium preset is OpenCV's: on grey frames it reproduces SOURCES.md.
+      if (mode == cv::IMREAD_GRAYSCALE) {
+        EXPECT_NEAR(e_medium, p.dis_medium_reference, 0.01);
+      }
+      EXPECT_LE(e_ours, p.dis_medium_reference + 0.01);
+      EXPECT_LE(e_ours, e_medium + 0.01);
+      std::printf("  %-14s %-4s default %.3f px, DIS medium %.3f px (SOURCES.md %.2f)\n",
+                  p.name.c_str(), mode_name, e_ours, e_medium, p.dis_medium_reference);
+      ours_sum += e_ours;
+      medium_sum += e_medium;
+    }
+    EXPECT_LT(ours_sum, 0.85 * medium_sum) << mode_name;  // and clearly better overall
   }
-  EXPECT_LT(ours_sum, 0.9 * medium_sum);  // and clearly better overall
 }
 
 TEST(EstimatorAccuracy, EveryAlgorithmBeatsZeroFlowOnSintelMedium) {
@@ -224,6 +232,6 @@ TEST(EstimatorAccuracy, EveryAlgorithmBeatsZeroFlowOnSintelMedium) {
   const SharedPair p = shared_pairs(shared)[1];  // 15.12 px for zero flow
   for (auto a : {flow::Algorithm::DIS, flow::Algorithm::Farneback, flow::Algorithm::TVL1}) {
     auto e = flow::create_estimator(a, flow::Preset::UltraFast);
-    EXPECT_LT(pair_epe(*e, p), 10.0) << flow::to_string(a);
+    EXPECT_LT(pair_epe(*e, p, cv::IMREAD_COLOR), 5.0) << flow::to_string(a);
   }
 }

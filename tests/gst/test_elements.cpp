@@ -282,15 +282,18 @@ ElementPtr make_element(const char *factory) {
 // ------------------------------------------------------------------ saliency
 
 TEST_F(ElementTest, SaliencyEveryFrameLeavesOnceInOrderWithItsMap) {
-  Harness h("saliency model=baseline");
-  h.set_caps(rgb_caps());
-  push_squares(h, 0, 40);
-  // The baseline has no look-ahead: each frame leaves as soon as it is pushed.
-  EXPECT_EQ(h.queued(), 40u);
-  h.eos();
-  const auto out = h.pull_all();
-  expect_frames_in_order(out, 0, 40);
-  expect_valid_maps(out);
+  for (const char *interval : {"1", "3"}) {
+    SCOPED_TRACE(std::string("interval=") + interval);
+    Harness h(std::string("saliency model=baseline interval=") + interval);
+    h.set_caps(rgb_caps());
+    push_squares(h, 0, 40);
+    // The baseline has no look-ahead: each frame leaves as soon as it is pushed.
+    EXPECT_EQ(h.queued(), 40u);
+    h.eos();
+    const auto out = h.pull_all();
+    expect_frames_in_order(out, 0, 40);
+    expect_valid_maps(out);  // frames between inferences carry a map too
+  }
 }
 
 TEST_F(ElementTest, SaliencyHoldsLookaheadFramesAndDrainsThemAtEos) {
@@ -376,6 +379,32 @@ TEST_F(ElementTest, SaliencyLatencyIsLookaheadTimesFrameDuration) {
         make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, moving_square(32, 24, 0), 0, 30 * GST_MSECOND);
     ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
     EXPECT_EQ(gst_harness_query_latency(h.get()), 4 * 30 * GST_MSECOND);
+  }
+}
+
+TEST_F(ElementTest, SaliencyAsksUpstreamForBuffersItHolds) {
+  // An ALLOCATION query from upstream: the element adds its look-ahead to the
+  // minimum pool size so that a bounded decoder pool cannot run dry.
+  for (guint batch : {1u, 4u}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    Harness h("saliency model=baseline batch=" + std::to_string(batch));
+    h.set_caps(rgb_caps());
+    GstCaps *caps = gst_caps_from_string(rgb_caps().c_str());
+    GstQuery *q = gst_query_new_allocation(caps, TRUE);
+    gst_caps_unref(caps);
+    EXPECT_TRUE(gst_pad_peer_query(h.get()->srcpad, q));
+    guint min_buffers = 0;
+    for (guint i = 0; i < gst_query_get_n_allocation_pools(q); i++) {
+      guint size, min, max;
+      gst_query_parse_nth_allocation_pool(q, i, nullptr, &size, &min, &max);
+      min_buffers = std::max(min_buffers, min);
+      EXPECT_TRUE(max == 0 || max >= min);
+    }
+    if (batch == 1)
+      EXPECT_EQ(min_buffers, 0u) << "nothing held, nothing asked";
+    else
+      EXPECT_GE(min_buffers, batch) << "3 held frames + 1 in flight";
+    gst_query_unref(q);
   }
 }
 
@@ -829,6 +858,21 @@ TEST_F(ElementTest, ChainOfAllElementsKeepsEveryFrameAndItsMetas) {
   for (size_t k = 0; k < out.size(); k++) {
     EXPECT_EQ(gst_buffer_get_optical_flow_meta(out[k].get()) != nullptr, k > 0) << k;
     EXPECT_LE(rois(out[k].get()).size(), 4u);
+  }
+}
+
+TEST_F(ElementTest, ASecondSaliencyElementReplacesTheMap) {
+  Harness h("saliency model=baseline ! saliency model=baseline");
+  h.set_caps(rgb_caps());
+  push_squares(h, 0, 3);
+  h.eos();
+  const auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto &b : out) {
+    guint n = 0;
+    gpointer state = nullptr;
+    while (gst_buffer_iterate_meta_filtered(b.get(), &state, GST_SALIENCY_META_API_TYPE)) n++;
+    EXPECT_EQ(n, 1u);
   }
 }
 

@@ -2,7 +2,10 @@
 // pickle format read and written without Python, strict state-dict loading.
 // Interop is checked against real PyTorch through tests/model/make_checkpoint.py
 // run by Debian's /usr/bin/python3 (skipped, with a message, without torch).
-#include <sys/stat.h>
+#include <caffe2/serialize/inline_container.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +16,6 @@
 #include <random>
 #include <set>
 #include <sstream>
-
-#include <caffe2/serialize/inline_container.h>
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "salmodel/checkpoint.hpp"
 #include "test_support.hpp"
@@ -32,8 +31,10 @@ using model::StateDict;
 // (model-spec A.7): base1.0.conv_s / bn_s, a parameter-free base1.1, base1.2.
 struct SepConvImpl : torch::nn::Module {
   SepConvImpl() {
-    conv_s = register_module("conv_s", torch::nn::Conv3d(torch::nn::Conv3dOptions(3, 4, {1, 3, 3}).bias(false)));
-    bn_s = register_module("bn_s", torch::nn::BatchNorm3d(torch::nn::BatchNorm3dOptions(4).eps(1e-3)));
+    conv_s = register_module(
+        "conv_s", torch::nn::Conv3d(torch::nn::Conv3dOptions(3, 4, {1, 3, 3}).bias(false)));
+    bn_s =
+        register_module("bn_s", torch::nn::BatchNorm3d(torch::nn::BatchNorm3dOptions(4).eps(1e-3)));
   }
   torch::Tensor forward(const torch::Tensor &x) { return bn_s(conv_s(x)); }
   torch::nn::Conv3d conv_s{nullptr};
@@ -43,14 +44,17 @@ TORCH_MODULE(SepConv);
 
 struct TinyNetImpl : torch::nn::Module {
   TinyNetImpl() {
-    base1 = register_module("base1", torch::nn::Sequential(SepConv(), torch::nn::MaxPool3d(2),
-                                                           torch::nn::Conv3d(torch::nn::Conv3dOptions(4, 2, 1))));
+    base1 = register_module(
+        "base1", torch::nn::Sequential(SepConv(), torch::nn::MaxPool3d(2),
+                                       torch::nn::Conv3d(torch::nn::Conv3dOptions(4, 2, 1))));
     readout = register_module("readout", torch::nn::Linear(2, 3));
     // Non-trivial buffers, so that a copy (or a missing one) shows.
     torch::NoGradGuard no_grad;
     for (auto &b : named_buffers()) {
-      if (b.value().is_floating_point()) b.value().uniform_(0.5, 1.5);
-      else b.value().fill_(42);
+      if (b.value().is_floating_point())
+        b.value().uniform_(0.5, 1.5);
+      else
+        b.value().fill_(42);
     }
   }
   torch::nn::Sequential base1{nullptr};
@@ -59,17 +63,20 @@ struct TinyNetImpl : torch::nn::Module {
 TORCH_MODULE(TinyNet);
 
 const std::vector<std::string> kTinyNetKeys = {
-    "base1.0.conv_s.weight",      "base1.0.bn_s.weight",      "base1.0.bn_s.bias",
-    "base1.0.bn_s.running_mean",  "base1.0.bn_s.running_var", "base1.0.bn_s.num_batches_tracked",
-    "base1.2.weight",             "base1.2.bias",             "readout.weight",
-    "readout.bias"};
+    "base1.0.conv_s.weight",    "base1.0.bn_s.weight",
+    "base1.0.bn_s.bias",        "base1.0.bn_s.running_mean",
+    "base1.0.bn_s.running_var", "base1.0.bn_s.num_batches_tracked",
+    "base1.2.weight",           "base1.2.bias",
+    "readout.weight",           "readout.bias"};
 
 std::string dtype_name(torch::ScalarType t) {
   static const std::map<torch::ScalarType, std::string> names = {
-      {torch::kFloat32, "float32"}, {torch::kFloat64, "float64"},      {torch::kFloat16, "float16"},
-      {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},        {torch::kInt32, "int32"},
-      {torch::kInt16, "int16"},     {torch::kInt8, "int8"},            {torch::kUInt8, "uint8"},
-      {torch::kBool, "bool"},       {torch::kComplexFloat, "complex64"}};
+      {torch::kFloat32, "float32"},       {torch::kFloat64, "float64"},
+      {torch::kFloat16, "float16"},       {torch::kBFloat16, "bfloat16"},
+      {torch::kInt64, "int64"},           {torch::kInt32, "int32"},
+      {torch::kInt16, "int16"},           {torch::kInt8, "int8"},
+      {torch::kUInt8, "uint8"},           {torch::kBool, "bool"},
+      {torch::kComplexFloat, "complex64"}};
   auto it = names.find(t);
   return it == names.end() ? "?" : it->second;
 }
@@ -107,12 +114,18 @@ int run(const std::string &command, const std::string &log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-const char *kPython = "/usr/bin/python3";  // Debian's, with python3-torch (not pyenv's)
+// Debian's interpreter, which has python3-torch (the python3 on PATH may be a
+// pyenv one without torch). GST_SALIENCY_TORCH_PYTHON overrides it.
+std::string python() {
+  const char *env = std::getenv("GST_SALIENCY_TORCH_PYTHON");
+  return shell_quote(env && *env ? env : "/usr/bin/python3");
+}
 
 std::string script_path() { return testsupport::source_root() + "/tests/model/make_checkpoint.py"; }
 
 bool python_has_torch() {
-  static const bool ok = std::system((std::string(kPython) + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
+  static const bool ok =
+      std::system((python() + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
   return ok;
 }
 
@@ -121,8 +134,10 @@ void expect_same_sharing(const StateDict &a, const StateDict &b) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); i++)
     for (std::size_t j = i + 1; j < a.size(); j++) {
-      const bool shared_a = a[i].second.storage().unsafeGetStorageImpl() == a[j].second.storage().unsafeGetStorageImpl();
-      const bool shared_b = b[i].second.storage().unsafeGetStorageImpl() == b[j].second.storage().unsafeGetStorageImpl();
+      const bool shared_a = a[i].second.storage().unsafeGetStorageImpl() ==
+                            a[j].second.storage().unsafeGetStorageImpl();
+      const bool shared_b = b[i].second.storage().unsafeGetStorageImpl() ==
+                            b[j].second.storage().unsafeGetStorageImpl();
       EXPECT_EQ(shared_a, shared_b) << a[i].first << " / " << a[j].first;
     }
 }
@@ -183,8 +198,10 @@ void expect_matches_manifest(const StateDict &sd, const std::string &manifest) {
     EXPECT_EQ(join(t.strides()), r.stride) << r.key;
     EXPECT_EQ(t.storage_offset(), r.offset) << r.key;
     auto [it, inserted] = group_storage.emplace(r.group, t.storage().unsafeGetStorageImpl());
-    EXPECT_EQ(it->second, t.storage().unsafeGetStorageImpl()) << r.key << " should share storage group " << r.group;
-    EXPECT_TRUE(tensor_bytes(t) == read_file(root + "/" + r.bin)) << r.key << ": values differ from PyTorch's";
+    EXPECT_EQ(it->second, t.storage().unsafeGetStorageImpl())
+        << r.key << " should share storage group " << r.group;
+    EXPECT_TRUE(tensor_bytes(t) == read_file(root + "/" + r.bin))
+        << r.key << ": values differ from PyTorch's";
   }
   std::set<const c10::StorageImpl *> distinct;
   for (auto &g : group_storage) distinct.insert(g.second);
@@ -198,11 +215,12 @@ void write_manifest(const StateDict &sd, const std::string &dir, const std::stri
   std::map<const c10::StorageImpl *, int> groups;
   for (std::size_t i = 0; i < sd.size(); i++) {
     const auto &[key, t] = sd[i];
-    int group = groups.emplace(t.storage().unsafeGetStorageImpl(), static_cast<int>(groups.size())).first->second;
+    int group = groups.emplace(t.storage().unsafeGetStorageImpl(), static_cast<int>(groups.size()))
+                    .first->second;
     const std::string rel = "bin/" + name + "/" + std::to_string(i) + ".bin";
     write_file(dir + "/" + rel, tensor_bytes(t));
-    out << key << '\t' << dtype_name(t.scalar_type()) << '\t' << join(t.sizes()) << '\t' << join(t.strides()) << '\t'
-        << t.storage_offset() << '\t' << group << '\t' << rel << '\n';
+    out << key << '\t' << dtype_name(t.scalar_type()) << '\t' << join(t.sizes()) << '\t'
+        << join(t.strides()) << '\t' << t.storage_offset() << '\t' << group << '\t' << rel << '\n';
   }
 }
 
@@ -224,12 +242,12 @@ StateDict assorted_state() {
       {"bool", torch::rand({5}) > 0.5},
       {"complex64", torch::randn({2}, torch::kComplexFloat)},
       {"empty", torch::empty({0, 4})},
-      {"transposed", base.t()},                // non-contiguous
-      {"row", base[1]},                        // shares base's storage at offset 5
-      {"narrow", base.narrow(1, 1, 2)},        // shares it again, strided
+      {"transposed", base.t()},                        // non-contiguous
+      {"row", base[1]},                                // shares base's storage at offset 5
+      {"narrow", base.narrow(1, 1, 2)},                // shares it again, strided
       {"expanded", torch::randn({3}).expand({4, 3})},  // stride 0
       {"big", big},
-      {"big_tail", big.slice(0, 69990)},       // storage offset past BININT2
+      {"big_tail", big.slice(0, 69990)},  // storage offset past BININT2
   };
 }
 
@@ -278,33 +296,57 @@ model::StorageLoader memory_loader(const std::map<std::string, std::string> &rec
 }
 
 StateDict parse(const std::string &pickle, const model::StorageLoader &loader) {
-  return model::parse_state_dict_pickle(reinterpret_cast<const std::uint8_t *>(pickle.data()), pickle.size(), loader);
+  return model::parse_state_dict_pickle(reinterpret_cast<const std::uint8_t *>(pickle.data()),
+                                        pickle.size(), loader);
 }
 
 // A hand assembler for pickles that torch.save never writes but a corrupt or
 // hostile file may hold (pickletools.py opcode names).
 struct PickleBytes {
   std::string b = "\x80\x02";  // PROTO 2
-  PickleBytes &op(char c) { b += c; return *this; }
+  PickleBytes &op(char c) {
+    b += c;
+    return *this;
+  }
   PickleBytes &text(const std::string &s) {
     b += 'X';
     for (int i = 0; i < 4; i++) b += static_cast<char>((s.size() >> (8 * i)) & 0xff);
     b += s;
     return *this;
   }
-  PickleBytes &int1(int v) { b += 'K'; b += static_cast<char>(v); return *this; }
+  PickleBytes &int1(int v) {
+    b += 'K';
+    b += static_cast<char>(v);
+    return *this;
+  }
+  PickleBytes &int_any(std::int64_t v) {  // BININT1, or LONG1 with 8 bytes
+    if (v >= 0 && v <= 255) return int1(static_cast<int>(v));
+    b += "\x8a\x08";
+    for (int i = 0; i < 8; i++)
+      b += static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
+    return *this;
+  }
   PickleBytes &global(const std::string &module, const std::string &name) {
     b += 'c' + module + '\n' + name + '\n';
     return *this;
   }
-  // _rebuild_tensor_v2((storage, 'FloatStorage', key, 'cpu', numel), offset, size, stride, False, OrderedDict())
-  PickleBytes &tensor(const std::string &key, int numel, int offset, std::vector<int> size, std::vector<int> stride) {
+  // _rebuild_tensor_v2((storage, 'FloatStorage', key, 'cpu', numel), offset, size, stride, False,
+  // OrderedDict())
+  PickleBytes &tensor(const std::string &key, int numel, int offset, std::vector<std::int64_t> size,
+                      std::vector<std::int64_t> stride) {
     global("torch._utils", "_rebuild_tensor_v2").op('(');
-    op('(').text("storage").global("torch", "FloatStorage").text(key).text("cpu").int1(numel).op('t').op('Q');
+    op('(')
+        .text("storage")
+        .global("torch", "FloatStorage")
+        .text(key)
+        .text("cpu")
+        .int1(numel)
+        .op('t')
+        .op('Q');
     int1(offset).op('(');
-    for (int s : size) int1(s);
+    for (std::int64_t s : size) int_any(s);
     op('t').op('(');
-    for (int s : stride) int1(s);
+    for (std::int64_t s : stride) int_any(s);
     op('t').op('\x89').global("collections", "OrderedDict").op(')').op('R').op('t').op('R');
     return *this;
   }
@@ -362,7 +404,8 @@ TEST_F(Checkpoint, WriteReplacesAtomicallyAndLeavesNoTemporaryFile) {
   model::write_checkpoint(path, tiny_state(2));
   expect_bit_exact(tiny_state(2), model::read_checkpoint(path));
   std::vector<std::string> names;
-  for (const auto &e : std::filesystem::directory_iterator(dir_.path())) names.push_back(e.path().filename());
+  for (const auto &e : std::filesystem::directory_iterator(dir_.path()))
+    names.push_back(e.path().filename());
   EXPECT_EQ(names, std::vector<std::string>{"w.pth"});
 }
 
@@ -401,12 +444,9 @@ TEST_F(Checkpoint, MissingEmptyDirectoryAndGarbageFilesGetOneLineErrors) {
   write_file(pickle, "\x80\x02}q\x00.");
   write_file(fake_zip, std::string("PK\x03\x04", 4) + std::string(200, '\x11'));
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {missing, "cannot open checkpoint"},
-      {empty, "empty file"},
-      {dir_.path(), "is a directory"},
-      {garbage, "not a PyTorch checkpoint"},
-      {pickle, "plain Python pickle"},
-      {fake_zip, "not a readable torch.save zip archive"},
+      {missing, "cannot open checkpoint"}, {empty, "empty file"},
+      {dir_.path(), "is a directory"},     {garbage, "not a PyTorch checkpoint"},
+      {pickle, "plain Python pickle"},     {fake_zip, "not a readable torch.save zip archive"},
   };
   for (const auto &[path, what] : cases) {
     const std::string msg = model_error_of([&] { model::read_checkpoint(path); });
@@ -422,9 +462,10 @@ TEST_F(Checkpoint, TruncatedFilesGetOneLineErrors) {
   const std::string bytes = read_file(good);
   ASSERT_GT(bytes.size(), 280000u);
   const std::string cut = dir_ / "cut.pth";
-  for (std::size_t keep : {std::size_t(1), std::size_t(4), std::size_t(30), std::size_t(100), std::size_t(1000),
-                           bytes.size() / 3, bytes.size() / 2, bytes.size() - 1000, bytes.size() - 100,
-                           bytes.size() - 22, bytes.size() - 1}) {
+  for (std::size_t keep :
+       {std::size_t(1), std::size_t(4), std::size_t(30), std::size_t(100), std::size_t(1000),
+        bytes.size() / 3, bytes.size() / 2, bytes.size() - 1000, bytes.size() - 100,
+        bytes.size() - 22, bytes.size() - 1}) {
     write_file(cut, bytes.substr(0, keep));
     const std::string msg = model_error_of([&] { model::read_checkpoint(cut); });
     EXPECT_EQ(msg.rfind(cut + ": ", 0), 0u) << "kept " << keep << ": " << msg;
@@ -468,7 +509,8 @@ TEST_F(Checkpoint, PickleMutationsThrowOnlyModelError) {
   const std::string path = dir_ / "m.pth";
   model::write_checkpoint(path, assorted_state());
   const ArchiveParts parts = archive_parts(path);
-  model::StorageLoader loader = [](const std::string &, torch::ScalarType dtype, std::int64_t numel) {
+  model::StorageLoader loader = [](const std::string &, torch::ScalarType dtype,
+                                   std::int64_t numel) {
     if (numel > (1 << 20)) throw ModelError("storage too large for this test");
     return torch::zeros({numel}, torch::TensorOptions().dtype(dtype));
   };
@@ -481,10 +523,18 @@ TEST_F(Checkpoint, PickleMutationsThrowOnlyModelError) {
     for (int e = 0; e < edits; e++) {
       const std::size_t at = rng() % p.size();
       switch (rng() % 4) {
-        case 0: p[at] = static_cast<char>(rng()); break;                    // replace a byte
-        case 1: p.insert(p.begin() + at, static_cast<char>(rng())); break;  // insert one
-        case 2: p.erase(at, 1 + rng() % 8); break;                           // delete a few
-        default: p[at] = kLikelyOps[rng() % (sizeof kLikelyOps - 1)]; break;  // a likely opcode
+        case 0:
+          p[at] = static_cast<char>(rng());
+          break;  // replace a byte
+        case 1:
+          p.insert(p.begin() + at, static_cast<char>(rng()));
+          break;  // insert one
+        case 2:
+          p.erase(at, 1 + rng() % 8);
+          break;  // delete a few
+        default:
+          p[at] = kLikelyOps[rng() % (sizeof kLikelyOps - 1)];
+          break;  // a likely opcode
       }
       if (p.empty()) p = ".";
     }
@@ -506,24 +556,47 @@ TEST_F(Checkpoint, HandMadePicklesAreReadOrRejectedPrecisely) {
   const auto loader = memory_loader(records);
 
   // A plain dict, and a training checkpoint with extra entries around it.
-  StateDict sd = parse(PickleBytes().op('}').op('(').text("w").tensor("0", 4, 1, {3}, {1}).op('u').stop(), loader);
+  StateDict sd = parse(
+      PickleBytes().op('}').op('(').text("w").tensor("0", 4, 1, {3}, {1}).op('u').stop(), loader);
   ASSERT_EQ(sd.size(), 1u);
   EXPECT_EQ(sd[0].first, "w");
   EXPECT_EQ(sd[0].second.sizes(), c10::IntArrayRef({3}));
   EXPECT_EQ(sd[0].second.storage_offset(), 1);
   sd = parse(PickleBytes()
-                 .op('}').op('(')
-                 .text("epoch").int1(3)
-                 .text("args").global("argparse", "Namespace").op(')').op('\x81').op('}').op('b')
-                 .text("model_state_dict").op('}').op('(').text("w").tensor("0", 4, 0, {2, 2}, {1, 2}).op('u')
-                 .op('u').stop(),
+                 .op('}')
+                 .op('(')
+                 .text("epoch")
+                 .int1(3)
+                 .text("args")
+                 .global("argparse", "Namespace")
+                 .op(')')
+                 .op('\x81')
+                 .op('}')
+                 .op('b')
+                 .text("model_state_dict")
+                 .op('}')
+                 .op('(')
+                 .text("w")
+                 .tensor("0", 4, 0, {2, 2}, {1, 2})
+                 .op('u')
+                 .op('u')
+                 .stop(),
              loader);
   ASSERT_EQ(sd.size(), 1u);
   EXPECT_EQ(sd[0].second.strides(), c10::IntArrayRef({1, 2}));
 
   // A key repeated: the last value wins, at the first position (Python's dict).
-  sd = parse(PickleBytes().op('}').op('(').text("a").tensor("0", 4, 0, {1}, {1}).text("b")
-                 .tensor("0", 4, 1, {1}, {1}).text("a").tensor("0", 4, 3, {1}, {1}).op('u').stop(),
+  sd = parse(PickleBytes()
+                 .op('}')
+                 .op('(')
+                 .text("a")
+                 .tensor("0", 4, 0, {1}, {1})
+                 .text("b")
+                 .tensor("0", 4, 1, {1}, {1})
+                 .text("a")
+                 .tensor("0", 4, 3, {1}, {1})
+                 .op('u')
+                 .stop(),
              loader);
   ASSERT_EQ(sd.size(), 2u);
   EXPECT_EQ(sd[0].first, "a");
@@ -534,21 +607,41 @@ TEST_F(Checkpoint, HandMadePicklesAreReadOrRejectedPrecisely) {
       {PickleBytes().op(']').stop(), "holds a list, not a state dict"},
       {PickleBytes().global("torch.nn.modules.linear", "Linear").op(')').op('\x81').stop(),
        "holds a torch.nn.modules.linear.Linear object"},
-      {PickleBytes().op('}').text("epoch").int1(1).op('s').stop(), "'epoch' holds an int, not a tensor"},
+      {PickleBytes().op('}').text("epoch").int1(1).op('s').stop(),
+       "'epoch' holds an int, not a tensor"},
       {PickleBytes().op('}').text("state_dict").op('}').text("x").op('N').op('s').op('s').stop(),
        "'state_dict' entry 'x' holds a None"},
       {PickleBytes().op('}').int1(1).tensor("0", 4, 0, {1}, {1}).op('s').stop(), "a key is an int"},
       {PickleBytes().op('h').op('\x05').stop(), "memo index 5 was never stored"},
       {PickleBytes().op('s').stop(), "stack underflow"},
       {PickleBytes().op('t').stop(), "no MARK"},
-      {PickleBytes().op('}').text("w").tensor("0", 4, 0, {5}, {1}).op('s').stop(), "lies outside its storage"},
-      {PickleBytes().op('}').text("w").tensor("0", 4, 3, {2, 2}, {0, 1}).op('s').stop(), "lies outside its storage"},
+      {PickleBytes().op('}').text("w").tensor("0", 4, 0, {5}, {1}).op('s').stop(),
+       "lies outside its storage"},
+      {PickleBytes().op('}').text("w").tensor("0", 4, 3, {2, 2}, {0, 1}).op('s').stop(),
+       "lies outside its storage"},
       {PickleBytes().op('}').text("w").tensor("1", 4, 0, {1}, {1}).op('s').stop(), "no storage 1"},
       {PickleBytes().op('}').text("w").tensor("0", 5, 0, {1}, {1}).op('s').stop(), "wrong size"},
-      {PickleBytes().op('}').text("w").tensor("0", 4, 0, {1}, {1}).text("v").tensor("0", 2, 0, {1}, {1}).op('s')
-           .op('s').stop(), "two different types or sizes"},
+      {PickleBytes()
+           .op('}')
+           .text("w")
+           .tensor("0", 4, 0, {1}, {1})
+           .text("v")
+           .tensor("0", 2, 0, {1}, {1})
+           .op('s')
+           .op('s')
+           .stop(),
+       "two different types or sizes"},
       {std::string("\x80\x02}X\xff\xff\xff\x7f", 8), "truncated pickle"},
       {"\x80\x06}.", "pickle protocol 6"},
+      // 64 dimensions of size and stride 2^63-1: the extent must not overflow.
+      {PickleBytes()
+           .op('}')
+           .text("w")
+           .tensor("0", 4, 0, std::vector<std::int64_t>(64, INT64_MAX),
+                   std::vector<std::int64_t>(64, INT64_MAX))
+           .op('s')
+           .stop(),
+       "lies outside its storage of 4 elements"},
       {"", "truncated pickle at offset 0"},
   };
   for (const auto &[pickle, what] : bad) {
@@ -570,18 +663,21 @@ TEST_F(Checkpoint, StrictLoadStripsModulePrefixAndToleratesMissingNumBatchesTrac
     if (k.find("num_batches_tracked") == std::string::npos) source.emplace_back("module." + k, v);
   torch::manual_seed(12);
   TinyNet net;
-  const std::int64_t tracked_before = net->base1[0]->as<SepConv>()->bn_s->num_batches_tracked.item<std::int64_t>();
+  const std::int64_t tracked_before =
+      net->base1[0]->as<SepConv>()->bn_s->num_batches_tracked.item<std::int64_t>();
   EXPECT_EQ(model::load_state_dict(*net, source, "tiny.pth"), kTinyNetKeys.size() - 1);
   const StateDict after = model::module_state_dict(*net);
   for (std::size_t i = 0, j = 0; i < after.size(); i++) {
     if (after[i].first.find("num_batches_tracked") != std::string::npos) continue;
     EXPECT_TRUE(torch::equal(after[i].second, source[j++].second)) << after[i].first;
   }
-  EXPECT_EQ(net->base1[0]->as<SepConv>()->bn_s->num_batches_tracked.item<std::int64_t>(), tracked_before);
+  EXPECT_EQ(net->base1[0]->as<SepConv>()->bn_s->num_batches_tracked.item<std::int64_t>(),
+            tracked_before);
 
   model::LoadOptions strict_bn;
   strict_bn.allow_missing_num_batches_tracked = false;
-  const std::string msg = model_error_of([&] { model::load_state_dict(*net, source, "tiny.pth", strict_bn); });
+  const std::string msg =
+      model_error_of([&] { model::load_state_dict(*net, source, "tiny.pth", strict_bn); });
   EXPECT_EQ(msg, "tiny.pth: 1 missing key (base1.0.bn_s.num_batches_tracked)");
 }
 
@@ -592,8 +688,10 @@ TEST_F(Checkpoint, MismatchesAreNamedAndNothingIsCopied) {
   for (std::size_t i = 0; i < source.size(); i++) {
     if (i >= 1 && i <= 5) continue;  // bn_s.* (5 keys)
     if (source[i].first == "base1.2.bias") continue;
-    if (source[i].first == "readout.weight") edited.emplace_back("module.readout.weight", source[i].second.t());
-    else edited.emplace_back("module." + source[i].first, source[i].second);
+    if (source[i].first == "readout.weight")
+      edited.emplace_back("module.readout.weight", source[i].second.t());
+    else
+      edited.emplace_back("module." + source[i].first, source[i].second);
   }
   edited.emplace_back("module.extra.weight", torch::zeros({2}));
   torch::manual_seed(22);
@@ -601,22 +699,28 @@ TEST_F(Checkpoint, MismatchesAreNamedAndNothingIsCopied) {
   StateDict before;
   for (auto &[k, v] : model::module_state_dict(*net)) before.emplace_back(k, v.clone());
 
-  const std::string msg = model_error_of([&] { model::load_state_dict(*net, edited, "stsanet.pth"); });
+  const std::string msg =
+      model_error_of([&] { model::load_state_dict(*net, edited, "stsanet.pth"); });
   EXPECT_EQ(msg,
-            "stsanet.pth: 5 missing keys (base1.0.bn_s.weight, base1.0.bn_s.bias, base1.0.bn_s.running_mean, "
+            "stsanet.pth: 5 missing keys (base1.0.bn_s.weight, base1.0.bn_s.bias, "
+            "base1.0.bn_s.running_mean, "
             "base1.0.bn_s.running_var, base1.2.bias), 1 unexpected key (module.extra.weight), "
             "1 shape mismatch (readout.weight: checkpoint [2, 3] vs model [3, 2])");
   expect_bit_exact(before, model::module_state_dict(*net));  // untouched
 
   // More than five of a kind: the first five, then a count.
   StateDict unrelated;
-  for (int i = 0; i < 8; i++) unrelated.emplace_back("other." + std::to_string(i), torch::zeros({1}));
-  const std::string many = model_error_of([&] { model::load_state_dict(*net, unrelated, "x.pth"); });
-  EXPECT_NE(many.find("9 missing keys (base1.0.conv_s.weight, base1.0.bn_s.weight, base1.0.bn_s.bias, "
-                      "base1.0.bn_s.running_mean, base1.0.bn_s.running_var and 4 more)"),
-            std::string::npos)
+  for (int i = 0; i < 8; i++)
+    unrelated.emplace_back("other." + std::to_string(i), torch::zeros({1}));
+  const std::string many =
+      model_error_of([&] { model::load_state_dict(*net, unrelated, "x.pth"); });
+  EXPECT_NE(
+      many.find("9 missing keys (base1.0.conv_s.weight, base1.0.bn_s.weight, base1.0.bn_s.bias, "
+                "base1.0.bn_s.running_mean, base1.0.bn_s.running_var and 4 more)"),
+      std::string::npos)
       << many;
-  EXPECT_NE(many.find("8 unexpected keys (other.0, other.1, other.2, other.3, other.4 and 3 more)"), std::string::npos)
+  EXPECT_NE(many.find("8 unexpected keys (other.0, other.1, other.2, other.3, other.4 and 3 more)"),
+            std::string::npos)
       << many;
   EXPECT_NE(many.find("no checkpoint key matches the model"), std::string::npos) << many;
   expect_bit_exact(before, model::module_state_dict(*net));
@@ -636,7 +740,8 @@ TEST_F(Checkpoint, LoadConvertsDtypeAndKeepsChildrenNamedModule) {
   torch::nn::Linear plain(2, 2);
   model::LoadOptions lenient;
   lenient.allow_missing = true;
-  const std::string msg = model_error_of([&] { model::load_state_dict(*plain, both, "d.pth", lenient); });
+  const std::string msg =
+      model_error_of([&] { model::load_state_dict(*plain, both, "d.pth", lenient); });
   EXPECT_EQ(msg, "d.pth: 1 key given twice (with and without a prefix) (weight)");
 }
 
@@ -653,10 +758,12 @@ class TorchSaveInterop : public ::testing::Test {
       for (const auto &[k, v] : model::module_state_dict(*net))
         keys << k << '\t' << dtype_name(v.scalar_type()) << '\t' << join(v.sizes()) << '\n';
     }
-    const int rc = run(std::string(kPython) + " " + shell_quote(script_path()) + " write " +
+    const int rc = run(python() + " " + shell_quote(script_path()) + " write " +
                            shell_quote(*dir_ / "keys.tsv") + " " + shell_quote(dir_->path()),
                        *dir_ / "write.log");
-    if (rc != 0) setup_error_ = "make_checkpoint.py write failed (" + std::to_string(rc) + "): " + read_file(*dir_ / "write.log");
+    if (rc != 0)
+      setup_error_ = "make_checkpoint.py write failed (" + std::to_string(rc) +
+                     "): " + read_file(*dir_ / "write.log");
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -664,7 +771,9 @@ class TorchSaveInterop : public ::testing::Test {
   }
   void SetUp() override {
     if (!python_has_torch())
-      GTEST_SKIP() << kPython << " cannot import torch (install Debian's python3-torch to run the PyTorch interop tests)";
+      GTEST_SKIP() << python()
+                   << " cannot import torch: install Debian's python3-torch, or set "
+                      "GST_SALIENCY_TORCH_PYTHON to a Python with torch, to run the interop tests";
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
   }
   static std::string fixture(const std::string &name) { return *dir_ / name; }
@@ -676,11 +785,13 @@ testsupport::TempDir *TorchSaveInterop::dir_ = nullptr;
 std::string TorchSaveInterop::setup_error_;
 
 TEST_F(TorchSaveInterop, ReadsOrderedDictWithModulePrefixBitExact) {
-  expect_matches_manifest(model::read_checkpoint(fixture("ordered_module.pth")), fixture("ordered_module.tsv"));
+  expect_matches_manifest(model::read_checkpoint(fixture("ordered_module.pth")),
+                          fixture("ordered_module.tsv"));
 }
 
 TEST_F(TorchSaveInterop, ReadsPickleProtocol4BitExact) {
-  expect_matches_manifest(model::read_checkpoint(fixture("protocol4.pth")), fixture("protocol4.tsv"));
+  expect_matches_manifest(model::read_checkpoint(fixture("protocol4.pth")),
+                          fixture("protocol4.tsv"));
 }
 
 TEST_F(TorchSaveInterop, ReadsPlainDictBitExact) {
@@ -701,13 +812,15 @@ TEST_F(TorchSaveInterop, PythonStateDictLoadsIntoModuleStrictly) {
   const StateDict loaded = model::module_state_dict(*net);
   for (std::size_t i = 0; i < loaded.size(); i++) {
     ASSERT_EQ("module." + loaded[i].first, rows[i].key);
-    EXPECT_TRUE(tensor_bytes(loaded[i].second) == read_file(fixture(rows[i].bin))) << loaded[i].first;
+    EXPECT_TRUE(tensor_bytes(loaded[i].second) == read_file(fixture(rows[i].bin)))
+        << loaded[i].first;
   }
 }
 
 TEST_F(TorchSaveInterop, NonStateDictFilesGetOneLineErrors) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"legacy.pth", "legacy (pre-zip) torch.save format, not supported; re-save it in Python with torch.save("},
+      {"legacy.pth",
+       "legacy (pre-zip) torch.save format, not supported; re-save it in Python with torch.save("},
       {"whole_module.pth", "holds a torch.nn.modules.linear.Linear object, not a state dict"},
       {"torchscript.pt", "a TorchScript archive (torch.jit.save)"},
   };
@@ -724,9 +837,10 @@ TEST_F(TorchSaveInterop, CppWrittenCheckpointLoadsInTorchLoad) {
   const StateDict state = assorted_state();
   model::write_checkpoint(fixture("cpp.pth"), state);
   write_manifest(state, dir_->path(), "cpp");
-  const std::string check = std::string(kPython) + " " + shell_quote(script_path()) + " check " +
+  const std::string check = python() + " " + shell_quote(script_path()) + " check " +
                             shell_quote(fixture("cpp.pth")) + " ";
-  EXPECT_EQ(run(check + shell_quote(fixture("cpp.tsv")), fixture("check.log")), 0) << read_file(fixture("check.log"));
+  EXPECT_EQ(run(check + shell_quote(fixture("cpp.tsv")), fixture("check.log")), 0)
+      << read_file(fixture("check.log"));
   EXPECT_EQ(read_file(fixture("check.log")), "OK\n");
 
   // The check can fail: one flipped value in the expectation is caught.

@@ -4,6 +4,7 @@
 // the published colormap tables (matplotlib's _cm_listed.py, Google's Turbo).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -35,8 +36,8 @@ struct PackedImage {
   std::vector<std::uint8_t> data;
   PackedImage(int w, int h, int bpp, int padding, std::uint8_t fill)
       : width(w), height(h), bytes(bpp), pad(padding), data(std::size_t(h) * stride(), fill) {
-    for (int y = 0; y < h; ++y)
-      for (int p = 0; p < pad; ++p) data[y * stride() + w * bpp + p] = 0xA5;
+    for (int y = 0; pad > 0 && y < h; ++y)
+      std::fill_n(data.begin() + y * stride() + w * bpp, pad, std::uint8_t(0xA5));
   }
   std::size_t stride() const { return std::size_t(width * bytes + pad); }
   std::uint8_t *px(int x, int y) { return data.data() + y * stride() + x * bytes; }

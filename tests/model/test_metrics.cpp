@@ -5,21 +5,20 @@
 // values of ../shared/data/SOURCES.md.
 
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <zlib.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
+#include <opencv2/imgcodecs.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <opencv2/imgcodecs.hpp>
-#include <torch/torch.h>
 
 #include "salmodel/losses.hpp"
 #include "salmodel/mat_reader.hpp"
@@ -67,7 +66,7 @@ class MatWriter {
     element(body, 6, f);  // miUINT32 array flags
     std::vector<unsigned char> d;
     for (int x : dims) put32(d, static_cast<unsigned>(x));
-    element(body, 5, d);  // miINT32 dimensions
+    element(body, 5, d);                                                     // miINT32 dimensions
     element(body, 1, std::vector<unsigned char>(name.begin(), name.end()));  // miINT8 name
     element(body, type, data);
     std::vector<unsigned char> out;
@@ -81,15 +80,47 @@ class MatWriter {
       unsigned char b[8];
       std::size_t n = 0;
       switch (type) {
-        case 1: { std::int8_t x = static_cast<std::int8_t>(v); std::memcpy(b, &x, n = 1); break; }
-        case 2: { std::uint8_t x = static_cast<std::uint8_t>(v); std::memcpy(b, &x, n = 1); break; }
-        case 3: { std::int16_t x = static_cast<std::int16_t>(v); std::memcpy(b, &x, n = 2); break; }
-        case 4: { std::uint16_t x = static_cast<std::uint16_t>(v); std::memcpy(b, &x, n = 2); break; }
-        case 5: { std::int32_t x = static_cast<std::int32_t>(v); std::memcpy(b, &x, n = 4); break; }
-        case 7: { float x = static_cast<float>(v); std::memcpy(b, &x, n = 4); break; }
-        case 9: { std::memcpy(b, &v, n = 8); break; }
-        case 12: { std::int64_t x = static_cast<std::int64_t>(v); std::memcpy(b, &x, n = 8); break; }
-        default: ADD_FAILURE() << "encode: type " << type;
+        case 1: {
+          std::int8_t x = static_cast<std::int8_t>(v);
+          std::memcpy(b, &x, n = 1);
+          break;
+        }
+        case 2: {
+          std::uint8_t x = static_cast<std::uint8_t>(v);
+          std::memcpy(b, &x, n = 1);
+          break;
+        }
+        case 3: {
+          std::int16_t x = static_cast<std::int16_t>(v);
+          std::memcpy(b, &x, n = 2);
+          break;
+        }
+        case 4: {
+          std::uint16_t x = static_cast<std::uint16_t>(v);
+          std::memcpy(b, &x, n = 2);
+          break;
+        }
+        case 5: {
+          std::int32_t x = static_cast<std::int32_t>(v);
+          std::memcpy(b, &x, n = 4);
+          break;
+        }
+        case 7: {
+          float x = static_cast<float>(v);
+          std::memcpy(b, &x, n = 4);
+          break;
+        }
+        case 9: {
+          std::memcpy(b, &v, n = 8);
+          break;
+        }
+        case 12: {
+          std::int64_t x = static_cast<std::int64_t>(v);
+          std::memcpy(b, &x, n = 8);
+          break;
+        }
+        default:
+          ADD_FAILURE() << "encode: type " << type;
       }
       if (big_) std::reverse(b, b + n);  // the host is little-endian (x86/arm64 builds)
       out.insert(out.end(), b, b + n);
@@ -114,8 +145,10 @@ class MatWriter {
 
  private:
   void put16(std::vector<unsigned char> &o, unsigned v) const {
-    if (big_) o.insert(o.end(), {static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)});
-    else o.insert(o.end(), {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8)});
+    if (big_)
+      o.insert(o.end(), {static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)});
+    else
+      o.insert(o.end(), {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8)});
   }
   void put32(std::vector<unsigned char> &o, unsigned v) const {
     for (int i = 0; i < 4; i++)
@@ -175,7 +208,9 @@ TEST(MatReader, ReadsUncompressedDoubleColumnMajor) {
 TEST(MatReader, ReadsEveryStorageTypeAndClass) {
   // MATLAB stores small integer-valued doubles in narrower types; logical is
   // class uint8 with flag 0x200.
-  struct Case { unsigned cls, flags, type; };
+  struct Case {
+    unsigned cls, flags, type;
+  };
   for (Case c : {Case{6, 0, 2}, Case{6, 0, 3}, Case{6, 0, 4}, Case{7, 0, 7}, Case{8, 0, 1},
                  Case{9, 0x200, 2}, Case{10, 0, 3}, Case{12, 0, 5}, Case{14, 0, 12}}) {
     MatWriter w;
@@ -294,7 +329,8 @@ TEST(MatReader, EveryTruncationAndRandomCorruptionFailsCleanly) {
   int errors = 0;
   for (int trial = 0; trial < 3000; trial++) {
     std::vector<unsigned char> bad = good;
-    for (int k = 0; k < 3; k++) bad[128 + rng() % (bad.size() - 128)] = static_cast<unsigned char>(rng());
+    for (int k = 0; k < 3; k++)
+      bad[128 + rng() % (bad.size() - 128)] = static_cast<unsigned char>(rng());
     try {
       read_mat_variable_from_memory(bad, "I", "fuzz.mat");
     } catch (const ModelError &) {
@@ -314,8 +350,10 @@ TEST(MatReader, SharedFixationMatsEqualTheFixationPngs) {
   for (int i = 1; i <= 55; i++) {
     char name[16];
     std::snprintf(name, sizeof name, "%04d", i);
-    const cv::Mat mat = read_mat_variable((dir / "maps" / (std::string(name) + ".mat")).string(), "I");
-    const cv::Mat png = cv::imread((dir / (std::string(name) + ".png")).string(), cv::IMREAD_GRAYSCALE);
+    const cv::Mat mat =
+        read_mat_variable((dir / "maps" / (std::string(name) + ".mat")).string(), "I");
+    const cv::Mat png =
+        cv::imread((dir / (std::string(name) + ".png")).string(), cv::IMREAD_GRAYSCALE);
     ASSERT_EQ(mat.size(), png.size()) << name;
     cv::Mat mat_on, png_on;
     cv::compare(mat, 0, mat_on, cv::CMP_NE);
@@ -334,8 +372,9 @@ TEST(MatReader, SharedFixationMatsEqualTheFixationPngs) {
 namespace {
 void write_npy(const std::string &path, const std::string &descr, bool fortran,
                const std::string &shape, const std::vector<unsigned char> &data) {
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': " +
-                       (fortran ? "True" : "False") + ", 'shape': " + shape + ", }";
+  std::string header = "{'descr': '" + descr +
+                       "', 'fortran_order': " + (fortran ? "True" : "False") +
+                       ", 'shape': " + shape + ", }";
   header.resize((header.size() + 11 + 63) / 64 * 64 - 11, ' ');
   header += '\n';
   std::ofstream out(path, std::ios::binary);
@@ -370,13 +409,19 @@ TEST(SaliencyIo, BadNpyAndImagesNameTheFile) {
   write_npy(tmp / "short.npy", "<f4", false, "(2, 3)", raw(std::vector<float>{1, 2, 3}));
   write_npy(tmp / "cplx.npy", "<c8", false, "(1, 1)", raw(std::vector<float>{1, 2}));
   write_npy(tmp / "3d.npy", "<f4", false, "(2, 2, 2)", raw(std::vector<float>(8, 0)));
-  EXPECT_EQ(error_of([&] { read_npy(tmp / "short.npy"); }).rfind(tmp / "short.npy: data size mismatch", 0), 0u);
-  EXPECT_NE(error_of([&] { read_npy(tmp / "cplx.npy"); }).find("unsupported dtype"), std::string::npos);
-  EXPECT_NE(error_of([&] { read_npy(tmp / "3d.npy"); }).find("expected a 2-D array"), std::string::npos);
+  EXPECT_EQ(error_of([&] {
+              read_npy(tmp / "short.npy");
+            }).rfind(tmp / "short.npy: data size mismatch", 0),
+            0u);
+  EXPECT_NE(error_of([&] { read_npy(tmp / "cplx.npy"); }).find("unsupported dtype"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_npy(tmp / "3d.npy"); }).find("expected a 2-D array"),
+            std::string::npos);
   std::ofstream(tmp / "junk.png") << "not a png";
   EXPECT_EQ(error_of([&] { read_prediction_map(tmp / "junk.png"); }),
             tmp / "junk.png: cannot decode image (corrupt or unsupported format)");
-  EXPECT_EQ(error_of([&] { read_fixation_map(tmp / "missing.png"); }), tmp / "missing.png: no such file");
+  EXPECT_EQ(error_of([&] { read_fixation_map(tmp / "missing.png"); }),
+            tmp / "missing.png: no such file");
 }
 
 TEST(SaliencyIo, GroundTruthMapsAreScaledLikeIm2double) {
@@ -440,12 +485,12 @@ TEST(MatlabImresize, InteriorMatchesTorchAntialiasedBicubic) {
   const cv::Mat src(h, w, CV_64F, t.data_ptr<double>());
   for (cv::Size out : {cv::Size(23, 17), cv::Size(77, 91), cv::Size(31, 64)}) {
     const cv::Mat mine = mt::imresize_bicubic(src, out);
-    const torch::Tensor ref = torch::nn::functional::interpolate(
-        t, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<int64_t>{out.height, out.width})
-               .mode(torch::kBicubic)
-               .align_corners(false)
-               .antialias(true));
+    const torch::Tensor ref =
+        torch::nn::functional::interpolate(t, torch::nn::functional::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{out.height, out.width})
+                                                  .mode(torch::kBicubic)
+                                                  .align_corners(false)
+                                                  .antialias(true));
     const auto interior = [](int i, int in, int outn) {
       const double s = static_cast<double>(outn) / in;
       const double centre = (i + 0.5) / s - 0.5, half = s < 1 ? 2.0 / s : 2.0;
@@ -469,7 +514,7 @@ TEST(MatlabColon, BuildsThresholdGridsSymmetricallyLikeMatlab) {
   const auto v = mt::matlab_colon(0, 0.1, 1);
   ASSERT_EQ(v.size(), 11u);
   EXPECT_EQ(v[0], 0.0);
-  EXPECT_EQ(v[3], 3 * 0.1);        // 0.30000000000000004
+  EXPECT_EQ(v[3], 3 * 0.1);  // 0.30000000000000004
   EXPECT_EQ(v[5], 0.5);
   EXPECT_EQ(v[7], 1.0 - 3 * 0.1);  // 0.7 built from the end
   EXPECT_EQ(v[10], 1.0);
@@ -540,6 +585,34 @@ TEST(Metrics, AucJuddByHandWithoutJitter) {
   EXPECT_TRUE(std::isnan(mt::auc_judd(p, cv::Mat::zeros(1, 5, CV_8U), 0)));
 }
 
+TEST(Metrics, AucJuddEqualsADirectTranscriptionOfTheMatlabLoopOnTiedValues) {
+  // Quantised values (many ties) without jitter: the threshold sweep must
+  // count S >= thresh exactly as AUC_Judd.m's loop does.
+  std::mt19937 rng(4);
+  cv::Mat p(30, 40, CV_64F), f(30, 40, CV_8U, cv::Scalar(0));
+  for (int i = 0; i < p.rows * p.cols; i++) p.at<double>(i / 40, i % 40) = rng() % 8;
+  for (int i = 0; i < 60; i++) f.at<unsigned char>(rng() % 30, rng() % 40) = 1;
+  std::vector<double> s, sth;
+  for (int i = 0; i < p.rows * p.cols; i++) {
+    s.push_back(p.at<double>(i / 40, i % 40) / 7.0);  // min-max: min 0, max 7
+    if (f.at<unsigned char>(i / 40, i % 40)) sth.push_back(s.back());
+  }
+  std::sort(sth.rbegin(), sth.rend());
+  const double nf = static_cast<double>(sth.size()), np = static_cast<double>(s.size());
+  std::vector<double> tp = {0}, fp = {0};
+  for (std::size_t i = 1; i <= sth.size(); i++) {
+    const double above = static_cast<double>(
+        std::count_if(s.begin(), s.end(), [&](double x) { return x >= sth[i - 1]; }));
+    tp.push_back(i / nf);
+    fp.push_back((above - i) / (np - nf));
+  }
+  tp.push_back(1);
+  fp.push_back(1);
+  double area = 0;
+  for (std::size_t i = 1; i < tp.size(); i++) area += (fp[i] - fp[i - 1]) * (tp[i] + tp[i - 1]) / 2;
+  EXPECT_NEAR(mt::auc_judd(p, f, 0, /*jitter=*/false), area, 1e-12);
+}
+
 TEST(Metrics, AucJuddOfPerfectAndConstantMapsWithSeededJitter) {
   cv::Mat fix(100, 100, CV_8U, cv::Scalar(0));
   std::mt19937 rng(11);
@@ -551,8 +624,8 @@ TEST(Metrics, AucJuddOfPerfectAndConstantMapsWithSeededJitter) {
   const double a = mt::auc_judd(constant, fix, 1), b = mt::auc_judd(constant, fix, 2);
   EXPECT_NEAR(a, 0.5, 0.08);  // the jitter alone orders the pixels: chance level
   EXPECT_NEAR(b, 0.5, 0.08);
-  EXPECT_NE(a, b);                                      // the seed drives the jitter
-  EXPECT_EQ(a, mt::auc_judd(constant, fix, 1));         // and fixes it
+  EXPECT_NE(a, b);                               // the seed drives the jitter
+  EXPECT_EQ(a, mt::auc_judd(constant, fix, 1));  // and fixes it
   EXPECT_TRUE(std::isnan(mt::auc_judd(constant, fix, 1, /*jitter=*/false)));
 }
 
@@ -579,7 +652,8 @@ TEST(Metrics, ShuffledAucByHandAndProperties) {
   EXPECT_NEAR(mt::auc_shuffled(pred, fix, other, 9), 1.0, 1e-12);
   cv::Mat noisy(60, 80, CV_64F);
   cv::randu(noisy, 0, 1);
-  const double s1 = mt::auc_shuffled(noisy, fix, other, 1), s1b = mt::auc_shuffled(noisy, fix, other, 1);
+  const double s1 = mt::auc_shuffled(noisy, fix, other, 1),
+               s1b = mt::auc_shuffled(noisy, fix, other, 1);
   const double s2 = mt::auc_shuffled(noisy, fix, other, 2);
   EXPECT_EQ(s1, s1b);
   EXPECT_NE(s1, s2);
@@ -604,9 +678,9 @@ TEST(Metrics, EvaluateFrameMatchesTheSingleMetricsAfterOneResize) {
   mt::FrameEvalInputs in;
   in.seed = 42;
   in.other_map = cv::Mat(45, 60, CV_8U, cv::Scalar(1));
-  const std::vector<mt::Metric> all = {mt::Metric::Cc, mt::Metric::Nss, mt::Metric::AucJudd,
-                                       mt::Metric::Sim, mt::Metric::Kl, mt::Metric::InfoGain,
-                                       mt::Metric::AucShuffled};
+  const std::vector<mt::Metric> all = {
+      mt::Metric::Cc, mt::Metric::Nss,      mt::Metric::AucJudd,    mt::Metric::Sim,
+      mt::Metric::Kl, mt::Metric::InfoGain, mt::Metric::AucShuffled};
   const auto v = mt::evaluate_frame(pred, {gt, fix}, all, in);
   ASSERT_EQ(v.size(), all.size());
   EXPECT_DOUBLE_EQ(v[0], mt::cc(pred, gt));
@@ -617,7 +691,8 @@ TEST(Metrics, EvaluateFrameMatchesTheSingleMetricsAfterOneResize) {
   EXPECT_DOUBLE_EQ(v[5], mt::info_gain(pred, fix, mt::centre_gaussian(gt.size())));
   EXPECT_DOUBLE_EQ(v[6], mt::auc_shuffled(pred, fix, in.other_map, mt::derive_seed(42, 1)));
   EXPECT_THROW(mt::evaluate_frame(pred, {cv::Mat(), fix}, {mt::Metric::Cc}), ModelError);
-  EXPECT_THROW(mt::evaluate_frame(pred, {gt, fix(cv::Rect(0, 0, 10, 10))}, {mt::Metric::Cc}), ModelError);
+  EXPECT_THROW(mt::evaluate_frame(pred, {gt, fix(cv::Rect(0, 0, 10, 10))}, {mt::Metric::Cc}),
+               ModelError);
 }
 
 TEST(Metrics, NamesRoundTripAndNanMeanDropsNan) {
@@ -693,8 +768,10 @@ TEST(StsanetLoss, GradientMatchesFiniteDifferences) {
     torch::Tensor a = p.detach().clone(), b = p.detach().clone();
     a.view(-1)[i] += 1e-6;
     b.view(-1)[i] -= 1e-6;
-    const double fd = (losses::stsanet_loss(torch::sigmoid(a), g) -
-                       losses::stsanet_loss(torch::sigmoid(b), g)).item<double>() / 2e-6;
+    const double fd =
+        (losses::stsanet_loss(torch::sigmoid(a), g) - losses::stsanet_loss(torch::sigmoid(b), g))
+            .item<double>() /
+        2e-6;
     EXPECT_NEAR(grad.view(-1)[i].item<double>(), fd, 1e-6);
   }
 }
@@ -718,7 +795,8 @@ TEST(StraNetLoss, WholeModelTermsByHand) {
 
   // NSS by hand: P = 0 1 2 3 -> /3 -> mean 1/2, population std sqrt(5/36);
   // the fixated pixel 1: (1 - 1/2) / sqrt(5/36) = 1.3416408; loss is minus it.
-  const auto n = losses::stranet_model_terms(t2x2({0, 1, 2, 3}), t2x2({0, 1, 2, 3}), t2x2({0, 0, 0, 1}));
+  const auto n =
+      losses::stranet_model_terms(t2x2({0, 1, 2, 3}), t2x2({0, 1, 2, 3}), t2x2({0, 0, 0, 1}));
   EXPECT_NEAR(n.nss.item<double>(), -1.5 / std::sqrt(5.0 / 4.0), 1e-5);
   // CC of a map with itself: -1 per frame, summed over frames. The eps added to
   // the sums of squares (1e-7 against N var(x) ~ 5e-3 for these sum-normalised
@@ -738,8 +816,8 @@ TEST(StraNetLoss, FeatureNetTermsByHand) {
   EXPECT_NEAR(same.sim.item<double>(), -1.0, 1e-5);
   // NSS: P = .1 .2 .3 .4 -> /max -> .25 .5 .75 1, population std sqrt(.078125);
   // Q clipped to [eps, 1-eps] weights the fixated pixel ~1: -(1-.625)/0.2795085.
-  const auto n = losses::stranet_feature_terms(t2x2({0.1, 0.2, 0.3, 0.4}), t2x2({0.1, 0.2, 0.3, 0.4}),
-                                               t2x2({0, 0, 0, 1}));
+  const auto n = losses::stranet_feature_terms(t2x2({0.1, 0.2, 0.3, 0.4}),
+                                               t2x2({0.1, 0.2, 0.3, 0.4}), t2x2({0, 0, 0, 1}));
   EXPECT_NEAR(n.nss.item<double>(), -0.375 / std::sqrt(0.078125), 1e-5);
 }
 
@@ -759,10 +837,12 @@ TEST(StraNetLoss, TotalsWeightTermsAndReplicateTheSd5NssBug) {
     expected += 10 * t.kl.item<double>() + 2 * t.cc.item<double>() + t.nss.item<double>() +
                 t.sim.item<double>();
   }
-  const double fixed = losses::stranet_model_loss(o, g, q, /*replicate_sd5_nss_bug=*/false).item<double>();
+  const double fixed =
+      losses::stranet_model_loss(o, g, q, /*replicate_sd5_nss_bug=*/false).item<double>();
   const double parity = losses::stranet_model_loss(o, g, q).item<double>();
   EXPECT_NEAR(fixed, expected, 1e-9);
-  EXPECT_NEAR(parity - fixed, terms(o.sd3).nss.item<double>() - terms(o.sd5).nss.item<double>(), 1e-9);
+  EXPECT_NEAR(parity - fixed, terms(o.sd3).nss.item<double>() - terms(o.sd5).nss.item<double>(),
+              1e-9);
   EXPECT_NE(parity, fixed);
   // Feature-net total and gradients flow to every output.
   for (torch::Tensor *x : {&o.final_map, &o.sd3, &o.sd4, &o.sd5}) x->requires_grad_(true);
@@ -805,9 +885,19 @@ double value_of(const std::string &out, const std::string &metric) {
   return std::stod(out.substr(at + key.size()));
 }
 
-bool tool_exists() {
-  return fs::exists(testsupport::build_root() + "/model/tools/saliency-eval");
+// Whether some line of `out` consists of exactly these whitespace-separated fields.
+bool has_row(const std::string &out, const std::vector<std::string> &fields) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> got;
+    for (std::string w; words >> w;) got.push_back(w);
+    if (got == fields) return true;
+  }
+  return false;
 }
+
+bool tool_exists() { return fs::exists(testsupport::build_root() + "/model/tools/saliency-eval"); }
 }  // namespace
 
 TEST(SaliencyEvalTool, GroundTruthMapsAsPredictionsScorePerfectCcAndSim) {
@@ -817,10 +907,12 @@ TEST(SaliencyEvalTool, GroundTruthMapsAsPredictionsScorePerfectCcAndSim) {
   testsupport::TempDir pred;
   fs::create_directories(pred / "Diving-Side_001");
   for (const char *f : {"0001", "0002", "0010", "0030"})
-    fs::copy_file(gt + "/Diving-Side_001/maps/" + f + ".png", pred / ("Diving-Side_001/" + std::string(f) + ".png"));
-  const ToolRun r = run_eval("--pred " + pred.path() + " --gt " + gt +
-                             " --metrics cc,sim,kl,nss,auc_j,sauc,ig --per-video --threads 2 --csv " +
-                             (pred / "scores.csv"));
+    fs::copy_file(gt + "/Diving-Side_001/maps/" + f + ".png",
+                  pred / ("Diving-Side_001/" + std::string(f) + ".png"));
+  const ToolRun r =
+      run_eval("--pred " + pred.path() + " --gt " + gt +
+               " --metrics cc,sim,kl,nss,auc_j,sauc,ig --per-video --threads 2 --csv " +
+               (pred / "scores.csv"));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NEAR(value_of(r.out, "cc"), 1.0, 1e-6) << r.out;
   EXPECT_NEAR(value_of(r.out, "sim"), 1.0, 1e-6);
@@ -829,8 +921,12 @@ TEST(SaliencyEvalTool, GroundTruthMapsAsPredictionsScorePerfectCcAndSim) {
   EXPECT_GT(value_of(r.out, "sauc"), 0.7);
   EXPECT_GT(value_of(r.out, "nss"), 3.0);
   EXPECT_GT(value_of(r.out, "ig"), 1.0);  // far better than the centre prior
-  EXPECT_NE(r.out.find("\nDiving-Side_001       4"), std::string::npos) << r.out;
-  EXPECT_NE(r.err.find("51 ground-truth frames of scored videos have no prediction"), std::string::npos) << r.err;
+  EXPECT_TRUE(has_row(r.out, {"video", "frames", "cc", "sim", "kl", "nss", "auc_j", "sauc", "ig"}))
+      << r.out;
+  EXPECT_NE(r.out.find("\nDiving-Side_001 "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("51 ground-truth frames of scored videos have no prediction"),
+            std::string::npos)
+      << r.err;
   std::ifstream csv(pred / "scores.csv");
   std::string header, row, all;
   std::getline(csv, header);
@@ -851,7 +947,8 @@ TEST(SaliencyEvalTool, NpyPredictionScoresLikeTheLibraryAndSeedsAreDeterministic
   mt::centre_gaussian(cv::Size(720, 404)).convertTo(g, CV_32F);
   std::vector<float> v(g.begin<float>(), g.end<float>());
   write_npy(pred / "Diving-Side_001/0010.npy", "<f4", false, "(404, 720)", raw(v));
-  const std::string args = "--pred " + pred.path() + " --gt " + gt + " --metrics auc_j,cc,nss,sauc --seed 7";
+  const std::string args =
+      "--pred " + pred.path() + " --gt " + gt + " --metrics auc_j,cc,nss,sauc --seed 7";
   const ToolRun a = run_eval(args), b = run_eval(args);
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
@@ -870,6 +967,68 @@ TEST(SaliencyEvalTool, NpyPredictionScoresLikeTheLibraryAndSeedsAreDeterministic
   const cv::Mat other = mt::rescale_fixations(read_fixation_map(shuffle), gmap.size());
   EXPECT_NEAR(value_of(s.out, "sauc"), mt::auc_shuffled(g, fix, other, 12345), 0.01);
   EXPECT_GT(value_of(s.out, "sauc"), value_of(a.out, "sauc") + 0.2);
+}
+
+TEST(SaliencyEvalTool, AveragesOverFramesNotVideosAndReportsEachVideo) {
+  // Video a: 1 frame scored CC 1; video b: 3 frames scored 1, 1 and -1 (the
+  // prediction is 255 - G). Per video 1 and 1/3; over frames (1+1+1-1)/4 = 0.5
+  // (a mean of video means would give 2/3).
+  ASSERT_TRUE(tool_exists());
+  testsupport::TempDir tmp;
+  cv::Mat g(24, 32, CV_8U);
+  cv::randu(g, 0, 256);
+  const auto frame = [&](const std::string &video, const std::string &name, bool inverted) {
+    fs::create_directories(tmp / ("gt/" + video + "/maps"));
+    fs::create_directories(tmp / ("pred/" + video));
+    cv::imwrite(tmp / ("gt/" + video + "/maps/" + name + ".png"), g);
+    cv::imwrite(tmp / ("pred/" + video + "/" + name + ".png"), inverted ? cv::Mat(255 - g) : g);
+  };
+  frame("a", "0001", false);
+  frame("b", "0001", false);
+  frame("b", "0002", true);
+  frame("b", "0003", false);
+  const ToolRun r = run_eval("--pred " + (tmp / "pred") + " --gt " + (tmp / "gt") +
+                             " --metrics cc --per-video --csv " + (tmp / "s.csv"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("cc: 0.500000\n", 0), 0u) << r.out;
+  EXPECT_TRUE(has_row(r.out, {"video", "frames", "cc"})) << r.out;
+  EXPECT_TRUE(has_row(r.out, {"a", "1", "1.000000"})) << r.out;
+  EXPECT_TRUE(has_row(r.out, {"b", "3", "0.333333"})) << r.out;
+  std::ifstream csv(tmp / "s.csv");
+  std::stringstream all;
+  all << csv.rdbuf();
+  EXPECT_EQ(all.str(), "video,frames,cc\na,1,1.000000\nb,3,0.333333\nALL,4,0.500000\n");
+  // Fixation metrics without fixation files: an error naming the missing file.
+  const ToolRun n =
+      run_eval("--pred " + (tmp / "pred") + " --gt " + (tmp / "gt") + " --metrics nss");
+  EXPECT_EQ(n.status, 1);
+  EXPECT_EQ(
+      n.err.rfind("saliency-eval: " + (tmp / "gt/a/fixation/maps/0001.mat") + ": no such file", 0),
+      0u)
+      << n.err;
+}
+
+TEST(SaliencyEvalTool, MismatchedGroundTruthAndCorruptMatFilesAreReported) {
+  ASSERT_TRUE(tool_exists());
+  testsupport::TempDir tmp;
+  fs::create_directories(tmp / "gt/v/maps");
+  fs::create_directories(tmp / "gt/v/fixation/maps");
+  fs::create_directories(tmp / "pred/v");
+  cv::Mat g(24, 32, CV_8U, cv::Scalar(0));
+  g.at<unsigned char>(5, 5) = 255;
+  cv::imwrite(tmp / "gt/v/maps/0001.png", g);
+  cv::imwrite(tmp / "pred/v/0001.png", g);
+  cv::imwrite(tmp / "gt/v/fixation/0001.png", cv::Mat(g(cv::Rect(0, 0, 30, 24))));
+  ToolRun r = run_eval("--pred " + (tmp / "pred") + " --gt " + (tmp / "gt") + " --metrics cc,nss");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "saliency-eval: " + (tmp / "gt/v/fixation/0001.png") +
+                       ": fixation map is 30x24 but " + (tmp / "gt/v/maps/0001.png") +
+                       " is 32x24\n");
+  std::ofstream(tmp / "gt/v/fixation/maps/0001.mat") << "MATLAB 5.0 MAT-file, but cut short";
+  r = run_eval("--pred " + (tmp / "pred") + " --gt " + (tmp / "gt") + " --metrics nss");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "saliency-eval: " + (tmp / "gt/v/fixation/maps/0001.mat") +
+                       ": truncated MAT-file header\n");
 }
 
 TEST(SaliencyEvalTool, BadInputFailsWithOneLineNamingTheFile) {
@@ -894,7 +1053,8 @@ TEST(SaliencyEvalTool, BadInputFailsWithOneLineNamingTheFile) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "saliency-eval: " + pred.path() + "/nope: prediction directory not found\n");
 
-  r = run_eval("--pred " + pred.path() + " --gt " + gt + " --shuffle-map " + pred.path() + "/none.png");
+  r = run_eval("--pred " + pred.path() + " --gt " + gt + " --shuffle-map " + pred.path() +
+               "/none.png");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find(pred.path() + "/none.png: no such file"), std::string::npos) << r.err;
 

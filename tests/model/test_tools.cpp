@@ -95,6 +95,8 @@ TEST(SaliencyPredict, BadInputGivesOneLineAndNoOutput) {
   std::ofstream(tmp / "broken.mp4") << "this is not a video";
   fs::create_directory(tmp / "empty");
   std::ofstream(tmp / "weights.pth") << "junk";
+  const std::string clip = tmp / "clip.avi";
+  ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 3 --output " + clip).code, 0);
   struct Case {
     std::string args, expect;
     int code;
@@ -104,7 +106,9 @@ TEST(SaliencyPredict, BadInputGivesOneLineAndNoOutput) {
       {"--model baseline --input " + (tmp / "broken.mp4"), "broken.mp4", 1},
       {"--model baseline --input " + (tmp / "empty"), "empty", 1},
       {"--model resnet --input " + (tmp / "empty"), "unknown model", 1},
-      {"--model stsanet --input " + (tmp / "broken.mp4"), "weights", 1},
+      {"--model stsanet --input " + clip, "weights", 1},
+      {"--model stsanet --weights " + (tmp / "weights.pth") + " --input " + clip, "weights.pth", 1},
+      {"--model baseline --device cuda:7 --input " + clip, "cuda:7", 1},
       {"--model baseline --format jpg --input " + (tmp / "empty"), "--format", 2},
       {"--model baseline", "--input", 2},
   };

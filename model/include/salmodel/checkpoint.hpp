@@ -2,14 +2,14 @@
 // loading state dicts into torch::nn modules with strict checking.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "salmodel/predictor.hpp"  // ModelError
 
@@ -36,8 +36,8 @@ StateDict read_checkpoint(const std::string &path);
 /// record data/<key>): a 1-D contiguous CPU tensor of `dtype` with exactly
 /// `numel` elements. It throws ModelError when it cannot (missing record,
 /// wrong size). `numel` comes from untrusted data: check it before allocating.
-using StorageLoader =
-    std::function<torch::Tensor(const std::string &key, torch::ScalarType dtype, std::int64_t numel)>;
+using StorageLoader = std::function<torch::Tensor(const std::string &key, torch::ScalarType dtype,
+                                                  std::int64_t numel)>;
 
 /// The pickle half of read_checkpoint, on a memory buffer (the data.pkl
 /// record), so that it can be tested and fuzzed without a zip file.

@@ -84,8 +84,7 @@ struct StraNetOutputs {
 /// the official training) the NSS term of sd5 is computed on sd3, because the
 /// official output list repeats `aux_out1` there (model-spec B.12, B.13.9).
 torch::Tensor stranet_model_loss(const StraNetOutputs &outputs, const torch::Tensor &map,
-                                 const torch::Tensor &fixations,
-                                 bool replicate_sd5_nss_bug = true,
+                                 const torch::Tensor &fixations, bool replicate_sd5_nss_bug = true,
                                  const StraNetLossWeights &weights = {});
 
 /// Stage-1 total: sum over the four outputs of the weighted terms of

@@ -15,10 +15,9 @@
 // reading out of bounds.
 #pragma once
 
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "salmodel/predictor.hpp"  // ModelError
 

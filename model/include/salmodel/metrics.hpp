@@ -21,10 +21,9 @@
 #pragma once
 
 #include <cstdint>
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "salmodel/predictor.hpp"  // ModelError
 
@@ -140,8 +139,8 @@ class NanMean {
   void add(double value);
   /// NaN when no finite value was added.
   double mean() const;
-  std::size_t count() const { return count_; }   ///< values used
-  std::size_t dropped() const { return dropped_; } ///< NaN values skipped
+  std::size_t count() const { return count_; }      ///< values used
+  std::size_t dropped() const { return dropped_; }  ///< NaN values skipped
 
  private:
   double sum_ = 0.0;

@@ -7,9 +7,8 @@
 // Every function throws ModelError("<file>: <problem>") on failure.
 #pragma once
 
-#include <string>
-
 #include <opencv2/core/mat.hpp>
+#include <string>
 
 #include "salmodel/predictor.hpp"  // ModelError
 

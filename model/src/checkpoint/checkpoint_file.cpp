@@ -3,6 +3,7 @@
 // own (caffe2/serialize/inline_container.h), the one torch.save and
 // torch.load use: records <archive>/data.pkl, <archive>/data/<key>,
 // <archive>/version. Unlike torch.load we also check every record's CRC-32.
+#include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,12 +15,10 @@
 #include <limits>
 #include <new>
 
-#include <caffe2/serialize/inline_container.h>
-
 #include "pickle_reader.hpp"
 #include "pickle_writer.hpp"
-#include "zip_crc.hpp"
 #include "salmodel/checkpoint.hpp"
+#include "zip_crc.hpp"
 
 namespace model {
 
@@ -34,7 +33,8 @@ std::string first_line(const char *message) {
 // The start of a legacy (pre-1.6, or _use_new_zipfile_serialization=False)
 // torch.save file: PROTO 2, then LONG1 of the magic number
 // 0x1950a86a20f9469cfc6c (torch/serialization.py MAGIC_NUMBER).
-constexpr unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8};
+constexpr unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc,
+                                          0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8};
 
 // Checks that `path` is a non-empty regular file that looks like a zip
 // archive, with a precise message for what it is otherwise.
@@ -51,9 +51,10 @@ void check_checkpoint_file(const std::string &path) {
   const std::size_t got = static_cast<std::size_t>(in.gcount());
   if (got >= 4 && std::memcmp(head, "PK\x03\x04", 4) == 0) return;
   if (got == sizeof head && std::memcmp(head, kLegacyMagic, sizeof head) == 0)
-    throw ModelError(path +
-                     ": legacy (pre-zip) torch.save format, not supported; re-save it in Python with "
-                     "torch.save(torch.load(f, map_location='cpu'), out) using the default settings");
+    throw ModelError(
+        path +
+        ": legacy (pre-zip) torch.save format, not supported; re-save it in Python with "
+        "torch.save(torch.load(f, map_location='cpu'), out) using the default settings");
   if (got >= 1 && head[0] == 0x80)
     throw ModelError(path + ": a plain Python pickle, not a torch.save zip checkpoint");
   throw ModelError(path + ": not a PyTorch checkpoint (no zip signature)");
@@ -72,7 +73,8 @@ class VerifiedArchive {
   std::tuple<at::DataPtr, std::size_t> get(const std::string &name) const {
     auto record = reader_->getRecord(name);
     auto it = crcs_.find(name);
-    if (it == crcs_.end()) throw ModelError("record '" + name + "' is not in the zip central directory");
+    if (it == crcs_.end())
+      throw ModelError("record '" + name + "' is not in the zip central directory");
     if (zip::crc32(std::get<0>(record).get(), std::get<1>(record)) != it->second)
       throw ModelError("record '" + name + "' is corrupt (CRC-32 mismatch)");
     return record;
@@ -89,7 +91,8 @@ class ZipStorageLoader {
  public:
   explicit ZipStorageLoader(const VerifiedArchive &archive) : archive_(archive) {}
 
-  torch::Tensor operator()(const std::string &key, torch::ScalarType dtype, std::int64_t numel) const {
+  torch::Tensor operator()(const std::string &key, torch::ScalarType dtype,
+                           std::int64_t numel) const {
     const std::string name = "data/" + key;
     if (!archive_.has(name)) throw ModelError("storage record '" + name + "' is missing");
     const std::size_t itemsize = c10::elementSize(dtype);
@@ -98,8 +101,8 @@ class ZipStorageLoader {
     const std::size_t expected = static_cast<std::size_t>(numel) * itemsize;
     auto [data, size] = archive_.get(name);
     if (size != expected)
-      throw ModelError("storage record '" + name + "' holds " + std::to_string(size) + " bytes, the pickle expects " +
-                       std::to_string(expected));
+      throw ModelError("storage record '" + name + "' holds " + std::to_string(size) +
+                       " bytes, the pickle expects " + std::to_string(expected));
     c10::Storage storage(c10::Storage::use_byte_size_t(), size, std::move(data), nullptr, false);
     return torch::empty({0}, torch::TensorOptions().dtype(dtype)).set_(storage, 0, {numel}, {1});
   }
@@ -157,7 +160,9 @@ class TempFile {
   }
 
  private:
-  [[noreturn]] void fail(int err) { throw ModelError(path_ + ": cannot write checkpoint: " + std::strerror(err)); }
+  [[noreturn]] void fail(int err) {
+    throw ModelError(path_ + ": cannot write checkpoint: " + std::strerror(err));
+  }
 
   std::string path_;
   std::string tmp_;
@@ -183,13 +188,15 @@ StateDict read_checkpoint(const std::string &path) {
   try {
     // TorchScript archives have a data.pkl too (the scripted module object).
     if (archive->has("constants.pkl"))
-      throw ModelError("a TorchScript archive (torch.jit.save), not a state dict saved by torch.save");
+      throw ModelError(
+          "a TorchScript archive (torch.jit.save), not a state dict saved by torch.save");
     if (!archive->has("data.pkl"))
       throw ModelError("zip archive without a data.pkl record, not a torch.save checkpoint");
     if (archive->has("byteorder")) {  // written by PyTorch >= 2.1
       auto [data, size] = archive->get("byteorder");
       std::string order(static_cast<const char *>(data.get()), size);
-      if (order != "little") throw ModelError("saved with byte order '" + order + "'; only 'little' is supported");
+      if (order != "little")
+        throw ModelError("saved with byte order '" + order + "'; only 'little' is supported");
     }
     auto [pickle, size] = archive->get("data.pkl");
     ZipStorageLoader loader(*archive);

@@ -108,21 +108,36 @@ std::string hex_byte(std::uint8_t b) {
 
 const char *kind_name(Kind kind) {
   switch (kind) {
-    case Kind::None: return "None";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::BigInt: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::Bytes: return "bytes";
-    case Kind::Tuple: return "tuple";
-    case Kind::List: return "list";
-    case Kind::Dict: return "dict";
-    case Kind::Set: return "set";
-    case Kind::Global: return "global";
-    case Kind::Object: return "object";
-    case Kind::Storage: return "storage";
-    case Kind::Tensor: return "tensor";
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::BigInt:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::Bytes:
+      return "bytes";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::List:
+      return "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Set:
+      return "set";
+    case Kind::Global:
+      return "global";
+    case Kind::Object:
+      return "object";
+    case Kind::Storage:
+      return "storage";
+    case Kind::Tensor:
+      return "tensor";
   }
   return "value";
 }
@@ -310,16 +325,17 @@ NodeId Unpickler::rebuild_tensor(const std::vector<NodeId> &args) {
   std::vector<std::int64_t> strides = expect_int_tuple(args[3], "tensor stride");
   if (sizes.size() != strides.size()) fail("tensor size and stride differ in length");
   if (offset < 0) fail("negative storage offset");
-  // Largest element index touched, in 128 bits so that no input overflows it
-  // (64 dims x 2^63 x 2^63 < 2^127 still fits).
-  __int128 last = offset;
   bool empty = false;
   for (std::size_t d = 0; d < sizes.size(); d++) {
     if (sizes[d] < 0 || strides[d] < 0) fail("negative tensor size or stride");
     if (sizes[d] == 0) empty = true;
-    else last += static_cast<__int128>(sizes[d] - 1) * strides[d];
   }
-  std::int64_t storage_numel = storage.numel();
+  const std::int64_t storage_numel = storage.numel();
+  // Largest element index touched, in 128 bits and stopping once past the
+  // storage, so that it cannot overflow: each term is below 2^126.
+  __int128 last = offset;
+  for (std::size_t d = 0; !empty && d < sizes.size() && last < storage_numel; d++)
+    last += static_cast<__int128>(sizes[d] - 1) * strides[d];
   if (empty ? offset > storage_numel : last >= storage_numel)
     fail("tensor of size " + c10::str(c10::IntArrayRef(sizes)) + " at offset " +
          std::to_string(offset) + " lies outside its storage of " + std::to_string(storage_numel) +
@@ -335,7 +351,8 @@ void Unpickler::op_reduce() {
   if (nodes_[args_id].kind != Kind::Tuple) fail("REDUCE arguments are not a tuple");
   std::vector<NodeId> args = nodes_[args_id].items;
   // Copies, not references: make() may reallocate nodes_.
-  const std::string name = nodes_[callable].kind == Kind::Global ? nodes_[callable].text : std::string();
+  const std::string name =
+      nodes_[callable].kind == Kind::Global ? nodes_[callable].text : std::string();
 
   if (name == "collections.OrderedDict") {
     // OrderedDict.__reduce__ gives (cls, ()) and then the items via SETITEMS.
@@ -346,7 +363,8 @@ void Unpickler::op_reduce() {
   } else if (name == "torch._utils._rebuild_parameter" ||
              name == "torch._utils._rebuild_parameter_with_state") {
     // (data, requires_grad, backward_hooks[, state]): a state dict wants the data.
-    if (args.empty() || nodes_[args[0]].kind != Kind::Tensor) fail("parameter rebuild without a tensor");
+    if (args.empty() || nodes_[args[0]].kind != Kind::Tensor)
+      fail("parameter rebuild without a tensor");
     push(args[0]);
   } else {
     // Not executed, only named: fine unless the state dict itself needs it.
@@ -387,17 +405,29 @@ NodeId Unpickler::parse() {
         if (proto > 5) fail("pickle protocol " + std::to_string(proto) + " is newer than 5");
         break;
       }
-      case FRAME: read_le(8); break;  // framing is only a read-ahead hint
+      case FRAME:
+        read_le(8);
+        break;  // framing is only a read-ahead hint
       case STOP: {
         NodeId root = pop();
         return root;
       }
-      case MARK: marks_.push_back(stack_.size()); break;
-      case POP: pop(); break;
-      case POP_MARK: pop_mark(); break;
-      case DUP: push(top()); break;
+      case MARK:
+        marks_.push_back(stack_.size());
+        break;
+      case POP:
+        pop();
+        break;
+      case POP_MARK:
+        pop_mark();
+        break;
+      case DUP:
+        push(top());
+        break;
 
-      case NONE: push(make(Kind::None)); break;
+      case NONE:
+        push(make(Kind::None));
+        break;
       case NEWTRUE:
       case NEWFALSE: {
         NodeId id = make(Kind::Bool);
@@ -405,11 +435,21 @@ NodeId Unpickler::parse() {
         push(id);
         break;
       }
-      case BININT: push(make_int(static_cast<std::int32_t>(read_le(4)))); break;
-      case BININT1: push(make_int(read_le(1))); break;
-      case BININT2: push(make_int(read_le(2))); break;
-      case LONG1: op_long(read_le(1)); break;
-      case LONG4: op_long(read_le(4)); break;
+      case BININT:
+        push(make_int(static_cast<std::int32_t>(read_le(4))));
+        break;
+      case BININT1:
+        push(make_int(read_le(1)));
+        break;
+      case BININT2:
+        push(make_int(read_le(2)));
+        break;
+      case LONG1:
+        op_long(read_le(1));
+        break;
+      case LONG4:
+        op_long(read_le(4));
+        break;
       case BINFLOAT: {
         std::uint64_t bits = 0;  // big-endian IEEE 754 double
         const std::uint8_t *p = read_bytes(8);
@@ -428,17 +468,22 @@ NodeId Unpickler::parse() {
       case SHORT_BINBYTES:
       case BINBYTES:
       case BINBYTES8: {
-        std::size_t width = (op == SHORT_BINUNICODE || op == SHORT_BINSTRING || op == SHORT_BINBYTES) ? 1
-                            : (op == BINUNICODE8 || op == BINBYTES8)                               ? 8
-                                                                                                   : 4;
+        std::size_t width =
+            (op == SHORT_BINUNICODE || op == SHORT_BINSTRING || op == SHORT_BINBYTES) ? 1
+            : (op == BINUNICODE8 || op == BINBYTES8)                                  ? 8
+                                                                                      : 4;
         std::uint64_t n = read_le(width);
         const std::uint8_t *p = read_bytes(n);
-        Kind kind = (op == SHORT_BINBYTES || op == BINBYTES || op == BINBYTES8) ? Kind::Bytes : Kind::String;
-        push(make_text(kind, std::string(reinterpret_cast<const char *>(p), static_cast<std::size_t>(n))));
+        Kind kind = (op == SHORT_BINBYTES || op == BINBYTES || op == BINBYTES8) ? Kind::Bytes
+                                                                                : Kind::String;
+        push(make_text(
+            kind, std::string(reinterpret_cast<const char *>(p), static_cast<std::size_t>(n))));
         break;
       }
 
-      case EMPTY_TUPLE: push(make(Kind::Tuple)); break;
+      case EMPTY_TUPLE:
+        push(make(Kind::Tuple));
+        break;
       case TUPLE1:
       case TUPLE2:
       case TUPLE3: {
@@ -467,9 +512,15 @@ NodeId Unpickler::parse() {
         push(id);
         break;
       }
-      case EMPTY_LIST: push(make(Kind::List)); break;
-      case EMPTY_DICT: push(make(Kind::Dict)); break;
-      case EMPTY_SET: push(make(Kind::Set)); break;
+      case EMPTY_LIST:
+        push(make(Kind::List));
+        break;
+      case EMPTY_DICT:
+        push(make(Kind::Dict));
+        break;
+      case EMPTY_SET:
+        push(make(Kind::Set));
+        break;
 
       case APPEND: {
         NodeId v = pop();
@@ -477,14 +528,18 @@ NodeId Unpickler::parse() {
         break;
       }
       case APPENDS:
-      case ADDITEMS: op_appends(pop_mark()); break;
+      case ADDITEMS:
+        op_appends(pop_mark());
+        break;
       case SETITEM: {
         NodeId v = pop();
         NodeId k = pop();
         op_setitems({k, v});
         break;
       }
-      case SETITEMS: op_setitems(pop_mark()); break;
+      case SETITEMS:
+        op_setitems(pop_mark());
+        break;
 
       case GLOBAL: {
         std::string module = read_line();
@@ -499,18 +554,22 @@ NodeId Unpickler::parse() {
                                          expect_text(name, "global name")));
         break;
       }
-      case REDUCE: op_reduce(); break;
+      case REDUCE:
+        op_reduce();
+        break;
       case NEWOBJ: {  // cls.__new__(cls, *args): recorded, not executed
         pop();
         NodeId cls = pop();
-        push(make_text(Kind::Object, nodes_[cls].kind == Kind::Global ? nodes_[cls].text : "object"));
+        push(make_text(Kind::Object,
+                       nodes_[cls].kind == Kind::Global ? nodes_[cls].text : "object"));
         break;
       }
       case NEWOBJ_EX: {
         pop();
         pop();
         NodeId cls = pop();
-        push(make_text(Kind::Object, nodes_[cls].kind == Kind::Global ? nodes_[cls].text : "object"));
+        push(make_text(Kind::Object,
+                       nodes_[cls].kind == Kind::Global ? nodes_[cls].text : "object"));
         break;
       }
       case BUILD:
@@ -519,13 +578,25 @@ NodeId Unpickler::parse() {
         pop();
         top();
         break;
-      case BINPERSID: op_persistent_id(); break;
+      case BINPERSID:
+        op_persistent_id();
+        break;
 
-      case BINPUT: memo_put(read_le(1)); break;
-      case LONG_BINPUT: memo_put(read_le(4)); break;
-      case MEMOIZE: memo_put(memo_.size()); break;
-      case BINGET: memo_get(read_le(1)); break;
-      case LONG_BINGET: memo_get(read_le(4)); break;
+      case BINPUT:
+        memo_put(read_le(1));
+        break;
+      case LONG_BINPUT:
+        memo_put(read_le(4));
+        break;
+      case MEMOIZE:
+        memo_put(memo_.size());
+        break;
+      case BINGET:
+        memo_get(read_le(1));
+        break;
+      case LONG_BINGET:
+        memo_get(read_le(4));
+        break;
 
       default:
         throw ModelError("unsupported pickle opcode " + hex_byte(op) + " at offset " +
@@ -546,8 +617,8 @@ std::string describe(const Node &n) {
 
 // A dict's entries with Python's semantics for repeated keys (the last value
 // wins, the first position stays). False when a key is not a string.
-bool dict_entries(const Unpickler &u, const Node &dict, std::vector<std::pair<std::string, NodeId>> &out,
-                  std::string &bad_key_kind) {
+bool dict_entries(const Unpickler &u, const Node &dict,
+                  std::vector<std::pair<std::string, NodeId>> &out, std::string &bad_key_kind) {
   std::unordered_map<std::string, std::size_t> index;
   for (std::size_t i = 0; i + 1 < dict.items.size(); i += 2) {
     const Node &key = u.node(dict.items[i]);
@@ -556,20 +627,24 @@ bool dict_entries(const Unpickler &u, const Node &dict, std::vector<std::pair<st
       return false;
     }
     auto [it, inserted] = index.emplace(key.text, out.size());
-    if (inserted) out.emplace_back(key.text, dict.items[i + 1]);
-    else out[it->second].second = dict.items[i + 1];
+    if (inserted)
+      out.emplace_back(key.text, dict.items[i + 1]);
+    else
+      out[it->second].second = dict.items[i + 1];
   }
   return true;
 }
 
 // Index of the first entry that is not a tensor, or entries.size().
-std::size_t first_non_tensor(const Unpickler &u, const std::vector<std::pair<std::string, NodeId>> &entries) {
+std::size_t first_non_tensor(const Unpickler &u,
+                             const std::vector<std::pair<std::string, NodeId>> &entries) {
   std::size_t i = 0;
   while (i < entries.size() && u.node(entries[i].second).kind == Kind::Tensor) i++;
   return i;
 }
 
-StateDict to_state_dict(const Unpickler &u, const std::vector<std::pair<std::string, NodeId>> &entries) {
+StateDict to_state_dict(const Unpickler &u,
+                        const std::vector<std::pair<std::string, NodeId>> &entries) {
   StateDict sd;
   sd.reserve(entries.size());
   for (const auto &e : entries) sd.emplace_back(e.first, u.node(e.second).tensor);
@@ -598,20 +673,24 @@ StateDict extract_state_dict(const Unpickler &u, NodeId root) {
         throw ModelError(std::string("not a state dict: a key of '") + name + "' is " + bad);
       const std::size_t inner_odd = first_non_tensor(u, inner);
       if (inner_odd != inner.size())
-        throw ModelError(std::string("not a state dict: '") + name + "' entry '" + inner[inner_odd].first +
-                         "' holds " + describe(u.node(inner[inner_odd].second)) + ", not a tensor");
+        throw ModelError(std::string("not a state dict: '") + name + "' entry '" +
+                         inner[inner_odd].first + "' holds " +
+                         describe(u.node(inner[inner_odd].second)) + ", not a tensor");
       return to_state_dict(u, inner);
     }
   }
-  throw ModelError("not a state dict: '" + entries[odd].first + "' holds " + describe(u.node(entries[odd].second)) +
-                   ", not a tensor, and there is no 'state_dict', 'model_state_dict' or 'model' entry");
+  throw ModelError(
+      "not a state dict: '" + entries[odd].first + "' holds " +
+      describe(u.node(entries[odd].second)) +
+      ", not a tensor, and there is no 'state_dict', 'model_state_dict' or 'model' entry");
 }
 
 }  // namespace model::pickle
 
 namespace model {
 
-StateDict parse_state_dict_pickle(const std::uint8_t *data, std::size_t size, const StorageLoader &load_storage) {
+StateDict parse_state_dict_pickle(const std::uint8_t *data, std::size_t size,
+                                  const StorageLoader &load_storage) {
   pickle::Unpickler unpickler(data, size, load_storage);
   pickle::NodeId root = unpickler.parse();
   return pickle::extract_state_dict(unpickler, root);

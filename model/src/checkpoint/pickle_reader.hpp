@@ -13,13 +13,13 @@
 // neither recursion nor leaked cycles.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "salmodel/checkpoint.hpp"
 

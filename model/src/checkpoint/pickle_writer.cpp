@@ -13,19 +13,32 @@ namespace {
 // (torch/storage.py _dtype_to_storage_type_map, PyTorch 1.13).
 const char *storage_type_name(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat32: return "FloatStorage";
-    case torch::kFloat64: return "DoubleStorage";
-    case torch::kFloat16: return "HalfStorage";
-    case torch::kBFloat16: return "BFloat16Storage";
-    case torch::kInt64: return "LongStorage";
-    case torch::kInt32: return "IntStorage";
-    case torch::kInt16: return "ShortStorage";
-    case torch::kInt8: return "CharStorage";
-    case torch::kUInt8: return "ByteStorage";
-    case torch::kBool: return "BoolStorage";
-    case torch::kComplexFloat: return "ComplexFloatStorage";
-    case torch::kComplexDouble: return "ComplexDoubleStorage";
-    default: return nullptr;
+    case torch::kFloat32:
+      return "FloatStorage";
+    case torch::kFloat64:
+      return "DoubleStorage";
+    case torch::kFloat16:
+      return "HalfStorage";
+    case torch::kBFloat16:
+      return "BFloat16Storage";
+    case torch::kInt64:
+      return "LongStorage";
+    case torch::kInt32:
+      return "IntStorage";
+    case torch::kInt16:
+      return "ShortStorage";
+    case torch::kInt8:
+      return "CharStorage";
+    case torch::kUInt8:
+      return "ByteStorage";
+    case torch::kBool:
+      return "BoolStorage";
+    case torch::kComplexFloat:
+      return "ComplexFloatStorage";
+    case torch::kComplexDouble:
+      return "ComplexDoubleStorage";
+    default:
+      return nullptr;
   }
 }
 
@@ -80,10 +93,12 @@ void StateDictPickler::emit_int_tuple(c10::IntArrayRef values) {
 void StateDictPickler::emit_tensor(const std::string &key, const torch::Tensor &tensor) {
   if (!tensor.defined()) throw ModelError("'" + key + "' is an undefined tensor");
   if (tensor.layout() != torch::kStrided || tensor.is_quantized())
-    throw ModelError("'" + key + "' is not a dense tensor; torch.save's storages hold dense tensors only");
+    throw ModelError("'" + key +
+                     "' is not a dense tensor; torch.save's storages hold dense tensors only");
   const char *type_name = storage_type_name(tensor.scalar_type());
-  if (!type_name) throw ModelError("'" + key + "' has dtype " + std::string(c10::toString(tensor.scalar_type())) +
-                                   ", which this writer does not support");
+  if (!type_name)
+    throw ModelError("'" + key + "' has dtype " + std::string(c10::toString(tensor.scalar_type())) +
+                     ", which this writer does not support");
   torch::Tensor t = tensor.is_cpu() ? tensor : tensor.cpu();
   if (t.is_conj() || t.is_neg()) t = t.resolve_conj().resolve_neg();
 
@@ -93,11 +108,13 @@ void StateDictPickler::emit_tensor(const std::string &key, const torch::Tensor &
     storage_owners_.push_back(t);
   } else if (storage_owners_[it->second].scalar_type() != t.scalar_type()) {
     // torch.save refuses this too ("view the same data as different types").
-    throw ModelError("'" + key + "' views a storage shared with another tensor as a different dtype");
+    throw ModelError("'" + key +
+                     "' views a storage shared with another tensor as a different dtype");
   }
   const std::size_t itemsize = t.element_size();
   const std::size_t nbytes = t.storage().nbytes();
-  if (nbytes % itemsize) throw ModelError("'" + key + "' has a storage that is not a whole number of elements");
+  if (nbytes % itemsize)
+    throw ModelError("'" + key + "' has a storage that is not a whole number of elements");
 
   emit_text(key);
   emit_global("torch._utils", "_rebuild_tensor_v2");
@@ -115,7 +132,7 @@ void StateDictPickler::emit_tensor(const std::string &key, const torch::Tensor &
   emit_int(t.storage_offset());
   emit_int_tuple(t.sizes());
   emit_int_tuple(t.strides());
-  pickle_ += '\x89';  // requires_grad = False
+  pickle_ += '\x89';                          // requires_grad = False
   emit_global("collections", "OrderedDict");  // backward_hooks = OrderedDict()
   pickle_ += ')';
   pickle_ += 'R';
@@ -131,7 +148,8 @@ StateDictPickler::StateDictPickler(const StateDict &state) {
   std::unordered_set<std::string> keys;
   // SETITEMS in batches of 1000, as Python's Pickler does (_BATCHSIZE).
   for (std::size_t i = 0; i < state.size(); i++) {
-    if (!keys.insert(state[i].first).second) throw ModelError("duplicate key '" + state[i].first + "'");
+    if (!keys.insert(state[i].first).second)
+      throw ModelError("duplicate key '" + state[i].first + "'");
     if (i % 1000 == 0) pickle_ += '(';
     emit_tensor(state[i].first, state[i].second);
     if (i % 1000 == 999 || i + 1 == state.size()) pickle_ += 'u';

@@ -4,13 +4,13 @@
 // minus the memo (torch.load does not need it) and the _metadata attribute.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "salmodel/checkpoint.hpp"
 

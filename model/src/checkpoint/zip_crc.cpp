@@ -60,8 +60,8 @@ std::uint32_t crc32(const void *data, std::size_t size, std::uint32_t crc) {
   for (; size >= 8; size -= 8, p += 8) {
     const std::uint32_t a = static_cast<std::uint32_t>(le(p, 4)) ^ crc;
     const std::uint32_t b = static_cast<std::uint32_t>(le(p + 4, 4));
-    crc = t[7][a & 0xff] ^ t[6][(a >> 8) & 0xff] ^ t[5][(a >> 16) & 0xff] ^ t[4][a >> 24] ^ t[3][b & 0xff] ^
-          t[2][(b >> 8) & 0xff] ^ t[1][(b >> 16) & 0xff] ^ t[0][b >> 24];
+    crc = t[7][a & 0xff] ^ t[6][(a >> 8) & 0xff] ^ t[5][(a >> 16) & 0xff] ^ t[4][a >> 24] ^
+          t[3][b & 0xff] ^ t[2][(b >> 8) & 0xff] ^ t[1][(b >> 16) & 0xff] ^ t[0][b >> 24];
   }
   for (; size > 0; size--) crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
   return ~crc;
@@ -87,10 +87,12 @@ std::unordered_map<std::string, std::uint32_t> read_record_crcs(const std::strin
   if (cd_size == 0xffffffffu || cd_offset == 0xffffffffu || le(&tail[eocd + 10], 2) == 0xffff) {
     // zip64: the locator sits just before the record and points at the
     // zip64 end of central directory record.
-    if (eocd < 20 || le(&tail[eocd - 20], 4) != 0x07064b50) throw ModelError("zip64 locator missing");
+    if (eocd < 20 || le(&tail[eocd - 20], 4) != 0x07064b50)
+      throw ModelError("zip64 locator missing");
     const std::uint64_t z64 = le(&tail[eocd - 20 + 8], 8);
     const std::vector<std::uint8_t> rec = read_at(in, file_size, z64, 56);
-    if (le(rec.data(), 4) != 0x06064b50) throw ModelError("zip64 end of central directory record missing");
+    if (le(rec.data(), 4) != 0x06064b50)
+      throw ModelError("zip64 end of central directory record missing");
     cd_size = le(&rec[40], 8);
     cd_offset = le(&rec[48], 8);
   }
@@ -103,7 +105,8 @@ std::unordered_map<std::string, std::uint32_t> read_record_crcs(const std::strin
     const std::size_t name_len = le(&cd[p + 28], 2);
     const std::size_t extra_len = le(&cd[p + 30], 2);
     const std::size_t comment_len = le(&cd[p + 32], 2);
-    if (name_len > cd.size() - p - 46) throw ModelError("zip central directory entry runs past its end");
+    if (name_len > cd.size() - p - 46)
+      throw ModelError("zip central directory entry runs past its end");
     std::string name(reinterpret_cast<const char *>(&cd[p + 46]), name_len);
     const std::size_t slash = name.find('/');
     crcs[slash == std::string::npos ? name : name.substr(slash + 1)] = crc;

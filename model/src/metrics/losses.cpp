@@ -119,7 +119,8 @@ StraNetLossTerms stranet_feature_terms(const torch::Tensor &pred, const torch::T
                                        const torch::Tensor &fixations) {
   const torch::Tensor pc = frames(pred, pred, "prediction").clamp(kKerasEps, 1.0 - kKerasEps);
   const torch::Tensor gc = frames(map, pred, "saliency map").clamp(kKerasEps, 1.0 - kKerasEps);
-  const torch::Tensor qc = frames(fixations, pred, "fixation map").clamp(kKerasEps, 1.0 - kKerasEps);
+  const torch::Tensor qc =
+      frames(fixations, pred, "fixation map").clamp(kKerasEps, 1.0 - kKerasEps);
   const torch::Tensor p_max = pc / fmax(pc);  // no eps in custom_loss.py
   StraNetLossTerms t;
   {  // kl_divergence, with the extra -SIM term of the original

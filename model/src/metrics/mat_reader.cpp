@@ -80,22 +80,38 @@ constexpr std::uint64_t kMaxInflatedBytes = std::uint64_t{1} << 30;
 const char *class_name(std::uint8_t cls, bool logical) {
   if (logical) return "logical";
   switch (cls) {
-    case kMxCell: return "cell";
-    case kMxStruct: return "struct";
-    case kMxObject: return "object";
-    case kMxChar: return "char";
-    case kMxSparse: return "sparse";
-    case kMxDouble: return "double";
-    case kMxSingle: return "single";
-    case kMxInt8: return "int8";
-    case kMxUint8: return "uint8";
-    case kMxInt16: return "int16";
-    case kMxUint16: return "uint16";
-    case kMxInt32: return "int32";
-    case kMxUint32: return "uint32";
-    case kMxInt64: return "int64";
-    case kMxUint64: return "uint64";
-    default: return "unknown";
+    case kMxCell:
+      return "cell";
+    case kMxStruct:
+      return "struct";
+    case kMxObject:
+      return "object";
+    case kMxChar:
+      return "char";
+    case kMxSparse:
+      return "sparse";
+    case kMxDouble:
+      return "double";
+    case kMxSingle:
+      return "single";
+    case kMxInt8:
+      return "int8";
+    case kMxUint8:
+      return "uint8";
+    case kMxInt16:
+      return "int16";
+    case kMxUint16:
+      return "uint16";
+    case kMxInt32:
+      return "int32";
+    case kMxUint32:
+      return "uint32";
+    case kMxInt64:
+      return "int64";
+    case kMxUint64:
+      return "uint64";
+    default:
+      return "unknown";
   }
 }
 
@@ -104,11 +120,22 @@ bool is_numeric_class(std::uint8_t cls) { return cls >= kMxDouble && cls <= kMxU
 // Size in bytes of one value of a numeric data type, 0 for other types.
 std::size_t numeric_type_size(std::uint32_t type) {
   switch (type) {
-    case kMiInt8: case kMiUint8: return 1;
-    case kMiInt16: case kMiUint16: return 2;
-    case kMiInt32: case kMiUint32: case kMiSingle: return 4;
-    case kMiDouble: case kMiInt64: case kMiUint64: return 8;
-    default: return 0;
+    case kMiInt8:
+    case kMiUint8:
+      return 1;
+    case kMiInt16:
+    case kMiUint16:
+      return 2;
+    case kMiInt32:
+    case kMiUint32:
+    case kMiSingle:
+      return 4;
+    case kMiDouble:
+    case kMiInt64:
+    case kMiUint64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -262,17 +289,65 @@ void convert_to_double(const Reader &r, std::uint32_t type, std::uint64_t data, 
     std::memcpy(tmp, p, size);
     if (swap) std::reverse(tmp, tmp + size);
     switch (type) {
-      case kMiInt8: { std::int8_t v; std::memcpy(&v, tmp, 1); out[i] = v; break; }
-      case kMiUint8: out[i] = tmp[0]; break;
-      case kMiInt16: { std::int16_t v; std::memcpy(&v, tmp, 2); out[i] = v; break; }
-      case kMiUint16: { std::uint16_t v; std::memcpy(&v, tmp, 2); out[i] = v; break; }
-      case kMiInt32: { std::int32_t v; std::memcpy(&v, tmp, 4); out[i] = v; break; }
-      case kMiUint32: { std::uint32_t v; std::memcpy(&v, tmp, 4); out[i] = v; break; }
-      case kMiSingle: { float v; std::memcpy(&v, tmp, 4); out[i] = v; break; }
-      case kMiDouble: { double v; std::memcpy(&v, tmp, 8); out[i] = v; break; }
-      case kMiInt64: { std::int64_t v; std::memcpy(&v, tmp, 8); out[i] = static_cast<double>(v); break; }
-      case kMiUint64: { std::uint64_t v; std::memcpy(&v, tmp, 8); out[i] = static_cast<double>(v); break; }
-      default: break;  // excluded by the caller
+      case kMiInt8: {
+        std::int8_t v;
+        std::memcpy(&v, tmp, 1);
+        out[i] = v;
+        break;
+      }
+      case kMiUint8:
+        out[i] = tmp[0];
+        break;
+      case kMiInt16: {
+        std::int16_t v;
+        std::memcpy(&v, tmp, 2);
+        out[i] = v;
+        break;
+      }
+      case kMiUint16: {
+        std::uint16_t v;
+        std::memcpy(&v, tmp, 2);
+        out[i] = v;
+        break;
+      }
+      case kMiInt32: {
+        std::int32_t v;
+        std::memcpy(&v, tmp, 4);
+        out[i] = v;
+        break;
+      }
+      case kMiUint32: {
+        std::uint32_t v;
+        std::memcpy(&v, tmp, 4);
+        out[i] = v;
+        break;
+      }
+      case kMiSingle: {
+        float v;
+        std::memcpy(&v, tmp, 4);
+        out[i] = v;
+        break;
+      }
+      case kMiDouble: {
+        double v;
+        std::memcpy(&v, tmp, 8);
+        out[i] = v;
+        break;
+      }
+      case kMiInt64: {
+        std::int64_t v;
+        std::memcpy(&v, tmp, 8);
+        out[i] = static_cast<double>(v);
+        break;
+      }
+      case kMiUint64: {
+        std::uint64_t v;
+        std::memcpy(&v, tmp, 8);
+        out[i] = static_cast<double>(v);
+        break;
+      }
+      default:
+        break;  // excluded by the caller
     }
   }
 }
@@ -291,7 +366,8 @@ cv::Mat read_matrix_data(const Reader &r, const MatrixHeader &h) {
   const std::int64_t rows = h.dims[0], cols = h.dims[1];
   // Each dimension fits in int32 (read as such); bound the product for cv::Mat.
   if (rows > 0 && cols > std::numeric_limits<int>::max() / rows)
-    fail(r.source(), var + " is too large (" + std::to_string(rows) + "x" + std::to_string(cols) + ")");
+    fail(r.source(),
+         var + " is too large (" + std::to_string(rows) + "x" + std::to_string(cols) + ")");
   const std::uint64_t count = static_cast<std::uint64_t>(rows * cols);
 
   const Element real = read_element(r, h.after_name, h.end, "real part");
@@ -368,26 +444,33 @@ bool read_header(const std::vector<unsigned char> &bytes, const std::string &sou
   }
   const unsigned char e0 = bytes[126], e1 = bytes[127];
   bool big_endian;
-  if (e0 == 'I' && e1 == 'M') big_endian = false;
-  else if (e0 == 'M' && e1 == 'I') big_endian = true;
-  else if (starts_with("MATLAB")) fail(source, "unrecognised MAT-file header (no endian indicator)");
-  else fail(source, "not a MATLAB level-5 MAT-file (v4 and other formats are not supported)");
-  const std::uint16_t version = big_endian ? (bytes[124] << 8) | bytes[125] : (bytes[125] << 8) | bytes[124];
+  if (e0 == 'I' && e1 == 'M')
+    big_endian = false;
+  else if (e0 == 'M' && e1 == 'I')
+    big_endian = true;
+  else if (starts_with("MATLAB"))
+    fail(source, "unrecognised MAT-file header (no endian indicator)");
+  else
+    fail(source, "not a MATLAB level-5 MAT-file (v4 and other formats are not supported)");
+  const std::uint16_t version =
+      big_endian ? (bytes[124] << 8) | bytes[125] : (bytes[125] << 8) | bytes[124];
   if (version == 0x0200 || starts_with("MATLAB 7.3"))
     fail(source, "MAT v7.3 (HDF5) files are not supported; save with -v7 or -v6");
   if (version != 0x0100)
-    fail(source, "unsupported MAT-file version 0x" + [&] {
-      std::ostringstream s;
-      s << std::hex << version;
-      return s.str();
-    }());
+    fail(
+        source, "unsupported MAT-file version 0x" + [&] {
+          std::ostringstream s;
+          s << std::hex << version;
+          return s.str();
+        }());
   return big_endian;
 }
 
 // Walks the top-level elements; `visit(reader, matrix element)` is called for
 // each variable (after decompression) until it returns true.
 template <typename Visit>
-void for_each_variable(const std::vector<unsigned char> &bytes, const std::string &source, Visit visit) {
+void for_each_variable(const std::vector<unsigned char> &bytes, const std::string &source,
+                       Visit visit) {
   const bool big_endian = read_header(bytes, source);
   const Reader file(bytes.data(), bytes.size(), big_endian, source);
   std::uint64_t offset = kHeaderBytes;

@@ -4,12 +4,12 @@
 // normalisation), these functions return NaN so that the frame is dropped, as
 // the DHF1K protocol drops NaN frames.
 
+#include "salmodel/metrics.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
-
-#include "salmodel/metrics.hpp"
 
 namespace model::metrics {
 namespace {
@@ -72,8 +72,8 @@ double uniform01(std::mt19937_64 &rng) { return static_cast<double>(rng() >> 11)
 
 // Uniform integer in [0, n) by rejection (portable, unbiased).
 std::uint64_t uniform_below(std::mt19937_64 &rng, std::uint64_t n) {
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                              std::numeric_limits<std::uint64_t>::max() % n;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
   std::uint64_t v;
   do v = rng();
   while (v >= limit);
@@ -178,17 +178,22 @@ double auc_judd(const cv::Mat &pred, const cv::Mat &fixations, std::uint64_t see
   for (std::size_t i = 0; i < np; i++)
     if (mask[i]) sth.push_back(v[i]);
   std::sort(sth.begin(), sth.end(), std::greater<double>());  // allthreshes, descending
-  std::vector<double> sorted(v, v + np);
-  std::sort(sorted.begin(), sorted.end());
+  // aboveth(i) = sum(S >= allthreshes(i)). Each pixel counts for every
+  // threshold <= its value, i.e. from the first such index in the descending
+  // list on: bin the pixels by that index, then take running sums (the same
+  // comparisons as MATLAB's, in O(Np log Nf)).
+  std::vector<std::size_t> first_at(nf + 1, 0);
+  for (std::size_t k = 0; k < np; k++)
+    if (!std::isnan(v[k]))  // NaN >= t is false in MATLAB
+      first_at[static_cast<std::size_t>(
+          std::lower_bound(sth.begin(), sth.end(), v[k], std::greater<double>()) - sth.begin())]++;
 
   std::vector<double> tp(nf + 2, 0.0), fp(nf + 2, 0.0);
   tp.back() = 1.0;
   fp.back() = 1.0;
+  std::size_t above = 0;
   for (std::size_t i = 1; i <= nf; i++) {
-    const double thresh = sth[i - 1];
-    // aboveth = sum(S >= thresh)
-    const std::size_t above = static_cast<std::size_t>(
-        sorted.end() - std::lower_bound(sorted.begin(), sorted.end(), thresh));
+    above += first_at[i - 1];
     tp[i] = static_cast<double>(i) / static_cast<double>(nf);
     fp[i] = (static_cast<double>(above) - static_cast<double>(i)) / static_cast<double>(np - nf);
   }
@@ -286,13 +291,20 @@ cv::Mat centre_gaussian(cv::Size size, double sigma_x_frac, double sigma_y_frac)
 
 const char *to_string(Metric metric) {
   switch (metric) {
-    case Metric::AucJudd: return "auc_j";
-    case Metric::AucShuffled: return "sauc";
-    case Metric::Nss: return "nss";
-    case Metric::Cc: return "cc";
-    case Metric::Sim: return "sim";
-    case Metric::Kl: return "kl";
-    case Metric::InfoGain: return "ig";
+    case Metric::AucJudd:
+      return "auc_j";
+    case Metric::AucShuffled:
+      return "sauc";
+    case Metric::Nss:
+      return "nss";
+    case Metric::Cc:
+      return "cc";
+    case Metric::Sim:
+      return "sim";
+    case Metric::Kl:
+      return "kl";
+    case Metric::InfoGain:
+      return "ig";
   }
   return "?";
 }
@@ -324,17 +336,27 @@ std::vector<double> evaluate_frame(const cv::Mat &pred, const FrameTruth &truth,
       throw ModelError(std::string("metric ") + to_string(m) + " needs the " +
                        (needs_fixations(m) ? "fixation map" : "continuous map"));
     switch (m) {
-      case Metric::AucJudd: out.push_back(auc_judd(p, truth.fixations, inputs.seed)); break;
+      case Metric::AucJudd:
+        out.push_back(auc_judd(p, truth.fixations, inputs.seed));
+        break;
       case Metric::AucShuffled:
         out.push_back(inputs.other_map.empty()
                           ? kNaN
                           : auc_shuffled(p, truth.fixations, inputs.other_map,
                                          derive_seed(inputs.seed, 1), inputs.sauc_splits));
         break;
-      case Metric::Nss: out.push_back(nss(p, truth.fixations)); break;
-      case Metric::Cc: out.push_back(cc(p, truth.map)); break;
-      case Metric::Sim: out.push_back(sim(p, truth.map)); break;
-      case Metric::Kl: out.push_back(kl(p, truth.map)); break;
+      case Metric::Nss:
+        out.push_back(nss(p, truth.fixations));
+        break;
+      case Metric::Cc:
+        out.push_back(cc(p, truth.map));
+        break;
+      case Metric::Sim:
+        out.push_back(sim(p, truth.map));
+        break;
+      case Metric::Kl:
+        out.push_back(kl(p, truth.map));
+        break;
       case Metric::InfoGain:
         out.push_back(info_gain(p, truth.fixations,
                                 inputs.baseline.empty() ? centre_gaussian(size) : inputs.baseline));

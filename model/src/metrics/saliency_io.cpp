@@ -5,18 +5,18 @@
 // Python dict literal with 'descr', 'fortran_order' and 'shape'. All lengths
 // are checked against the file size.
 
+#include "salmodel/saliency_io.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
 #include <vector>
 
-#include <opencv2/imgcodecs.hpp>
-
 #include "salmodel/mat_reader.hpp"
-#include "salmodel/saliency_io.hpp"
 
 namespace model {
 namespace {
@@ -91,8 +91,10 @@ std::vector<long long> parse_shape(const std::string &text, const std::string &p
   };
   for (std::size_t i = 1; i + 1 < text.size(); i++) {
     const char c = text[i];
-    if (std::isdigit(static_cast<unsigned char>(c))) item += c;
-    else if (c == ',') flush();
+    if (std::isdigit(static_cast<unsigned char>(c)))
+      item += c;
+    else if (c == ',')
+      flush();
     else if (!std::isspace(static_cast<unsigned char>(c)))
       fail(path, "invalid .npy header: bad shape " + text);
   }
@@ -124,8 +126,7 @@ cv::Mat read_npy(const std::string &path) {
     fail(path, "unsupported .npy version " + std::to_string(major));
   }
   if (header_len > bytes.size() - header_start) fail(path, "truncated .npy header");
-  const std::string header(bytes.begin() + header_start,
-                           bytes.begin() + header_start + header_len);
+  const std::string header(bytes.begin() + header_start, bytes.begin() + header_start + header_len);
   const std::size_t data_start = header_start + header_len;
 
   std::string descr = header_value(header, "descr", path);
@@ -138,13 +139,16 @@ cv::Mat read_npy(const std::string &path) {
   std::vector<long long> dims = parse_shape(header_value(header, "shape", path), path);
 
   // Accept (H, W), (H, W, 1) and (1, H, W).
-  if (dims.size() == 3 && dims[2] == 1) dims.pop_back();
-  else if (dims.size() == 3 && dims[0] == 1) dims.erase(dims.begin());
+  if (dims.size() == 3 && dims[2] == 1)
+    dims.pop_back();
+  else if (dims.size() == 3 && dims[0] == 1)
+    dims.erase(dims.begin());
   if (dims.size() != 2)
     fail(path, "expected a 2-D array (H, W), got " + std::to_string(dims.size()) + " dimensions");
   if (dims[0] <= 0 || dims[1] <= 0 || dims[0] > (1 << 20) || dims[1] > (1 << 20) ||
       dims[0] * dims[1] > (1LL << 31))
-    fail(path, "unsupported array shape " + std::to_string(dims[0]) + "x" + std::to_string(dims[1]));
+    fail(path,
+         "unsupported array shape " + std::to_string(dims[0]) + "x" + std::to_string(dims[1]));
 
   if (descr.size() != 3) fail(path, "unsupported dtype '" + descr + "'");
   const char order = descr[0], kind = descr[1];
@@ -156,13 +160,17 @@ cv::Mat read_npy(const std::string &path) {
     return b == 1;
   }();
   bool swap = false;
-  if (order == '<') swap = !little_host;
-  else if (order == '>') swap = little_host;
-  else if (order != '|' && order != '=') fail(path, "unsupported dtype '" + descr + "'");
+  if (order == '<')
+    swap = !little_host;
+  else if (order == '>')
+    swap = little_host;
+  else if (order != '|' && order != '=')
+    fail(path, "unsupported dtype '" + descr + "'");
   if (!((kind == 'f' && (item == 4 || item == 8)) || (kind == 'u' && (item == 1 || item == 2))))
     fail(path, "unsupported dtype '" + descr + "' (float32, float64, uint8 or uint16 expected)");
 
-  const std::size_t rows = static_cast<std::size_t>(dims[0]), cols = static_cast<std::size_t>(dims[1]);
+  const std::size_t rows = static_cast<std::size_t>(dims[0]),
+                    cols = static_cast<std::size_t>(dims[1]);
   const std::size_t need = rows * cols * static_cast<std::size_t>(item);
   if (bytes.size() - data_start != need)
     fail(path, "data size mismatch: " + std::to_string(bytes.size() - data_start) +
@@ -177,10 +185,19 @@ cv::Mat read_npy(const std::string &path) {
     std::memcpy(tmp, p, static_cast<std::size_t>(item));
     if (swap) std::reverse(tmp, tmp + item);
     double v;
-    if (kind == 'f' && item == 4) { float f; std::memcpy(&f, tmp, 4); v = f; }
-    else if (kind == 'f') { std::memcpy(&v, tmp, 8); }
-    else if (item == 1) { v = tmp[0]; }
-    else { std::uint16_t u; std::memcpy(&u, tmp, 2); v = u; }
+    if (kind == 'f' && item == 4) {
+      float f;
+      std::memcpy(&f, tmp, 4);
+      v = f;
+    } else if (kind == 'f') {
+      std::memcpy(&v, tmp, 8);
+    } else if (item == 1) {
+      v = tmp[0];
+    } else {
+      std::uint16_t u;
+      std::memcpy(&u, tmp, 2);
+      v = u;
+    }
     const std::size_t r = fortran_order ? i % rows : i / cols;
     const std::size_t c = fortran_order ? i / rows : i % cols;
     out.at<double>(static_cast<int>(r), static_cast<int>(c)) = v;
@@ -199,7 +216,9 @@ cv::Mat read_prediction_map(const std::string &path) {
 cv::Mat read_saliency_map(const std::string &path) {
   if (lower_extension(path) == ".npy") return read_npy(path);
   cv::Mat image = read_image(path);
-  const double scale = image.depth() == CV_8U ? 1.0 / 255.0 : image.depth() == CV_16U ? 1.0 / 65535.0 : 1.0;
+  const double scale = image.depth() == CV_8U    ? 1.0 / 255.0
+                       : image.depth() == CV_16U ? 1.0 / 65535.0
+                                                 : 1.0;
   cv::Mat out;
   image.convertTo(out, CV_64F, scale);
   return out;

@@ -71,7 +71,7 @@ torch::Tensor AmsfStageImpl::forward(const torch::Tensor &high, const torch::Ten
   auto sum = run_layers(inc[0], fused);
   for (size_t b = 1; b < inc.size(); b++) sum.add_(run_layers(inc[b], fused));
   fused = torch::Tensor();
-  return upsample(sum.relu_());
+  return stsanet::upsample(sum.relu_(), upsample->options);
 }
 
 }  // namespace model::stsanet

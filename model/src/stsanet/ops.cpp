@@ -106,6 +106,24 @@ torch::Tensor max_pool3d(const torch::Tensor &x, const torch::nn::MaxPool3dOptio
   return y.data_ptr() == x.data_ptr() ? y.clone() : y;
 }
 
+torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions &options) {
+  // A trilinear (1, sh, sw) upsampling leaves time alone (weight 1 on the same
+  // step, 0 on the next), so it is a bilinear one on the frames, half the
+  // arithmetic of LibTorch's trilinear kernel.
+  const auto &scale = options.scale_factor();
+  const bool frames_only = c10::get_if<torch::enumtype::kTrilinear>(&options.mode()) &&
+                           !options.size() && scale && scale->size() == 3 && (*scale)[0] == 1.0 &&
+                           x.dim() == 5;
+  if (!frames_only) return torch::nn::Upsample(options)->forward(x);
+  const int64_t batch = x.size(0), channels = x.size(1), steps = x.size(2);
+  auto y = F::interpolate(x.reshape({batch, channels * steps, x.size(3), x.size(4)}),
+                          F::InterpolateFuncOptions()
+                              .scale_factor(std::vector<double>{(*scale)[1], (*scale)[2]})
+                              .mode(torch::kBilinear)
+                              .align_corners(options.align_corners()));
+  return y.view({batch, channels, steps, y.size(2), y.size(3)});
+}
+
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x) {
   torch::Tensor y = x;
   bool owned = false;  // y is a temporary of ours: activations may work in place
@@ -123,7 +141,7 @@ torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tenso
     } else if (auto avg = std::dynamic_pointer_cast<torch::nn::AdaptiveAvgPool3dImpl>(layer)) {
       y = avg->forward(y);
     } else if (auto up = std::dynamic_pointer_cast<torch::nn::UpsampleImpl>(layer)) {
-      y = up->forward(y);
+      y = upsample(y, up->options);
     } else {
       TORCH_CHECK(false, "stsanet run_layers: unsupported layer ", layer->name());
     }

@@ -26,6 +26,10 @@ torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv);
 /// official training.
 torch::Tensor max_pool3d(const torch::Tensor &x, const torch::nn::MaxPool3dOptions &options);
 
+/// Upsample with the module's options; the official (1, 2, 2) trilinear
+/// scaling runs as the equivalent bilinear scaling of every frame.
+torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions &options);
+
 /// Runs a Sequential of Conv3d / ReLU / Sigmoid / MaxPool3d / LayerNorm /
 /// AdaptiveAvgPool3d / Upsample layers, with Conv3d and MaxPool3d through the
 /// functions above and activations in place on tensors the runner created.
