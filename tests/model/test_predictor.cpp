@@ -319,3 +319,45 @@ TEST(ResizeMap, BilinearToFrameSize) {
   EXPECT_FLOAT_EQ(out[3], 1.f);
   EXPECT_EQ(std::vector<float>(out.begin(), out.begin() + 4), std::vector<float>(out.begin() + 4, out.end()));
 }
+
+namespace {
+
+// A stateless model whose map (same grid as the frame) has one bright cell.
+class SpotModel final : public model::SaliencyModel {
+ public:
+  std::string name() const override { return "spot"; }
+  model::WindowSpec window_spec() const override { return {}; }
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) override { return rgb; }
+  torch::Tensor predict(const std::vector<model::Window> &windows) override {
+    torch::Tensor out = torch::zeros({int64_t(windows.size()), 8, 16});
+    out.select(1, 4).select(1, 4).fill_(1.0);  // (x=4, y=4)
+    return out;
+  }
+  void to(torch::Device, torch::Dtype) override {}
+  torch::Device device() const override { return torch::kCPU; }
+};
+
+int peak_x(const SaliencyMap &m) {
+  return int(std::max_element(m.values.begin(), m.values.end()) - m.values.begin()) % m.width;
+}
+
+}  // namespace
+
+TEST(Predictor, IntervalWarpsTheMapAlongTheFlow) {
+  PredictorOptions o;
+  o.interval = 3;
+  Predictor p(std::make_unique<SpotModel>(), o);
+  std::vector<uint8_t> px(16 * 8 * 3, 0);
+  std::vector<float> flow(16 * 8 * 2, 0.f);
+  for (size_t i = 0; i < flow.size(); i += 2) flow[i] = 2.f;  // everything moves 2 px right per frame
+  model::FlowView fv{flow.data(), 16, 8, 16 * 2 * sizeof(float), 16, 8};
+  std::vector<SaliencyMap> maps;
+  for (int i = 0; i < 5; ++i)
+    for (auto &m : p.push({px.data(), 16, 8, 16 * 3, PixelFormat::RGB}, i ? &fv : nullptr)) maps.push_back(m);
+  ASSERT_EQ(maps.size(), 5u);
+  EXPECT_EQ(peak_x(maps[0]), 4);  // inferred
+  EXPECT_EQ(peak_x(maps[1]), 6);  // warped once
+  EXPECT_EQ(peak_x(maps[2]), 8);  // warped twice
+  EXPECT_EQ(peak_x(maps[3]), 4);  // inferred again
+  EXPECT_EQ(peak_x(maps[4]), 6);
+}

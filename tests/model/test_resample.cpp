@@ -63,7 +63,8 @@ TEST(PillowResize, EachPassRoundsToEightBits) {
 TEST(PillowResize, ConstantImagesStayConstant) {
   const auto image = torch::full({37, 53, 3}, 173, torch::kUInt8);
   for (const auto &[h, w] : std::vector<std::pair<int64_t, int64_t>>{{224, 384}, {5, 7}, {37, 11}})
-    EXPECT_TRUE(torch::equal(resize_bilinear_pil(image, h, w), torch::full({h, w, 3}, 173, torch::kUInt8)));
+    EXPECT_TRUE(
+        torch::equal(resize_bilinear_pil(image, h, w), torch::full({h, w, 3}, 173, torch::kUInt8)));
 }
 
 TEST(PillowResize, ChannelsAreIndependentAndViewsAreAccepted) {

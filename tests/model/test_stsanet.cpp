@@ -5,15 +5,15 @@
 //
 // The official-size full forward (~421 GFLOP) is left to saliency-bench and
 // the parity experiments; here each part runs once at its official shape.
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <ATen/CPUGeneratorImpl.h>
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "../../model/src/stsanet/ops.hpp"  // conv3d / max_pool3d fast paths
 #include "salmodel/checkpoint.hpp"
@@ -112,7 +112,8 @@ TEST_F(OfficialStsaNet, StateDictKeysShapesAndOrderEqualTheSharedTsv) {
   for (size_t i = 0; i < entries.size(); i++) {
     const auto &t = entries[i].second;
     const std::string dtype = t.scalar_type() == torch::kLong ? "int64" : "float32";
-    EXPECT_EQ(entries[i].first + "\t" + shape_string(t) + "\t" + dtype, expected[i]) << "entry " << i;
+    EXPECT_EQ(entries[i].first + "\t" + shape_string(t) + "\t" + dtype, expected[i])
+        << "entry " << i;
   }
 }
 
@@ -217,8 +218,10 @@ TEST(StsaNetBlocks, UnpoolPutsValuesBackAtTheArgMax) {
   auto [pooled, indices] = stsanet::bottleneck_pool(x);
   EXPECT_EQ(pooled.sizes(), (std::vector<int64_t>{1, 1, 2, 1, 1}));
   EXPECT_EQ(pooled.flatten()[0].item<float>(), 3.f);
-  const auto back = stsanet::bottleneck_unpool(torch::tensor({7.f, 9.f}).view({1, 1, 2, 1, 1}), indices, x);
-  const auto expected = torch::tensor({0.f, 7.f, 0.f, 0.f, 9.f, 0.f, 0.f, 0.f}).view({1, 1, 2, 2, 2});
+  const auto back =
+      stsanet::bottleneck_unpool(torch::tensor({7.f, 9.f}).view({1, 1, 2, 1, 1}), indices, x);
+  const auto expected =
+      torch::tensor({0.f, 7.f, 0.f, 0.f, 9.f, 0.f, 0.f, 0.f}).view({1, 1, 2, 2, 2});
   EXPECT_TRUE(torch::equal(back, expected)) << back;
 }
 
@@ -227,10 +230,10 @@ TEST(StsaNetBlocks, SeparableMaxPoolEqualsMaxPool3dIncludingTies) {
   // Quantised values make ties frequent; sizes include odd ones.
   const auto x = (torch::randn({2, 3, 9, 11, 14}) * 2).round().relu();
   const std::vector<torch::nn::MaxPool3dOptions> pools = {
-      torch::nn::MaxPool3dOptions(3).stride(1).padding(1),                      // Mixed, inception
+      torch::nn::MaxPool3dOptions(3).stride(1).padding(1),  // Mixed, inception
       torch::nn::MaxPool3dOptions({1, 3, 3}).stride({1, 2, 2}).padding({0, 1, 1}),  // base1.1
-      torch::nn::MaxPool3dOptions(3).stride(2).padding(1),                      // maxpooling3
-      torch::nn::MaxPool3dOptions(2).stride(2)};                                // maxpooling4
+      torch::nn::MaxPool3dOptions(3).stride(2).padding(1),                          // maxpooling3
+      torch::nn::MaxPool3dOptions(2).stride(2)};                                    // maxpooling4
   c10::InferenceMode guard;
   for (const auto &p : pools) {
     const auto fast = stsanet::max_pool3d(x, p);
@@ -247,10 +250,10 @@ TEST(StsaNetBlocks, FactorisedConvolutionsEqualConv3d) {
     int64_t steps;
   };
   const std::vector<Case> cases = {
-      {{1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 3},  {{3, 1, 1}, {1, 1, 1}, {1, 0, 0}, 5},
-      {{4, 1, 1}, {4, 1, 1}, {0, 0, 0}, 8},  {{7, 1, 1}, {2, 1, 1}, {3, 0, 0}, 9},
-      {{1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1},  {{1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 4},
-      {{1, 7, 7}, {1, 2, 2}, {0, 3, 3}, 3},  {{1, 3, 1}, {1, 1, 1}, {0, 1, 0}, 2},
+      {{1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 3}, {{3, 1, 1}, {1, 1, 1}, {1, 0, 0}, 5},
+      {{4, 1, 1}, {4, 1, 1}, {0, 0, 0}, 8}, {{7, 1, 1}, {2, 1, 1}, {3, 0, 0}, 9},
+      {{1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1}, {{1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 4},
+      {{1, 7, 7}, {1, 2, 2}, {0, 3, 3}, 3}, {{1, 3, 1}, {1, 1, 1}, {0, 1, 0}, 2},
       {{2, 3, 3}, {2, 1, 1}, {0, 1, 1}, 4}};
   for (const auto &c : cases) {
     const auto x = torch::randn({2, 5, c.steps, 9, 12});
@@ -271,9 +274,9 @@ TEST(StsaNetBlocks, FoldedBatchNormEqualsConvBatchNormRelu) {
   block->eval();
   const auto x = torch::randn({2, 6, 3, 5, 7});
   const auto &bn = block->bn;
-  const auto reference = torch::relu(F::batch_norm(
-      F::conv3d(x, block->conv->weight), bn->running_mean, bn->running_var,
-      F::BatchNormFuncOptions().weight(bn->weight).bias(bn->bias).eps(1e-3)));
+  const auto reference = torch::relu(
+      F::batch_norm(F::conv3d(x, block->conv->weight), bn->running_mean, bn->running_var,
+                    F::BatchNormFuncOptions().weight(bn->weight).bias(bn->bias).eps(1e-3)));
   EXPECT_TRUE(torch::allclose(block->forward(x), reference, 1e-5, 1e-5));
   // Training mode uses batch statistics and updates the running ones.
   block->train();
@@ -312,12 +315,12 @@ TEST(StsaNetOptions, LongerWindowAddsATemporalCompressionToBranch3) {
   STSANet net(tiny_options().window(64));
   EXPECT_EQ(net->geometry().compression, (std::array<int64_t, 4>{8, 8, 4, 2}));
   bool found = false;
-  for (const auto &p : net->named_parameters())
-    found = found || p.key() == "branch3_pre.0.weight";
+  for (const auto &p : net->named_parameters()) found = found || p.key() == "branch3_pre.0.weight";
   EXPECT_TRUE(found);
   net->eval();
   c10::InferenceMode guard;
-  EXPECT_EQ(net->forward(torch::randn({1, 3, 64, 32, 64})).sizes(), (std::vector<int64_t>{1, 32, 64}));
+  EXPECT_EQ(net->forward(torch::randn({1, 3, 64, 32, 64})).sizes(),
+            (std::vector<int64_t>{1, 32, 64}));
 }
 
 TEST(StsaNetOptions, WidthDivisorScalesEveryLayerAndKeepsTheKeys) {
@@ -443,7 +446,8 @@ TEST(StsaNetModel, PredictStacksWindowsIntoOneMapEach) {
   torch::manual_seed(10);
   model::Window window;
   for (int i = 0; i < 32; i++)
-    window.frames.push_back(model.prepare_frame(torch::randint(0, 256, {40, 72, 3}, torch::kUInt8)));
+    window.frames.push_back(
+        model.prepare_frame(torch::randint(0, 256, {40, 72, 3}, torch::kUInt8)));
   const auto maps = model.predict({window, window});
   EXPECT_EQ(maps.sizes(), (std::vector<int64_t>{2, 32, 64}));
   EXPECT_TRUE(torch::equal(maps[0], maps[1]));
@@ -539,9 +543,11 @@ TEST(StsaNetCheckpoint, KineticsS3DInitialisesOnlyTheBackbone) {
   const auto src = source->backbone->named_parameters();
   const auto dst = target->backbone->named_parameters();
   for (const auto &p : src) EXPECT_TRUE(torch::equal(p.value(), dst[p.key()])) << p.key();
-  EXPECT_TRUE(torch::equal(source->backbone->base3->named_buffers()["2.branch1.1.bn_t.running_var"],
-                           target->backbone->base3->named_buffers()["2.branch1.1.bn_t.running_var"]));
-  EXPECT_TRUE(torch::equal(head_before, target->branches[2]->mid->ptr<torch::nn::Conv3dImpl>(0)->weight));
+  EXPECT_TRUE(
+      torch::equal(source->backbone->base3->named_buffers()["2.branch1.1.bn_t.running_var"],
+                   target->backbone->base3->named_buffers()["2.branch1.1.bn_t.running_var"]));
+  EXPECT_TRUE(
+      torch::equal(head_before, target->branches[2]->mid->ptr<torch::nn::Conv3dImpl>(0)->weight));
 
   model::write_checkpoint(dir / "other.pt", {{"fc.weight", torch::zeros({2, 2})}});
   EXPECT_THROW(model::load_s3d_backbone(*target, dir / "other.pt"), ModelError);

@@ -116,7 +116,9 @@ TEST(SaliencyPredict, BadInputGivesOneLineAndNoOutput) {
     const auto r = run(tool("saliency-predict") + " " + c.args + " --output " + out);
     EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
-    if (c.code == 1) EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    if (c.code == 1) {
+      EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    }
     expect_no_output(out);
   }
 }

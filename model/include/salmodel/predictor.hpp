@@ -77,9 +77,10 @@ struct PredictorOptions {
   /// Windows per forward pass. >1 raises throughput for offline jobs and adds
   /// up to batch-1 frames of latency.
   int batch = 1;
-  /// Run the model on every `interval`-th frame (frames 0, N, 2N, ...) and give
-  /// the frames in between the last inferred map. Saves compute; the look-ahead
-  /// (latency) stays that of the model.
+  /// Run the model on every `interval`-th frame (frames 0, N, 2N, ...); each
+  /// frame in between gets the previous frame's map warped along the optical
+  /// flow into it (pushed, or computed on a small grid). Saves compute; the
+  /// look-ahead (latency) stays that of the model.
   int interval = 1;
   /// Flow computed by the predictor when the model needs flow and none is pushed.
   std::string flow_algorithm = "dis";

@@ -10,9 +10,9 @@
 // (model-spec A.8); this reproduces Pillow's integer arithmetic exactly.
 #pragma once
 
-#include <cstdint>
-
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace model {
 

@@ -19,14 +19,14 @@
 // be built and tested on its own.
 #pragma once
 
+#include <torch/nn.h>
+
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <torch/nn.h>
 
 #include "salmodel/saliency_model.hpp"
 

@@ -103,23 +103,34 @@ struct Predictor::Impl {
   std::map<std::int64_t, torch::Tensor> frames;    // prepared frames
   std::map<std::int64_t, torch::Tensor> flows;     // prepared flow i -> i+1, keyed by i
   std::map<std::int64_t, torch::Tensor> key_maps;  // inferred maps (cpu float, h x w)
-  torch::Tensor last_key_map;                      // most recent inferred map
+  std::map<std::int64_t, cv::Mat> raw_flows;       // interval > 1: flow i -> i+1 in grid pixels
+  torch::Tensor last_map;                          // the map returned for frame next_out - 1
   torch::Tensor zero_flow;
   cv::Mat prev_grey;
   int frame_w = 0, frame_h = 0;
 
   bool is_key(std::int64_t t) const { return t % options.interval == 0; }
-  int grid_width() const { return spec.flow_width > 0 ? std::min(spec.flow_width, frame_w) : frame_w; }
-  int grid_height() const {
-    return spec.flow_width > 0 ? std::max(1, int(std::lround(double(frame_h) * grid_width() / frame_w))) : frame_h;
+  // Flow grid: the model's choice when it consumes flow; otherwise (flow only
+  // for warping maps between interval frames) a small grid, which is plenty
+  // for maps of a few hundred cells and keeps the flow cost near 1 ms.
+  int grid_width() const {
+    const int w = spec.needs_flow ? spec.flow_width : kWarpGridWidth;
+    return w > 0 ? std::min(w, frame_w) : frame_w;
   }
+  int grid_height() const {
+    return grid_width() == frame_w ? frame_h
+                                   : std::max(1, int(std::lround(double(frame_h) * grid_width() / frame_w)));
+  }
+  bool wants_flow() const { return spec.needs_flow || options.interval > 1; }
+  static constexpr int kWarpGridWidth = 192;
 
   void clear() {
     pushed = next_out = next_key = 0;
     frames.clear();
     flows.clear();
     key_maps.clear();
-    last_key_map = torch::Tensor();
+    raw_flows.clear();
+    last_map = torch::Tensor();
     zero_flow = torch::Tensor();
     prev_grey.release();
     frame_w = frame_h = 0;
@@ -142,15 +153,11 @@ struct Predictor::Impl {
   }
 
   void add_flow(const cv::Mat &rgb, const FlowView *external) {
-    if (!spec.needs_flow) return;
-    const bool need_grey = !external;
-    cv::Mat grey;
-    if (need_grey || prev_grey.empty()) {
-      cv::Mat small;
-      if (grid_width() != frame_w) cv::resize(rgb, small, cv::Size(grid_width(), grid_height()), 0, 0, cv::INTER_AREA);
-      else small = rgb;
-      cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
-    }
+    if (!wants_flow()) return;
+    cv::Mat small, grey;
+    if (grid_width() != frame_w) cv::resize(rgb, small, cv::Size(grid_width(), grid_height()), 0, 0, cv::INTER_AREA);
+    else small = rgb;
+    cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
     if (pushed > 0) {
       cv::Mat f;
       if (external) {
@@ -159,7 +166,7 @@ struct Predictor::Impl {
           throw ModelError("invalid flow pushed to the predictor");
         const cv::Mat in(external->height, external->width, CV_32FC2, const_cast<float *>(external->data),
                          external->stride);
-        // Vectors arrive in frame pixels; the model wants pixels of the flow grid.
+        // Vectors arrive in frame pixels; models and warping want pixels of the flow grid.
         const double fw = external->frame_width > 0 ? external->frame_width : frame_w;
         const double fh = external->frame_height > 0 ? external->frame_height : frame_h;
         std::vector<cv::Mat> uv;
@@ -173,9 +180,35 @@ struct Predictor::Impl {
                                              flow::parse_preset(options.flow_preset));
         estimator->calc(prev_grey, grey, f);
       }
-      flows[pushed - 1] = flow_tensor(f);
+      if (spec.needs_flow) flows[pushed - 1] = flow_tensor(f);
+      if (options.interval > 1) raw_flows[pushed - 1] = f;
     }
-    if (!grey.empty()) prev_grey = grey;
+    prev_grey = grey;
+  }
+
+  // Carries a map one frame forward along the flow (previous -> current): the
+  // map at y in the current frame is the previous map at y - flow(y), the usual
+  // backward-warping approximation of forward flow, bilinear, borders replicated.
+  torch::Tensor warp(const torch::Tensor &map, const cv::Mat &flow_grid_px) const {
+    const int mh = int(map.size(0)), mw = int(map.size(1));
+    cv::Mat f;
+    cv::resize(flow_grid_px, f, cv::Size(mw, mh), 0, 0, cv::INTER_LINEAR);
+    const float sx = float(mw) / flow_grid_px.cols, sy = float(mh) / flow_grid_px.rows;
+    cv::Mat map_x(mh, mw, CV_32F), map_y(mh, mw, CV_32F);
+    for (int y = 0; y < mh; ++y) {
+      const cv::Vec2f *fr = f.ptr<cv::Vec2f>(y);
+      float *mx = map_x.ptr<float>(y), *my = map_y.ptr<float>(y);
+      for (int x = 0; x < mw; ++x) {
+        mx[x] = float(x) - fr[x][0] * sx;
+        my[x] = float(y) - fr[x][1] * sy;
+      }
+    }
+    torch::Tensor src = map.contiguous();
+    const cv::Mat in(mh, mw, CV_32F, src.data_ptr<float>());
+    torch::Tensor out = torch::empty({mh, mw}, torch::kFloat32);
+    cv::Mat dst(mh, mw, CV_32F, out.data_ptr<float>());
+    cv::remap(in, dst, map_x, map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    return out;
   }
 
   // The window of target frame t; `last` is the last frame index that exists
@@ -262,10 +295,12 @@ struct Predictor::Impl {
       if (is_key(next_out)) {
         m = key_maps.at(next_out);
         key_maps.erase(next_out);
-        last_key_map = m;
       } else {
-        m = last_key_map;  // interval > 1: carry the last inferred map forward
+        // interval > 1: carry the previous frame's map forward along the flow.
+        auto f = raw_flows.find(next_out - 1);
+        m = f != raw_flows.end() ? warp(last_map, f->second) : last_map;
       }
+      last_map = m;
       out.push_back(make_map(next_out, m));
       ++next_out;
     }
@@ -273,6 +308,7 @@ struct Predictor::Impl {
     const std::int64_t keep_from = next_out - spec.frames_before - 1;
     frames.erase(frames.begin(), frames.lower_bound(std::max<std::int64_t>(0, keep_from)));
     flows.erase(flows.begin(), flows.lower_bound(std::max<std::int64_t>(0, keep_from - 1)));
+    raw_flows.erase(raw_flows.begin(), raw_flows.lower_bound(next_out - 1));
     return out;
   }
 };

@@ -5,10 +5,10 @@
 // output matches Pillow bit for bit.
 #include "salmodel/resample.hpp"
 
+#include <torch/torch.h>
+
 #include <cmath>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace model {
 
@@ -28,13 +28,14 @@ double triangle(double x) {
 // normalize_coeffs_8bpc.
 struct AxisFilter {
   int64_t taps = 0;
-  torch::Tensor index;    // int64 (out, taps): input pixel of each tap (0 where unused)
-  torch::Tensor weight;   // int32 (out, taps)
+  torch::Tensor index;   // int64 (out, taps): input pixel of each tap (0 where unused)
+  torch::Tensor weight;  // int32 (out, taps)
 };
 
 AxisFilter axis_filter(int64_t in_size, int64_t out_size) {
   // Pillow works with a float box (0, in_size); the difference is exact.
-  const double scale = static_cast<double>(static_cast<float>(in_size)) / static_cast<double>(out_size);
+  const double scale =
+      static_cast<double>(static_cast<float>(in_size)) / static_cast<double>(out_size);
   const double filter_scale = scale < 1.0 ? 1.0 : scale;
   const double support = 1.0 * filter_scale;
   const int64_t taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;

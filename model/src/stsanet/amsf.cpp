@@ -35,25 +35,24 @@ AmsfStageImpl::AmsfStageImpl(const Geometry &g, int index) {
                      nn::LayerNorm(nn::LayerNormOptions({hidden, steps, 1, 1}).eps(1e-5)),
                      nn::ReLU(nn::ReLUOptions(true)), conv(hidden, both), nn::Sigmoid()));
   inc[0] = register_module("inc_" + n + "_0", nn::Sequential(conv(channels_, out)));
-  inc[1] = register_module("inc_" + n + "_1",
-                           nn::Sequential(conv(channels_, out, {3, 1, 1}, {1, 0, 0}),
-                                          nn::ReLU(nn::ReLUOptions(true)),
-                                          conv(out, out, {1, 3, 3}, {0, 1, 1})));
-  inc[2] = register_module("inc_" + n + "_2",
-                           nn::Sequential(conv(channels_, out, {3, 1, 1}, {1, 0, 0}),
-                                          nn::ReLU(nn::ReLUOptions(true)),
-                                          conv(out, out, {1, 5, 5}, {0, 2, 2})));
+  inc[1] =
+      register_module("inc_" + n + "_1", nn::Sequential(conv(channels_, out, {3, 1, 1}, {1, 0, 0}),
+                                                        nn::ReLU(nn::ReLUOptions(true)),
+                                                        conv(out, out, {1, 3, 3}, {0, 1, 1})));
+  inc[2] =
+      register_module("inc_" + n + "_2", nn::Sequential(conv(channels_, out, {3, 1, 1}, {1, 0, 0}),
+                                                        nn::ReLU(nn::ReLUOptions(true)),
+                                                        conv(out, out, {1, 5, 5}, {0, 2, 2})));
   inc[3] = register_module(
-      "inc_" + n + "_3",
-      nn::Sequential(nn::MaxPool3d(nn::MaxPool3dOptions(3).stride(1).padding(1)),
-                     conv(channels_, out)));
+      "inc_" + n + "_3", nn::Sequential(nn::MaxPool3d(nn::MaxPool3dOptions(3).stride(1).padding(1)),
+                                        conv(channels_, out)));
   // The official shared nn.Upsample(scale_factor=(1,2,2), mode='trilinear'),
   // align_corners False: time untouched, H and W doubled.
-  upsample = register_module(
-      "upsample", nn::Upsample(nn::UpsampleOptions()
-                                   .scale_factor(std::vector<double>{1, 2, 2})
-                                   .mode(torch::kTrilinear)
-                                   .align_corners(false)));
+  upsample =
+      register_module("upsample", nn::Upsample(nn::UpsampleOptions()
+                                                   .scale_factor(std::vector<double>{1, 2, 2})
+                                                   .mode(torch::kTrilinear)
+                                                   .align_corners(false)));
 }
 
 torch::Tensor AmsfStageImpl::forward(const torch::Tensor &high, const torch::Tensor &low) {
@@ -62,8 +61,8 @@ torch::Tensor AmsfStageImpl::forward(const torch::Tensor &high, const torch::Ten
   torch::Tensor fused;
   {
     auto both = torch::cat({high, low}, 1);
-    const auto spatial = run_layers(SA, both);                // (B, 1, T, h, w)
-    const auto weights = run_layers(CA, both * spatial);      // (B, 2C, T, 1, 1)
+    const auto spatial = run_layers(SA, both);            // (B, 1, T, h, w)
+    const auto weights = run_layers(CA, both * spatial);  // (B, 2C, T, 1, 1)
     const auto parts = weights.split(channels_, 1);
     // The weights scale the un-masked features (A.5 step 5).
     fused = high * parts[0] + low * parts[1];

@@ -19,18 +19,19 @@ torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const 
   // (T, H*W) plane of a free view.
   if (kh == 1 && kw == 1 && stride[1] == 1 && stride[2] == 1 && padding[1] == 0 &&
       padding[2] == 0) {
-    auto y = F::conv2d(x.reshape({batch, channels, steps, height * width}),
-                       weight.view({out_channels, weight.size(1), kt, 1}),
-                       F::Conv2dFuncOptions().bias(bias).stride({stride[0], 1}).padding(
-                           {padding[0], 0}));
+    auto y = F::conv2d(
+        x.reshape({batch, channels, steps, height * width}),
+        weight.view({out_channels, weight.size(1), kt, 1}),
+        F::Conv2dFuncOptions().bias(bias).stride({stride[0], 1}).padding({padding[0], 0}));
     return y.view({batch, out_channels, y.size(2), height, width});
   }
   // Spatial kernel (1,kh,kw): a 2-D convolution with time folded into the
   // batch (a view when T == 1, one transposing copy each way otherwise).
   if (kt == 1 && stride[0] == 1 && padding[0] == 0) {
-    const auto options =
-        F::Conv2dFuncOptions().bias(bias).stride({stride[1], stride[2]}).padding(
-            {padding[1], padding[2]});
+    const auto options = F::Conv2dFuncOptions()
+                             .bias(bias)
+                             .stride({stride[1], stride[2]})
+                             .padding({padding[1], padding[2]});
     const auto weight2d = weight.select(2, 0);
     if (steps == 1) {
       auto y = F::conv2d(x.select(2, 0), weight2d, options);
@@ -61,8 +62,8 @@ torch::Tensor max_along(const torch::Tensor &x, int64_t dim, int64_t kernel, int
   if (kernel == 1 && stride == 1 && pad == 0) return x;
   const int64_t n = x.size(dim);
   const int64_t out_n = (n + 2 * pad - kernel) / stride + 1;
-  TORCH_CHECK(out_n >= 1 && 2 * pad < kernel, "max pool window does not fit: size ", n,
-              ", kernel ", kernel, ", stride ", stride, ", padding ", pad);
+  TORCH_CHECK(out_n >= 1 && 2 * pad < kernel, "max pool window does not fit: size ", n, ", kernel ",
+              kernel, ", stride ", stride, ", padding ", pad);
   // Tap t reads x[i*stride + t - pad] for the i where that index is valid.
   auto tap = [&](int64_t t, int64_t &first, int64_t &count) {
     const int64_t offset = t - pad;

@@ -17,8 +17,7 @@ nn::BatchNorm3d s3d_batch_norm(int64_t channels) {
 // conv (no bias) -> BatchNorm -> ReLU. In eval mode the BatchNorm's affine map
 // is folded into the convolution: w' = w * g, b' = beta - mean * g with
 // g = gamma / sqrt(var + eps), the same per-channel map batch_norm applies.
-torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv,
-                           nn::BatchNorm3d bn) {
+torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::BatchNorm3d bn) {
   if (bn->is_training()) return torch::relu(bn->forward(conv3d(x, conv)));
   const auto &o = conv->options;
   const auto scale = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
@@ -95,13 +94,14 @@ nn::Sequential mixed_blocks(const Geometry &g, size_t first, size_t count) {
 
 S3DBackboneImpl::S3DBackboneImpl(const Geometry &g) {
   base1 = register_module(
-      "base1", nn::Sequential(SepConv3d(SepConv3dOptions(3, g.stem0, 7).stride(2).padding(3)),
-                              spatial_pool(), BasicConv3d(g.stem0, g.stem1),
-                              SepConv3d(SepConv3dOptions(g.stem1, g.level_channels[0], 3).padding(1))));
+      "base1",
+      nn::Sequential(SepConv3d(SepConv3dOptions(3, g.stem0, 7).stride(2).padding(3)),
+                     spatial_pool(), BasicConv3d(g.stem0, g.stem1),
+                     SepConv3d(SepConv3dOptions(g.stem1, g.level_channels[0], 3).padding(1))));
   maxpooling2 = register_module("maxpooling2", spatial_pool());
   base2 = register_module("base2", mixed_blocks(g, 0, 2));  // Mixed_3b, 3c
-  maxpooling3 = register_module(
-      "maxpooling3", nn::MaxPool3d(nn::MaxPool3dOptions(3).stride(2).padding(1)));
+  maxpooling3 =
+      register_module("maxpooling3", nn::MaxPool3d(nn::MaxPool3dOptions(3).stride(2).padding(1)));
   base3 = register_module("base3", mixed_blocks(g, 2, 5));  // Mixed_4b .. 4f
   maxpooling4 = register_module("maxpooling4", nn::MaxPool3d(nn::MaxPool3dOptions(2).stride(2)));
   base4 = register_module("base4", mixed_blocks(g, 7, 2));  // Mixed_5b, 5c

@@ -11,8 +11,7 @@ namespace {
 
 // q/k embedding: 1x1x1 conv Ce -> Cqk, ReLU, (1,3,3) conv, ReLU (model-spec A.4.2).
 nn::Sequential query_key_embedding(int64_t in, int64_t out) {
-  return nn::Sequential(nn::Conv3d(nn::Conv3dOptions(in, out, 1)),
-                        nn::ReLU(nn::ReLUOptions(true)),
+  return nn::Sequential(nn::Conv3d(nn::Conv3dOptions(in, out, 1)), nn::ReLU(nn::ReLUOptions(true)),
                         nn::Conv3d(nn::Conv3dOptions(out, out, {1, 3, 3}).padding({0, 1, 1})),
                         nn::ReLU(nn::ReLUOptions(true)));
 }
@@ -68,8 +67,9 @@ StsaBranchImpl::StsaBranchImpl(const Geometry &g, int index) : index_(index) {
     const int64_t c = g.compression[i];
     pre = register_module(
         prefix + "_pre",
-        nn::Sequential(nn::Conv3d(nn::Conv3dOptions(channels, channels, {c, 1, 1}).stride({c, 1, 1})),
-                       nn::ReLU(nn::ReLUOptions(true))));
+        nn::Sequential(
+            nn::Conv3d(nn::Conv3dOptions(channels, channels, {c, 1, 1}).stride({c, 1, 1})),
+            nn::ReLU(nn::ReLUOptions(true))));
   }
   // Branch 0 keeps its 192 channels, the others halve them (A.4.6, A.13).
   mid = register_module(
@@ -79,8 +79,11 @@ StsaBranchImpl::StsaBranchImpl(const Geometry &g, int index) : index_(index) {
           nn::ReLU(nn::ReLUOptions(true))));
   // LayerNorms over the whole C x 4 x h x w feature, element-wise affine (A.4.7).
   const std::string ln = "ln_" + std::to_string(index);
-  ln_0 = register_module(ln + "_0", nn::LayerNorm(nn::LayerNormOptions({channels, steps, height, width}).eps(1e-5)));
-  ln_1 = register_module(ln + "_1", nn::LayerNorm(nn::LayerNormOptions({mid_channels, steps, height, width}).eps(1e-5)));
+  ln_0 = register_module(
+      ln + "_0", nn::LayerNorm(nn::LayerNormOptions({channels, steps, height, width}).eps(1e-5)));
+  ln_1 = register_module(
+      ln + "_1",
+      nn::LayerNorm(nn::LayerNormOptions({mid_channels, steps, height, width}).eps(1e-5)));
 
   for (size_t j = 0; j < 3; j++) {
     // Groups 0 and 1: layer I on the C-channel input; group 2: layer II on mid.
@@ -122,8 +125,8 @@ torch::Tensor StsaBranchImpl::layer_two(const torch::Tensor &x) {
 
 torch::Tensor StsaBranchImpl::forward(const torch::Tensor &level) {
   auto x = pre ? run_layers(pre, level) : level;
-  TORCH_CHECK(x.dim() == 5 && x.size(2) == Geometry::kStsaSteps,
-              "STSA branch ", index_, ": expected 4 time steps after compression, got ", x.sizes());
+  TORCH_CHECK(x.dim() == 5 && x.size(2) == Geometry::kStsaSteps, "STSA branch ", index_,
+              ": expected 4 time steps after compression, got ", x.sizes());
   torch::Tensor y;
   if (bottleneck()) {
     // A.4.6: layer I on the 2x2-pooled feature, unpooled to the arg-max

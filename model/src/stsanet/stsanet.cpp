@@ -1,12 +1,13 @@
 // STSANet network: geometry, module registration in the official order, and
 // the forward pass (model-spec A.6).
+#include "salmodel/stsanet.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 
 #include "ops.hpp"
 #include "salmodel/checkpoint.hpp"
-#include "salmodel/stsanet.hpp"
 
 namespace model {
 
@@ -18,11 +19,11 @@ namespace {
 
 // Official Mixed widths (model-spec A.2 table): b0, b1 reduce, b1, b2 reduce, b2, b3.
 constexpr int64_t kMixed[9][6] = {
-    {64, 96, 128, 16, 32, 32},      {128, 128, 192, 32, 96, 64},  // Mixed_3b, 3c
-    {192, 96, 208, 16, 48, 64},     {160, 112, 224, 24, 64, 64},  // Mixed_4b, 4c
-    {128, 128, 256, 24, 64, 64},    {112, 144, 288, 32, 64, 64},  // Mixed_4d, 4e
+    {64, 96, 128, 16, 32, 32},     {128, 128, 192, 32, 96, 64},   // Mixed_3b, 3c
+    {192, 96, 208, 16, 48, 64},    {160, 112, 224, 24, 64, 64},   // Mixed_4b, 4c
+    {128, 128, 256, 24, 64, 64},   {112, 144, 288, 32, 64, 64},   // Mixed_4d, 4e
     {256, 160, 320, 32, 128, 128},                                // Mixed_4f
-    {256, 160, 320, 32, 128, 128},  {384, 192, 384, 48, 128, 128}  // Mixed_5b, 5c
+    {256, 160, 320, 32, 128, 128}, {384, 192, 384, 48, 128, 128}  // Mixed_5b, 5c
 };
 
 // Output size of a window along one axis (PyTorch floor mode).
@@ -32,9 +33,11 @@ int64_t window_out(int64_t n, int64_t kernel, int64_t stride, int64_t pad) {
 
 }  // namespace
 
-Geometry::Geometry(const STSANetOptions &o) : height(o.height()), width(o.width()), window(o.window()) {
+Geometry::Geometry(const STSANetOptions &o)
+    : height(o.height()), width(o.width()), window(o.window()) {
   if (o.width_divisor() < 1)
-    throw ModelError("stsanet: width_divisor must be >= 1, got " + std::to_string(o.width_divisor()));
+    throw ModelError("stsanet: width_divisor must be >= 1, got " +
+                     std::to_string(o.width_divisor()));
   if (height < 32 || width < 32 || height % 32 != 0 || width % 32 != 0)
     throw ModelError("stsanet: input size must be multiples of 32 (at least 32), got " +
                      std::to_string(width) + "x" + std::to_string(height));
@@ -48,7 +51,8 @@ Geometry::Geometry(const STSANetOptions &o) : height(o.height()), width(o.width(
   level_channels[0] = in;
   for (size_t b = 0; b < mixed.size(); b++) {
     const auto *w = kMixed[b];
-    mixed[b] = {in, scaled(w[0]), scaled(w[1]), scaled(w[2]), scaled(w[3]), scaled(w[4]), scaled(w[5])};
+    mixed[b] = {in,           scaled(w[0]), scaled(w[1]), scaled(w[2]),
+                scaled(w[3]), scaled(w[4]), scaled(w[5])};
     in = mixed[b].out();
   }
   level_channels[1] = mixed[1].out();
@@ -130,17 +134,20 @@ STSANetImpl::STSANetImpl(const STSANetOptions &options) : options_(options), geo
   for (int i = 0; i < 4; i++) {
     for (int j = 0; j < 3; j++) {
       for (int s = 0; s < 2; s++) {
-        const auto &e = branches[static_cast<size_t>(i)]->embeddings[static_cast<size_t>(j)][static_cast<size_t>(s)];
-        const std::string name = "branch" + std::to_string(i) + "_" + std::to_string(j) + "_" +
-                                 (s == 0 ? "a" : "b");
+        const auto &e = branches[static_cast<size_t>(i)]
+                            ->embeddings[static_cast<size_t>(j)][static_cast<size_t>(s)];
+        const std::string name =
+            "branch" + std::to_string(i) + "_" + std::to_string(j) + "_" + (s == 0 ? "a" : "b");
         register_module(name + "_q", e.q);
         register_module(name + "_k", e.k);
         register_module(name + "_v", e.v);
       }
     }
   }
-  for (int k = 0; k < 3; k++) register_module("SA_" + std::to_string(k), stages[static_cast<size_t>(k)]->SA);
-  for (int k = 0; k < 3; k++) register_module("CA_" + std::to_string(k), stages[static_cast<size_t>(k)]->CA);
+  for (int k = 0; k < 3; k++)
+    register_module("SA_" + std::to_string(k), stages[static_cast<size_t>(k)]->SA);
+  for (int k = 0; k < 3; k++)
+    register_module("CA_" + std::to_string(k), stages[static_cast<size_t>(k)]->CA);
   for (int k = 0; k < 3; k++)
     for (int b = 0; b < 4; b++)
       register_module("inc_" + std::to_string(k) + "_" + std::to_string(b),
@@ -149,15 +156,18 @@ STSANetImpl::STSANetImpl(const STSANetOptions &options) : options_(options), geo
   // Readout (A.5): (1,3,3) conv, ReLU, upsample to full size; then T 4 -> 2 -> 1.
   readout_1 = register_module(
       "readout_1",
-      nn::Sequential(nn::Conv3d(nn::Conv3dOptions(g.fusion_out[2], g.readout0, {1, 3, 3})
-                                    .padding({0, 1, 1})),
-                     nn::ReLU(nn::ReLUOptions(true)), stages[0]->upsample));
+      nn::Sequential(
+          nn::Conv3d(nn::Conv3dOptions(g.fusion_out[2], g.readout0, {1, 3, 3}).padding({0, 1, 1})),
+          nn::ReLU(nn::ReLUOptions(true)), stages[0]->upsample));
   readout_2 = register_module(
       "readout_2",
       nn::Sequential(
-          nn::Conv3d(nn::Conv3dOptions(g.readout0, g.readout1, {2, 3, 3}).stride({2, 1, 1}).padding({0, 1, 1})),
+          nn::Conv3d(nn::Conv3dOptions(g.readout0, g.readout1, {2, 3, 3})
+                         .stride({2, 1, 1})
+                         .padding({0, 1, 1})),
           nn::ReLU(nn::ReLUOptions(true)),
-          nn::Conv3d(nn::Conv3dOptions(g.readout1, g.readout1, {2, 1, 1}).stride({2, 1, 1}).bias(false)),
+          nn::Conv3d(
+              nn::Conv3dOptions(g.readout1, g.readout1, {2, 1, 1}).stride({2, 1, 1}).bias(false)),
           nn::ReLU(nn::ReLUOptions(true)),
           nn::Conv3d(nn::Conv3dOptions(g.readout1, 1, {1, 3, 3}).padding({0, 1, 1})),
           nn::Sigmoid()));
@@ -194,7 +204,8 @@ void STSANetImpl::reset_parameters(std::uint64_t seed) {
     if (auto conv = std::dynamic_pointer_cast<nn::Conv3dImpl>(module)) {
       // PyTorch's Conv default: kaiming_uniform_(a = sqrt(5)) for the weight and
       // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias: both bound 1/sqrt(fan_in).
-      TORCH_CHECK(conv->weight.device().is_cpu(), "reset_parameters: move the model to the CPU first");
+      TORCH_CHECK(conv->weight.device().is_cpu(),
+                  "reset_parameters: move the model to the CPU first");
       const double bound = 1.0 / std::sqrt(static_cast<double>(conv->weight[0].numel()));
       conv->weight.uniform_(-bound, bound, generator);
       if (conv->bias.defined()) conv->bias.uniform_(-bound, bound, generator);
@@ -210,8 +221,8 @@ std::size_t load_s3d_backbone(STSANetImpl &net, const std::string &path) {
   // kylemin's S3D: base.N with N = 0-3 -> base1.N, 5-6 -> base2, 8-12 -> base3,
   // 14-15 -> base4; 4, 7, 13 are the weightless pools (model-spec A.3).
   const auto remap = [](const std::string &key) -> std::string {
-    if (key.rfind("base1.", 0) == 0 || key.rfind("base2.", 0) == 0 ||
-        key.rfind("base3.", 0) == 0 || key.rfind("base4.", 0) == 0)
+    if (key.rfind("base1.", 0) == 0 || key.rfind("base2.", 0) == 0 || key.rfind("base3.", 0) == 0 ||
+        key.rfind("base4.", 0) == 0)
       return key;
     if (key.rfind("base.", 0) != 0) return {};
     const auto dot = key.find('.', 5);
@@ -232,10 +243,12 @@ std::size_t load_s3d_backbone(STSANetImpl &net, const std::string &path) {
   for (const auto &[key, tensor] : read_checkpoint(path)) {
     std::string name = key.rfind("module.", 0) == 0 ? key.substr(7) : key;
     name = remap(name);
-    if (!name.empty()) backbone_state.emplace_back(name, tensor);  // e.g. the classifier fc.* is skipped
+    if (!name.empty())
+      backbone_state.emplace_back(name, tensor);  // e.g. the classifier fc.* is skipped
   }
   if (backbone_state.empty())
-    throw ModelError(path + ": no S3D backbone tensors (expected keys base.N.* or base1.* ... base4.*)");
+    throw ModelError(path +
+                     ": no S3D backbone tensors (expected keys base.N.* or base1.* ... base4.*)");
   return load_state_dict(*net.backbone, backbone_state, path);
 }
 

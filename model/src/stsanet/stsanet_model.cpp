@@ -23,7 +23,8 @@ torch::Tensor STSANetModel::prepare_frame(const torch::Tensor &rgb) {
   const auto &g = net_->geometry();
   // PIL convert('RGB') -> Resize((224, 384)) (Pillow bilinear) -> ToTensor ->
   // Normalize(ImageNet mean/std), in that order and arithmetic (A.8).
-  auto x = resize_bilinear_pil(rgb, g.height, g.width).permute({2, 0, 1}).to(torch::kFloat32).div_(255);
+  auto x =
+      resize_bilinear_pil(rgb, g.height, g.width).permute({2, 0, 1}).to(torch::kFloat32).div_(255);
   const auto options = x.options();
   const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}, options).view({3, 1, 1});
   const auto std = torch::tensor({0.229f, 0.224f, 0.225f}, options).view({3, 1, 1});
@@ -41,7 +42,8 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
       throw ModelError("stsanet: a window must hold " + std::to_string(g.window) + " frames, got " +
                        std::to_string(window.frames.size()));
     for (const auto &frame : window.frames)
-      if (frame.dim() != 3 || frame.size(0) != 3 || frame.size(1) != g.height || frame.size(2) != g.width)
+      if (frame.dim() != 3 || frame.size(0) != 3 || frame.size(1) != g.height ||
+          frame.size(2) != g.width)
         throw ModelError("stsanet: prepared frames must be (3, " + std::to_string(g.height) + ", " +
                          std::to_string(g.width) + ")");
     clips.push_back(torch::stack(window.frames, 1));  // (3, T, H, W)
