@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the pipeline scripts (sourced, not run). Finds the build tree, points
 # GStreamer at the plugin built there, makes the project's demo clip when no
 # input is given, and picks encoders that this machine has.

@@ -25,4 +25,4 @@ run_pipeline "$(decode_chain "$INPUT") ! video/x-raw,format=RGB ! $(saliency_ele
   pngenc ! multifilesink index=1 location=\"$PART/%04d.png\""
 mv "$PART" "$OUTPUT"
 trap - EXIT
-echo "$SCRIPT_NAME: wrote $(ls "$OUTPUT" | wc -l) maps to $OUTPUT"
+echo "$SCRIPT_NAME: wrote $(find "$OUTPUT" -name '*.png' | wc -l) maps to $OUTPUT"

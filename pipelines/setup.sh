@@ -22,8 +22,8 @@ PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # GObject introspection for the meta library (Python reads maps through it)
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0 python3-gi python3-gst-1.0 python3-numpy
-  # checkpoints, metrics
-  zlib1g-dev
+  # checkpoints, metrics; HDF5 for STRA-Net's Keras weights
+  zlib1g-dev libhdf5-dev
 )
 TEST_PACKAGES=(
   libgtest-dev

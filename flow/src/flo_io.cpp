@@ -19,11 +19,12 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace flow {
@@ -171,43 +172,51 @@ void write_flo(const std::string &path, const cv::Mat &flow) {
     fail(path, "cannot write: flow too large for a .flo file");
 
   // Temporary file in the destination directory, so rename() is atomic and a
-  // crash never leaves a partial file under the final name.
-  std::string tmpl = path + ".tmp-XXXXXX";
-  const int fd = mkstemp(tmpl.data());
+  // crash never leaves a partial file under the final name. open() with 0666
+  // lets the umask apply (mkstemp would make it 0600, and changing the umask
+  // to read it races with other threads).
+  std::string tmp;
+  int fd = -1;
+  std::random_device random;
+  for (int attempt = 0; fd < 0 && attempt < 16; ++attempt) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, ".tmp-%d-%08x", static_cast<int>(getpid()),
+                  static_cast<unsigned>(random()));
+    tmp = path + suffix;
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0) fail(path, std::string("cannot create a temporary file: ") + std::strerror(errno));
   std::FILE *out = fdopen(fd, "wb");
   if (!out) {
     const int err = errno;
     ::close(fd);
-    std::remove(tmpl.c_str());
+    std::remove(tmp.c_str());
     fail(path, std::string("cannot open a temporary file: ") + std::strerror(err));
   }
-  // mkstemp creates 0600; give the file the usual permissions (umask applies).
-  const mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
 
   unsigned char header[kHeaderBytes];
   std::memcpy(header, kMagic, 4);
   write_le_int32(header + 4, flow.cols);
   write_le_int32(header + 8, flow.rows);
-  bool ok = std::fwrite(header, 1, kHeaderBytes, out) == kHeaderBytes;
+  int err = 0;  // first errno seen (disk full, I/O error)
+  if (std::fwrite(header, 1, kHeaderBytes, out) != kHeaderBytes) err = errno ? errno : EIO;
   std::vector<float> row(static_cast<std::size_t>(flow.cols) * 2);
-  for (int y = 0; ok && y < flow.rows; ++y) {
+  for (int y = 0; !err && y < flow.rows; ++y) {
     std::memcpy(row.data(), flow.ptr<float>(y), row.size() * sizeof(float));
     if (!host_is_little_endian()) swap_words(row.data(), row.size());
-    ok = std::fwrite(row.data(), sizeof(float), row.size(), out) == row.size();
+    if (std::fwrite(row.data(), sizeof(float), row.size(), out) != row.size())
+      err = errno ? errno : EIO;
   }
-  const int write_errno = errno;
-  ok = (std::fflush(out) == 0) && ok;
-  ok = (std::fclose(out) == 0) && ok;
-  if (!ok) {
-    std::remove(tmpl.c_str());
-    fail(path, std::string("write failed: ") + std::strerror(write_errno ? write_errno : EIO));
+  if (std::fflush(out) != 0 && !err) err = errno ? errno : EIO;
+  if (std::fclose(out) != 0 && !err) err = errno ? errno : EIO;
+  if (err) {
+    std::remove(tmp.c_str());
+    fail(path, std::string("write failed: ") + std::strerror(err));
   }
-  if (std::rename(tmpl.c_str(), path.c_str()) != 0) {
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
-    std::remove(tmpl.c_str());
+    std::remove(tmp.c_str());
     fail(path, std::string("cannot rename the temporary file into place: ") + std::strerror(err));
   }
 }

@@ -107,7 +107,8 @@ static GType gst_optical_flow_preset_get_type(void) {
       {GST_OPTICAL_FLOW_PRESET_ULTRAFAST, "Ultrafast: fastest, least accurate", "ultrafast"},
       {GST_OPTICAL_FLOW_PRESET_FAST, "Fast: the default speed/accuracy trade-off", "fast"},
       {GST_OPTICAL_FLOW_PRESET_MEDIUM, "Medium: slower, more accurate", "medium"},
-      {GST_OPTICAL_FLOW_PRESET_ACCURATE, "Accurate: slowest, most accurate (offline use)", "accurate"},
+      {GST_OPTICAL_FLOW_PRESET_ACCURATE, "Accurate: slowest, most accurate (offline use)",
+       "accurate"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&id)) {
     GType t = g_enum_register_static("GstOpticalFlowPreset", values);

@@ -84,7 +84,8 @@ struct PredictorOptions {
   int interval = 1;
   /// Flow computed by the predictor when the model needs flow and none is pushed.
   std::string flow_algorithm = "dis";
-  std::string flow_preset = "fast";
+  /// "" = the model's choice (the baseline uses ultrafast on its small grid).
+  std::string flow_preset;
   /// Seed for random_init weights (deterministic tests).
   std::uint64_t seed = 0;
   /// Optional sink for informational messages (element: GST_DEBUG, tools: stderr).

@@ -91,17 +91,33 @@ struct Geometry {
   static constexpr int64_t kStsaSteps = 4;
 };
 
+/// How a layer computes its convolutions (and the BatchNorms after them).
+enum class Arithmetic {
+  /// Factorised 3-D kernels as 2-D convolutions, eval-mode BatchNorm folded
+  /// into the convolution: the same maps up to float rounding (~1e-7).
+  Fast,
+  /// The very operations of the official PyTorch modules (conv3d, then
+  /// batch_norm), hence PyTorch's bits on the same build and thread count.
+  /// Used for the features that reach branch 0's max-pool / max-unpool
+  /// bottleneck (model-spec A.4.6), where a rounding difference at a near-tie
+  /// moves a value to another pixel of its 2x2 window.
+  Reference,
+};
+
 // ------------------------------------------------------- S3D building blocks
 
 /// Conv3d 1x1x1 (no bias) -> BatchNorm3d(eps 1e-3, momentum 1e-3) -> ReLU
-/// (model-spec A.2 BasicConv3d). In eval mode the BatchNorm is folded into the
-/// convolution (same result up to float rounding, one pass less).
+/// (model-spec A.2 BasicConv3d). With Arithmetic::Fast, eval mode folds the
+/// BatchNorm into the convolution (one pass less).
 struct BasicConv3dImpl : torch::nn::Module {
-  BasicConv3dImpl(int64_t in, int64_t out);
+  BasicConv3dImpl(int64_t in, int64_t out, Arithmetic arithmetic = Arithmetic::Fast);
   torch::Tensor forward(const torch::Tensor &x);
   torch::nn::Conv3d conv{nullptr};
   torch::nn::BatchNorm3d bn{nullptr};
   torch::nn::ReLU relu{nullptr};
+
+ private:
+  Arithmetic arithmetic_;
 };
 TORCH_MODULE(BasicConv3d);
 
@@ -113,6 +129,8 @@ struct SepConv3dOptions {
   TORCH_ARG(int64_t, kernel);
   TORCH_ARG(int64_t, stride) = 1;
   TORCH_ARG(int64_t, padding) = 0;
+  /// Read at construction (model::stsanet::Arithmetic).
+  TORCH_ARG(Arithmetic, arithmetic) = Arithmetic::Fast;
 };
 
 /// conv_s (1,k,k) -> bn_s -> relu_s -> conv_t (k,1,1) -> bn_t -> relu_t, no
@@ -123,6 +141,9 @@ struct SepConv3dImpl : torch::nn::Module {
   torch::nn::Conv3d conv_s{nullptr}, conv_t{nullptr};
   torch::nn::BatchNorm3d bn_s{nullptr}, bn_t{nullptr};
   torch::nn::ReLU relu_s{nullptr}, relu_t{nullptr};
+
+ private:
+  Arithmetic arithmetic_;
 };
 TORCH_MODULE(SepConv3d);
 
@@ -142,7 +163,8 @@ TORCH_MODULE(Mixed);
 
 /// The S3D backbone as STSANet uses it (model-spec A.3): returns the four
 /// level features F1..F4 (official 192x16x56x96, 480x16x28x48, 832x8x14x24,
-/// 1024x4x7x12 per sample).
+/// 1024x4x7x12 per sample). base1 (F1, which feeds branch 0's bottleneck)
+/// uses Arithmetic::Reference, the Mixed blocks Arithmetic::Fast.
 struct S3DBackboneImpl : torch::nn::Module {
   explicit S3DBackboneImpl(const Geometry &geometry);
   std::array<torch::Tensor, 4> forward(const torch::Tensor &x);
@@ -162,7 +184,8 @@ struct StsaEmbeddings {
 /// Spatio-temporal self-attention branch i (model-spec A.4.5, A.4.6):
 /// temporal compression to 4 steps, STSA layer I, LayerNorm residual, mid
 /// conv, STSA layer II, LayerNorm residual. Branch 0 wraps both STSA layers in
-/// a 2x2 max-pool / max-unpool spatial bottleneck.
+/// a 2x2 max-pool / max-unpool spatial bottleneck; that branch computes with
+/// Arithmetic::Reference so that its arg-max positions are PyTorch's.
 /// Layers (official names): branch{i}_pre (absent for branch 3 at window 32),
 /// branch{i}_mid, ln_{i}_0, ln_{i}_1, branch{i}_{j}_{a,b}_{q,k,v} (j = 0, 1:
 /// layer I pairs (0,1) and (2,3); j = 2: layer II).
@@ -186,6 +209,7 @@ struct StsaBranchImpl : torch::nn::Module {
   torch::Tensor stsa_pair(const torch::Tensor &in_a, const torch::Tensor &in_b, int group);
 
   int index_;
+  Arithmetic arithmetic_;
 };
 TORCH_MODULE(StsaBranch);
 

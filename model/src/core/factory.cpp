@@ -6,6 +6,10 @@
 #include "salmodel/stsanet.hpp"
 #define SALMODEL_HAVE_STSANET 1
 #endif
+#if __has_include("salmodel/stranet.hpp")
+#include "salmodel/stranet.hpp"
+#define SALMODEL_HAVE_STRANET 1
+#endif
 
 namespace model {
 
@@ -22,7 +26,11 @@ std::unique_ptr<SaliencyModel> create_model(const ModelConfig &config) {
       break;
 #endif
     case ModelKind::STRANet:
+#ifdef SALMODEL_HAVE_STRANET
+      return create_stranet_model(config);
+#else
       break;
+#endif
   }
   throw ModelError(std::string("model '") + to_string(config.kind) + "' is not available in this build yet");
 }

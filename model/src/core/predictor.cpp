@@ -175,9 +175,12 @@ struct Predictor::Impl {
         uv[1] *= external->height / fh;
         cv::merge(uv, f);
       } else {
-        if (!estimator)
-          estimator = flow::create_estimator(flow::parse_algorithm(options.flow_algorithm),
-                                             flow::parse_preset(options.flow_preset));
+        if (!estimator) {
+          const std::string &preset = !options.flow_preset.empty() ? options.flow_preset : spec.flow_preset;
+          estimator = preset.empty() ? flow::create_estimator(flow::parse_algorithm(options.flow_algorithm))
+                                     : flow::create_estimator(flow::parse_algorithm(options.flow_algorithm),
+                                                              flow::parse_preset(preset));
+        }
         estimator->calc(prev_grey, grey, f);
       }
       if (spec.needs_flow) flows[pushed - 1] = flow_tensor(f);
@@ -332,7 +335,7 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
   // Validate the flow settings now rather than on the second frame.
   try {
     flow::parse_algorithm(options.flow_algorithm);
-    flow::parse_preset(options.flow_preset);
+    if (!options.flow_preset.empty()) flow::parse_preset(options.flow_preset);
   } catch (const std::exception &e) {
     throw ModelError(e.what());
   }

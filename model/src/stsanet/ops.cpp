@@ -44,12 +44,15 @@ torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const 
   return F::conv3d(x, weight, F::Conv3dFuncOptions().bias(bias).stride(stride).padding(padding));
 }
 
-torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv) {
+torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv, Arithmetic arithmetic) {
   const auto &o = conv->options;
   TORCH_CHECK(o.groups() == 1 && (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
                   (*o.dilation())[2] == 1 && !o.transposed(),
               "stsanet conv3d: only plain convolutions are supported");
   const auto &padding = c10::get<torch::ExpandingArray<3>>(o.padding());
+  if (arithmetic == Arithmetic::Reference)
+    return F::conv3d(x, conv->weight,
+                     F::Conv3dFuncOptions().bias(conv->bias).stride(*o.stride()).padding(*padding));
   return conv3d(x, conv->weight, conv->bias, *o.stride(), *padding);
 }
 
@@ -125,12 +128,13 @@ torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions 
   return y.view({batch, channels, steps, y.size(2), y.size(3)});
 }
 
-torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x) {
+torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
+                         Arithmetic arithmetic) {
   torch::Tensor y = x;
   bool owned = false;  // y is a temporary of ours: activations may work in place
   for (const auto &layer : layers->children()) {
     if (auto conv = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(layer)) {
-      y = conv3d(y, torch::nn::Conv3d(conv));
+      y = conv3d(y, torch::nn::Conv3d(conv), arithmetic);
     } else if (std::dynamic_pointer_cast<torch::nn::ReLUImpl>(layer)) {
       y = owned ? y.relu_() : y.relu();
     } else if (std::dynamic_pointer_cast<torch::nn::SigmoidImpl>(layer)) {

@@ -5,10 +5,13 @@
 // runs such kernels several times faster as 2-D convolutions (measured on the
 // official shapes: 416->416 (1,3,3) at 14x24: 18.6 ms as conv3d, 4.9 ms as
 // conv2d), so `conv3d` below re-expresses them as 2-D convolutions over views.
-// The result is the same convolution, up to float summation order.
+// The result is the same convolution, up to float summation order
+// (Arithmetic::Fast); Arithmetic::Reference calls conv3d as PyTorch does.
 #pragma once
 
 #include <torch/nn.h>
+
+#include "salmodel/stsanet.hpp"
 
 namespace model::stsanet {
 
@@ -16,8 +19,10 @@ namespace model::stsanet {
 /// factorised kernels run as 2-D convolutions. Differentiable.
 torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias,
                      torch::IntArrayRef stride, torch::IntArrayRef padding);
-/// Same with a Conv3d module's weight, bias and options.
-torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv);
+/// Same with a Conv3d module's weight, bias and options; Reference runs the
+/// module's own conv3d.
+torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv,
+                     Arithmetic arithmetic = Arithmetic::Fast);
 
 /// MaxPool3d with PyTorch semantics (implicit -inf padding, floor mode). Without
 /// autograd it runs as separable strided maxima (max is exact, so the values
@@ -33,7 +38,8 @@ torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions 
 /// Runs a Sequential of Conv3d / ReLU / Sigmoid / MaxPool3d / LayerNorm /
 /// AdaptiveAvgPool3d / Upsample layers, with Conv3d and MaxPool3d through the
 /// functions above and activations in place on tensors the runner created.
-torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x);
+torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
+                         Arithmetic arithmetic = Arithmetic::Fast);
 
 /// Whether the current call records autograd history for `x`.
 inline bool needs_grad(const torch::Tensor &x) {

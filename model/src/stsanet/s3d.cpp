@@ -29,15 +29,18 @@ torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::B
 
 }  // namespace
 
-BasicConv3dImpl::BasicConv3dImpl(int64_t in, int64_t out) {
+BasicConv3dImpl::BasicConv3dImpl(int64_t in, int64_t out, Arithmetic arithmetic)
+    : arithmetic_(arithmetic) {
   conv = register_module("conv", nn::Conv3d(nn::Conv3dOptions(in, out, 1).bias(false)));
   bn = register_module("bn", s3d_batch_norm(out));
   relu = register_module("relu", nn::ReLU());
 }
 
-torch::Tensor BasicConv3dImpl::forward(const torch::Tensor &x) { return conv_bn_relu(x, conv, bn); }
+torch::Tensor BasicConv3dImpl::forward(const torch::Tensor &x) {
+  return conv_bn_relu(x, conv, bn, arithmetic_);
+}
 
-SepConv3dImpl::SepConv3dImpl(const SepConv3dOptions &o) {
+SepConv3dImpl::SepConv3dImpl(const SepConv3dOptions &o) : arithmetic_(o.arithmetic()) {
   const int64_t k = o.kernel(), s = o.stride(), p = o.padding();
   conv_s = register_module("conv_s", nn::Conv3d(nn::Conv3dOptions(o.in(), o.out(), {1, k, k})
                                                     .stride({1, s, s})
@@ -54,7 +57,7 @@ SepConv3dImpl::SepConv3dImpl(const SepConv3dOptions &o) {
 }
 
 torch::Tensor SepConv3dImpl::forward(const torch::Tensor &x) {
-  return conv_bn_relu(conv_bn_relu(x, conv_s, bn_s), conv_t, bn_t);
+  return conv_bn_relu(conv_bn_relu(x, conv_s, bn_s, arithmetic_), conv_t, bn_t, arithmetic_);
 }
 
 MixedImpl::MixedImpl(const MixedWidths &w)
@@ -93,11 +96,15 @@ nn::Sequential mixed_blocks(const Geometry &g, size_t first, size_t count) {
 }  // namespace
 
 S3DBackboneImpl::S3DBackboneImpl(const Geometry &g) {
+  // F1 feeds branch 0's arg-max bottleneck: computed as PyTorch computes it.
+  const auto reference = Arithmetic::Reference;
   base1 = register_module(
       "base1",
-      nn::Sequential(SepConv3d(SepConv3dOptions(3, g.stem0, 7).stride(2).padding(3)),
-                     spatial_pool(), BasicConv3d(g.stem0, g.stem1),
-                     SepConv3d(SepConv3dOptions(g.stem1, g.level_channels[0], 3).padding(1))));
+      nn::Sequential(
+          SepConv3d(SepConv3dOptions(3, g.stem0, 7).stride(2).padding(3).arithmetic(reference)),
+          spatial_pool(), BasicConv3d(g.stem0, g.stem1, reference),
+          SepConv3d(
+              SepConv3dOptions(g.stem1, g.level_channels[0], 3).padding(1).arithmetic(reference))));
   maxpooling2 = register_module("maxpooling2", spatial_pool());
   base2 = register_module("base2", mixed_blocks(g, 0, 2));  // Mixed_3b, 3c
   maxpooling3 =

@@ -49,12 +49,15 @@ torch::Tensor dot_product_attention(const torch::Tensor &q, const torch::Tensor 
   const auto values = v.reshape({batch, value_channels, -1});
   // A = softmax over keys of Q^T K (B, Nq, Nk); no 1/sqrt(d) scaling.
   const auto attention = torch::bmm(queries.transpose(1, 2), keys).softmax(-1);
-  // out = V A^T (B, Cv, Nq): the official (A V^T)^T without the transposing copy.
-  return torch::bmm(values, attention.transpose(1, 2))
+  // out = (A V^T)^T (B, Cv, Nq), the official product and operand layout
+  // (same bits); the transposed result is viewed, not copied.
+  return torch::bmm(attention, values.transpose(1, 2))
+      .transpose(1, 2)
       .view({batch, value_channels, q.size(2), q.size(3), q.size(4)});
 }
 
-StsaBranchImpl::StsaBranchImpl(const Geometry &g, int index) : index_(index) {
+StsaBranchImpl::StsaBranchImpl(const Geometry &g, int index)
+    : index_(index), arithmetic_(index == 0 ? Arithmetic::Reference : Arithmetic::Fast) {
   TORCH_CHECK(index >= 0 && index < 4, "STSA branch index must be 0..3, got ", index);
   const auto i = static_cast<size_t>(index);
   const int64_t channels = g.level_channels[i], mid_channels = g.mid_channels[i];
@@ -104,10 +107,12 @@ torch::Tensor StsaBranchImpl::stsa_pair(const torch::Tensor &in_a, const torch::
   // model-spec A.4.4: a's slot gets da(q_b, k_a, v_a), b's slot da(q_a, k_b, v_b).
   const auto &a = embeddings[static_cast<size_t>(group)][0];
   const auto &b = embeddings[static_cast<size_t>(group)][1];
-  const auto q_b = run_layers(b.q, in_b);
-  auto out_a = dot_product_attention(q_b, run_layers(a.k, in_a), run_layers(a.v, in_a));
-  const auto q_a = run_layers(a.q, in_a);
-  auto out_b = dot_product_attention(q_a, run_layers(b.k, in_b), run_layers(b.v, in_b));
+  const auto q_b = run_layers(b.q, in_b, arithmetic_);
+  auto out_a = dot_product_attention(q_b, run_layers(a.k, in_a, arithmetic_),
+                                     run_layers(a.v, in_a, arithmetic_));
+  const auto q_a = run_layers(a.q, in_a, arithmetic_);
+  auto out_b = dot_product_attention(q_a, run_layers(b.k, in_b, arithmetic_),
+                                     run_layers(b.v, in_b, arithmetic_));
   return torch::cat({out_a, out_b}, 2);
 }
 
@@ -124,7 +129,7 @@ torch::Tensor StsaBranchImpl::layer_two(const torch::Tensor &x) {
 }
 
 torch::Tensor StsaBranchImpl::forward(const torch::Tensor &level) {
-  auto x = pre ? run_layers(pre, level) : level;
+  auto x = pre ? run_layers(pre, level, arithmetic_) : level;
   TORCH_CHECK(x.dim() == 5 && x.size(2) == Geometry::kStsaSteps, "STSA branch ", index_,
               ": expected 4 time steps after compression, got ", x.sizes());
   torch::Tensor y;
@@ -137,7 +142,7 @@ torch::Tensor StsaBranchImpl::forward(const torch::Tensor &level) {
     y = ln_0(layer_one(x)) + x;
   }
   x = torch::Tensor();
-  auto m = run_layers(mid, y);
+  auto m = run_layers(mid, y, arithmetic_);
   y = torch::Tensor();
   if (bottleneck()) {
     auto [pooled, indices] = bottleneck_pool(m);

@@ -1,0 +1,160 @@
+// STRA-Net behind the SaliencyModel interface: official pre-processing
+// (model-spec B.10), stateful per-frame inference (B.11), weights (B.9).
+#include "salmodel/resample.hpp"
+#include "salmodel/stranet.hpp"
+
+namespace model {
+
+using namespace stranet;
+
+STRANetModel::STRANetModel(const STRANetOptions &options) : net_(options) {
+  const auto &mode = options.flow_resize_mode();
+  if (mode != "numpy" && mode != "interpolate")
+    throw ModelError("stranet: unknown flow_resize_mode '" + mode + "' (expected numpy or interpolate)");
+  net_->eval();
+}
+
+WindowSpec STRANetModel::window_spec() const {
+  // Frame t uses flows t .. t+4 (B.10.2), i.e. frames t .. t+5; flows on the
+  // frame's own grid, as FlowNet 2.0 .flo files are (flow_width 0).
+  WindowSpec spec;
+  spec.frames_before = 0;
+  spec.frames_after = int(kFlowsPerFrame);
+  spec.needs_flow = true;
+  spec.flow_width = 0;
+  spec.recurrent = true;
+  return spec;
+}
+
+STRANetModel::Letterbox STRANetModel::letterbox(int64_t height, int64_t width) {
+  // utilities.padding (B.10.1): fit the longer side, integer division, centred.
+  const int64_t n = kInputSize;
+  if (height <= 0 || width <= 0) throw ModelError("stranet: empty frame");
+  if (double(height) / n > double(width) / n) {
+    const int64_t cols = std::max<int64_t>(1, width * n / height);
+    return {n, cols, 0, (n - cols) / 2};
+  }
+  const int64_t rows = std::max<int64_t>(1, height * n / width);
+  return {rows, n, (n - rows) / 2, 0};
+}
+
+torch::Tensor STRANetModel::prepare_frame(const torch::Tensor &rgb) {
+  if (rgb.scalar_type() != torch::kUInt8 || rgb.dim() != 3 || rgb.size(2) != 3)
+    throw ModelError("stranet: frames must be uint8 (H, W, 3) RGB tensors");
+  box_ = letterbox(rgb.size(0), rgb.size(1));
+  auto resized = resize_bilinear_pil(rgb, box_.rows, box_.cols).to(torch::kFloat32);
+  auto canvas = torch::zeros({kInputSize, kInputSize, 3}, resized.options());
+  canvas.narrow(0, box_.top, box_.rows).narrow(1, box_.left, box_.cols).copy_(resized);
+  // [parity] The official code subtracts the Caffe BGR means from the RGB
+  // array and only then reverses to BGR, so B - 123.68, G - 116.779,
+  // R - 103.939 (B.10.1); padded pixels become -mean. No scaling.
+  canvas -= torch::tensor({103.939f, 116.779f, 123.68f}, canvas.options());
+  return canvas.flip({2}).permute({2, 0, 1}).contiguous().to(dtype_);
+}
+
+torch::Tensor STRANetModel::prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) {
+  if (flow.dim() != 3 || flow.size(2) != 2 || !flow.is_floating_point())
+    throw ModelError("stranet: flows must be float (h, w, 2) tensors");
+  const int64_t h = flow.size(0), w = flow.size(1);
+  if (h < 1 || w < 1) throw ModelError("stranet: empty flow");
+  const auto box = letterbox(frame_height > 0 ? frame_height : h, frame_width > 0 ? frame_width : w);
+  auto uv = flow.to(torch::kFloat32).permute({2, 0, 1});  // (2, h, w): u, v
+  torch::Tensor placed;
+  if (net_->options().flow_resize_mode() == "numpy") {
+    // [parity] np.resize of each component (B.10.2): the plane flattened in C
+    // order, truncated or cyclically repeated to rows x cols; vectors stay in
+    // pixels of the original frame (FlowNet 2.0 .flo at frame resolution).
+    const double fw = frame_width > 0 ? frame_width : w, fh = frame_height > 0 ? frame_height : h;
+    auto scale = torch::tensor({float(fw / w), float(fh / h)}, uv.options()).view({2, 1, 1});
+    auto flat = (uv * scale).reshape({2, h * w});
+    auto idx = torch::arange(box.rows * box.cols, flat.options().dtype(torch::kLong)).remainder_(h * w);
+    placed = flat.index_select(1, idx).view({2, box.rows, box.cols});
+  } else {
+    // Geometric resize into the letterbox, vectors in letterbox pixels.
+    placed = torch::nn::functional::interpolate(
+                 uv.unsqueeze(0), torch::nn::functional::InterpolateFuncOptions()
+                                      .size(std::vector<int64_t>{box.rows, box.cols})
+                                      .mode(torch::kBilinear)
+                                      .align_corners(false))
+                 .squeeze(0);
+    placed = placed * torch::tensor({float(double(box.cols) / w), float(double(box.rows) / h)}, uv.options())
+                          .view({2, 1, 1});
+  }
+  auto canvas = torch::zeros({2, kInputSize, kInputSize}, uv.options());
+  canvas.narrow(1, box.top, box.rows).narrow(2, box.left, box.cols).copy_(placed);
+  // Per-component clipping after padding (B.10.2, B.13.5).
+  canvas.masked_fill_(canvas.abs() < 0.1, 0.0);
+  return canvas.clamp_(-20.0, 20.0).to(dtype_);
+}
+
+torch::Tensor STRANetModel::stack_flows(const std::vector<torch::Tensor> &flows) {
+  if (int64_t(flows.size()) != kFlowsPerFrame)
+    throw ModelError("stranet: a frame needs " + std::to_string(kFlowsPerFrame) + " flows, got " +
+                     std::to_string(flows.size()));
+  // [u_t, v_t, ..., u_t+4, v_t+4], then the 10 channels reversed (B.10.2).
+  return torch::cat(flows, 0).flip({0});
+}
+
+torch::Tensor STRANetModel::predict(const std::vector<Window> &windows) {
+  if (windows.empty()) throw ModelError("stranet: predict() needs at least one window");
+  c10::InferenceMode inference;
+  std::vector<torch::Tensor> images, flows;
+  for (const auto &window : windows) {
+    if (window.frames.empty()) throw ModelError("stranet: a window must hold its target frame");
+    const auto &f = window.frames[0];
+    if (f.dim() != 3 || f.size(0) != 3 || f.size(1) != kInputSize || f.size(2) != kInputSize)
+      throw ModelError("stranet: prepared frames must be (3, 224, 224)");
+    for (const auto &fl : window.flows)
+      if (fl.dim() != 3 || fl.size(0) != 2 || fl.size(1) != kInputSize || fl.size(2) != kInputSize)
+        throw ModelError("stranet: prepared flows must be (2, 224, 224)");
+    images.push_back(f);
+    flows.push_back(stack_flows(window.flows));
+  }
+  // Windows arrive in frame order: the GRU steps through them in order and
+  // keeps its state for the next call (B.5, B.11).
+  auto maps = net_->forward(torch::stack(images).to(device_, dtype_), torch::stack(flows).to(device_, dtype_),
+                            state_);
+  // Back to the frame's aspect: the letterbox region of the 224x224 map.
+  return maps.narrow(1, box_.top, box_.rows).narrow(2, box_.left, box_.cols).to(torch::kFloat32);
+}
+
+void STRANetModel::to(torch::Device device, torch::Dtype dtype) {
+  net_->to(device, dtype);
+  device_ = device;
+  dtype_ = dtype;
+  if (state_.defined()) state_ = state_.to(device, dtype);
+}
+
+std::int64_t STRANetModel::parameter_count() const {
+  std::int64_t n = 0;
+  for (const auto &p : net_->parameters()) n += p.numel();
+  return n;
+}
+
+std::int64_t STRANetModel::buffer_count() const {
+  std::int64_t n = 0;
+  for (const auto &b : net_->buffers())
+    if (b.is_floating_point()) n += b.numel();
+  return n;
+}
+
+void STRANetModel::load_weights(const std::string &path) {
+  import_keras_h5(*net_, path);
+  net_->eval();
+  state_ = torch::Tensor();
+}
+
+std::unique_ptr<SaliencyModel> create_stranet_model(const ModelConfig &config) {
+  if (config.weights.empty() && !config.random_init)
+    throw ModelError(
+        "stranet needs weights: pass --weights UHD_dcross_res_matt_res.h5 (the official Keras weights, "
+        "linked from github.com/ashleylqx/STRA-Net) or --random-init for tests");
+  auto model = std::make_unique<STRANetModel>();
+  if (!config.weights.empty())
+    model->load_weights(config.weights);
+  else
+    model->network()->reset_parameters(config.seed);
+  return model;
+}
+
+}  // namespace model

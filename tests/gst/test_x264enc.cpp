@@ -1,0 +1,315 @@
+// GstHarness tests of saliencyx264enc (plugin "saliencyx264", gst/x264): every frame leaves
+// once after EOS as an H.264 access unit with the input's timestamps; strength 0 (or no meta)
+// is bit-identical to plain encoding; saliency changes the bitstream; flush, latency, caps
+// errors and property ranges. Frames are built in code: a moving textured pattern at a size
+// that is not a multiple of 16, so the last macroblock row and column are partial.
+// GLib criticals and unexpected warnings fail a test.
+#include <gst/check/gstharness.h>
+#include <gst/saliency/gstsaliencymeta.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
+constexpr int kWidth = 98, kHeight = 66;           // 7x5 macroblocks, the last ones partial
+
+struct BufferUnref {
+  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
+};
+using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
+
+// Counts GLib criticals and warnings while installed.
+class X264LogCounter {
+ public:
+  X264LogCounter() { previous_ = g_log_set_default_handler(&X264LogCounter::handle, this); }
+  ~X264LogCounter() { g_log_set_default_handler(previous_, nullptr); }
+  int criticals() const { return criticals_; }
+  int warnings() const { return warnings_; }
+
+ private:
+  static void handle(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                     gpointer self) {
+    auto *counter = static_cast<X264LogCounter *>(self);
+    if (level & G_LOG_LEVEL_CRITICAL) counter->criticals_++;
+    if (level & G_LOG_LEVEL_WARNING) counter->warnings_++;
+    g_log_default_handler(domain, level, message, nullptr);
+  }
+  GLogFunc previous_ = nullptr;
+  std::atomic<int> criticals_{0};
+  std::atomic<int> warnings_{0};
+};
+
+class X264EncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    ASSERT_NE(gst_registry_find_plugin(gst_registry_get(), "saliencyx264"), nullptr)
+        << "plugin 'saliencyx264' not found: set GST_PLUGIN_PATH_1_0 to <builddir>/gst/x264";
+    log_ = std::make_unique<X264LogCounter>();
+  }
+  void TearDown() override {
+    EXPECT_EQ(log_->criticals(), 0) << "GLib criticals logged during the test";
+    EXPECT_EQ(log_->warnings(), expected_warnings_) << "GLib warnings logged during the test";
+    log_.reset();
+  }
+  std::unique_ptr<X264LogCounter> log_;
+  int expected_warnings_ = 0;
+};
+
+// RAII around a GstHarness.
+class EncHarness {
+ public:
+  explicit EncHarness(const std::string &launch, const char *format = "I420", int w = kWidth,
+                      int h = kHeight) {
+    h_ = gst_harness_new_parse(launch.c_str());
+    const std::string caps = std::string("video/x-raw,format=") + format + ",width=" +
+                             std::to_string(w) + ",height=" + std::to_string(h) +
+                             ",framerate=25/1";
+    gst_harness_set_src_caps_str(h_, caps.c_str());
+  }
+  ~EncHarness() { gst_harness_teardown(h_); }
+  GstHarness *get() { return h_; }
+  GstElement *element() { return h_->element; }
+  GstFlowReturn push(BufferPtr b) { return gst_harness_push(h_, b.release()); }
+  void push_eos() { ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_eos())); }
+  std::vector<BufferPtr> pull_all() {
+    std::vector<BufferPtr> out;
+    while (GstBuffer *b = gst_harness_try_pull(h_)) out.emplace_back(b);
+    return out;
+  }
+
+ private:
+  GstHarness *h_ = nullptr;
+};
+
+// Frame i of a textured pattern moving right by 2 pixels per frame; the saliency meta (when
+// asked for) is a 12x8 map with a hot blob on the left third of the frame.
+BufferPtr make_frame(int i, bool with_meta, GstVideoFormat format = GST_VIDEO_FORMAT_I420,
+                     int w = kWidth, int h = kHeight) {
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, format, w, h);
+  GstBuffer *buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  GstVideoFrame frame;
+  EXPECT_TRUE(gst_video_frame_map(&frame, &info, buf, GST_MAP_WRITE));
+  auto *y = static_cast<guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0));
+  const int ys = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+  for (int r = 0; r < h; ++r)
+    for (int c = 0; c < w; ++c) {
+      const int u = c - 2 * i;
+      y[r * ys + c] = guint8(((u * 7) ^ (r * 13)) & 0xff) / 2 + 64 + ((u / 8 + r / 8) % 2) * 32;
+    }
+  for (int p = 1; p < GST_VIDEO_FRAME_N_PLANES(&frame); ++p) {
+    auto *d = static_cast<guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p));
+    const int s = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p);
+    for (int r = 0; r < GST_VIDEO_FRAME_COMP_HEIGHT(&frame, p); ++r)
+      for (int c = 0; c < s; ++c) d[r * s + c] = guint8(128 + ((c + r + i) % 16) - 8);
+  }
+  gst_video_frame_unmap(&frame);
+  GST_BUFFER_PTS(buf) = i * kFrame;
+  GST_BUFFER_DURATION(buf) = kFrame;
+  if (with_meta) {
+    std::vector<float> map(12 * 8, 0.05f);
+    for (int r = 2; r < 6; ++r)
+      for (int c = 0; c < 4; ++c) map[r * 12 + c] = 1.f;
+    gst_buffer_add_saliency_meta(buf, 12, 8, map.data());
+  }
+  return BufferPtr(buf);
+}
+
+std::vector<BufferPtr> encode(const std::string &launch, int n, bool with_meta) {
+  EncHarness h(launch);
+  for (int i = 0; i < n; ++i) EXPECT_EQ(h.push(make_frame(i, with_meta)), GST_FLOW_OK);
+  h.push_eos();
+  return h.pull_all();
+}
+
+std::vector<guint8> concat(const std::vector<BufferPtr> &bufs) {
+  std::vector<guint8> all;
+  for (const auto &b : bufs) {
+    GstMapInfo m;
+    gst_buffer_map(b.get(), &m, GST_MAP_READ);
+    all.insert(all.end(), m.data, m.data + m.size);
+    gst_buffer_unmap(b.get(), &m);
+  }
+  return all;
+}
+
+bool starts_with_start_code(GstBuffer *b) {
+  GstMapInfo m;
+  gst_buffer_map(b, &m, GST_MAP_READ);
+  const bool ok = (m.size > 4 && m.data[0] == 0 && m.data[1] == 0 &&
+                   (m.data[2] == 1 || (m.data[2] == 0 && m.data[3] == 1)));
+  gst_buffer_unmap(b, &m);
+  return ok;
+}
+
+TEST_F(X264EncTest, EveryFrameLeavesOnceAfterEosWithItsTimestampAndH264Caps) {
+  const int n = 24;
+  EncHarness h("saliencyx264enc strength=1 bitrate=300");  // medium: B-frames + look-ahead
+  for (int i = 0; i < n; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+  h.push_eos();
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), std::size_t(n));
+  std::set<GstClockTime> pts;
+  GstClockTime last_dts = 0;
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    GstBuffer *b = out[k].get();
+    pts.insert(GST_BUFFER_PTS(b));
+    EXPECT_EQ(GST_BUFFER_DURATION(b), kFrame);
+    ASSERT_TRUE(GST_BUFFER_DTS_IS_VALID(b));
+    if (k > 0) EXPECT_GE(GST_BUFFER_DTS(b), last_dts) << "DTS must not go back (decode order)";
+    EXPECT_LE(GST_BUFFER_DTS(b), GST_BUFFER_PTS(b));
+    last_dts = GST_BUFFER_DTS(b);
+    EXPECT_TRUE(starts_with_start_code(b)) << "buffer " << k << " is not byte-stream";
+  }
+  for (int i = 0; i < n; ++i) EXPECT_EQ(pts.count(i * kFrame), 1u) << "frame " << i;
+  EXPECT_FALSE(GST_BUFFER_FLAG_IS_SET(out[0].get(), GST_BUFFER_FLAG_DELTA_UNIT));
+
+  GstCaps *caps = gst_pad_get_current_caps(h.get()->sinkpad);
+  ASSERT_NE(caps, nullptr);
+  GstStructure *s = gst_caps_get_structure(caps, 0);
+  EXPECT_STREQ(gst_structure_get_name(s), "video/x-h264");
+  EXPECT_STREQ(gst_structure_get_string(s, "stream-format"), "byte-stream");
+  EXPECT_STREQ(gst_structure_get_string(s, "alignment"), "au");
+  EXPECT_STREQ(gst_structure_get_string(s, "profile"), "high");
+  EXPECT_NE(gst_structure_get_string(s, "level"), nullptr);
+  int w = 0, hh = 0;
+  EXPECT_TRUE(gst_structure_get_int(s, "width", &w));
+  EXPECT_TRUE(gst_structure_get_int(s, "height", &hh));
+  EXPECT_EQ(w, kWidth);
+  EXPECT_EQ(hh, kHeight);
+  gst_caps_unref(caps);
+}
+
+TEST_F(X264EncTest, StrengthZeroIsBitIdenticalToPlainEncoding) {
+  const std::string settings = " rc-mode=crf crf=30 speed-preset=fast threads=2 key-int-max=12";
+  const auto plain = concat(encode("saliencyx264enc strength=0" + settings, 16, false));
+  const auto zero = concat(encode("saliencyx264enc strength=0" + settings, 16, true));
+  const auto no_meta = concat(encode("saliencyx264enc strength=2" + settings, 16, false));
+  const auto salient = concat(encode("saliencyx264enc strength=2" + settings, 16, true));
+  ASSERT_GT(plain.size(), 100u);
+  EXPECT_EQ(zero, plain) << "strength 0 must ignore the meta";
+  EXPECT_EQ(no_meta, plain) << "frames without meta must be encoded plainly";
+  EXPECT_NE(salient, plain) << "saliency offsets must change the bitstream";
+}
+
+TEST_F(X264EncTest, ZeroLatencyTuneOutputsEachFrameAtOnceAndReportsNoLatency) {
+  EncHarness h("saliencyx264enc tune=zerolatency threads=1 bitrate=300");
+  gst_harness_set_upstream_latency(h.get(), 0);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+    auto out = h.pull_all();
+    ASSERT_EQ(out.size(), 1u) << "frame " << i;
+    EXPECT_EQ(GST_BUFFER_PTS(out[0].get()), i * kFrame);
+  }
+  EXPECT_EQ(gst_harness_query_latency(h.get()), 0u);
+}
+
+TEST_F(X264EncTest, LookaheadIsReportedAsLatency) {
+  EncHarness h("saliencyx264enc speed-preset=medium threads=1 bitrate=300");
+  gst_harness_set_upstream_latency(h.get(), 0);
+  ASSERT_EQ(h.push(make_frame(0, true)), GST_FLOW_OK);
+  // medium: 40 frames of rc-lookahead plus B-frames, so at least 40 frames of 40 ms.
+  EXPECT_GE(gst_harness_query_latency(h.get()), 40 * kFrame);
+  EXPECT_TRUE(h.pull_all().empty()) << "libx264 holds the first frames";
+}
+
+TEST_F(X264EncTest, FlushDropsHeldFramesAndTheNextStreamEncodesEveryFrame) {
+  EncHarness h("saliencyx264enc threads=1 bitrate=300");
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+  h.pull_all();
+  ASSERT_TRUE(gst_harness_push_event(h.get(), gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(h.get(), gst_event_new_flush_stop(TRUE)));
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  ASSERT_TRUE(gst_harness_push_event(h.get(), gst_event_new_segment(&segment)));
+  EXPECT_TRUE(h.pull_all().empty()) << "held frames must be dropped by the flush";
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(h.push(make_frame(100 + i, true)), GST_FLOW_OK);
+  h.push_eos();
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 6u);
+  EXPECT_FALSE(GST_BUFFER_FLAG_IS_SET(out[0].get(), GST_BUFFER_FLAG_DELTA_UNIT))
+      << "the stream after a flush starts with a keyframe";
+  std::set<GstClockTime> pts;
+  for (auto &b : out) pts.insert(GST_BUFFER_PTS(b.get()));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(pts.count((100 + i) * kFrame), 1u);
+}
+
+TEST_F(X264EncTest, Nv12IsEncodedToo) {
+  EncHarness h("saliencyx264enc speed-preset=ultrafast", "NV12");
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(h.push(make_frame(i, true, GST_VIDEO_FORMAT_NV12)), GST_FLOW_OK);
+  h.push_eos();
+  EXPECT_EQ(h.pull_all().size(), 5u);
+}
+
+TEST_F(X264EncTest, OddFrameSizeFailsWithAnErrorMessage) {
+  EncHarness h("saliencyx264enc", "I420", 97, 65);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(h.element(), bus);
+  EXPECT_NE(h.push(make_frame(0, true, GST_VIDEO_FORMAT_I420, 97, 65)), GST_FLOW_OK);
+  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ASSERT_NE(msg, nullptr) << "an odd size must post an element error";
+  GError *err = nullptr;
+  gchar *debug = nullptr;
+  gst_message_parse_error(msg, &err, &debug);
+  EXPECT_NE(std::string(debug ? debug : "").find("even"), std::string::npos) << debug;
+  g_clear_error(&err);
+  g_free(debug);
+  gst_message_unref(msg);
+  gst_element_set_bus(h.element(), nullptr);
+  gst_object_unref(bus);
+}
+
+TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
+  GstElement *enc = gst_element_factory_make("saliencyx264enc", nullptr);
+  ASSERT_NE(enc, nullptr);
+  // Out-of-range values: GObject refuses them (with a warning each) and keeps the old value.
+  g_object_set(enc, "strength", 11.0, nullptr);
+  g_object_set(enc, "strength", -0.5, nullptr);
+  g_object_set(enc, "max-qp-offset", 0.0, nullptr);
+  g_object_set(enc, "bitrate", 0u, nullptr);
+  g_object_set(enc, "crf", 60.0, nullptr);
+  g_object_set(enc, "threads", 1000u, nullptr);
+  expected_warnings_ = 6;
+  gdouble strength = 0, max_offset = 0, crf = 0;
+  guint bitrate = 0, threads = 1;
+  g_object_get(enc, "strength", &strength, "max-qp-offset", &max_offset, "bitrate", &bitrate,
+               "crf", &crf, "threads", &threads, nullptr);
+  EXPECT_DOUBLE_EQ(strength, 1.0);
+  EXPECT_DOUBLE_EQ(max_offset, 8.0);
+  EXPECT_EQ(bitrate, 2048u);
+  EXPECT_DOUBLE_EQ(crf, 23.0);
+  EXPECT_EQ(threads, 0u);
+  // Enum nicks that do not exist are refused by the parser.
+  GError *err = nullptr;
+  GstElement *bad = gst_parse_launch("saliencyx264enc speed-preset=warp", &err);
+  EXPECT_NE(err, nullptr) << "an unknown speed preset must be refused";
+  g_clear_error(&err);
+  if (bad) gst_object_unref(bad);
+  bad = gst_parse_launch("saliencyx264enc rc-mode=vbr", &err);
+  EXPECT_NE(err, nullptr) << "an unknown rc-mode must be refused";
+  g_clear_error(&err);
+  if (bad) gst_object_unref(bad);
+  gst_object_unref(enc);
+}
+
+TEST_F(X264EncTest, SurvivesStateCycles) {
+  GstElement *enc = gst_element_factory_make("saliencyx264enc", nullptr);
+  ASSERT_NE(enc, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(gst_element_set_state(enc, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ(gst_element_set_state(enc, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_object_unref(enc);
+}
+
+}  // namespace
