@@ -24,6 +24,8 @@ PACKAGES=(
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0 python3-gi python3-gst-1.0 python3-numpy
   # checkpoints, metrics; HDF5 for STRA-Net's Keras weights
   zlib1g-dev libhdf5-dev
+  # libx264 for saliencyx264enc and saliency-encode-eval (the GPL plugin "saliencyx264")
+  libx264-dev
 )
 TEST_PACKAGES=(
   libgtest-dev

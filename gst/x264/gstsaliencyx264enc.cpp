@@ -29,8 +29,9 @@
  * variance AQ back on.
  *
  * Output is H.264 byte-stream, one access unit per buffer, SPS/PPS repeated
- * at every keyframe. The latency is libx264's maximum frame delay
- * (look-ahead, B-frames, threads).
+ * at every keyframe; or stream-format=avc with codec_data when downstream
+ * accepts only that (mp4mux without h264parse). The latency is libx264's
+ * maximum frame delay (look-ahead, B-frames, threads).
  *
  * ## Example launch line
  * |[
@@ -45,8 +46,6 @@
 #include "config.h"
 #endif
 
-#include "gstsaliencyx264enc.h"
-
 #include <gst/saliency/gstsaliencymeta.h>
 #include <gst/video/video.h>
 
@@ -57,6 +56,8 @@
 #include <exception>
 #include <string>
 #include <vector>
+
+#include "gstsaliencyx264enc.h"
 
 extern "C" {
 #include <x264.h>
@@ -120,7 +121,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, "
+    GST_STATIC_CAPS("video/x-h264, stream-format = (string) { byte-stream, avc }, "
                     "alignment = (string) au, "
                     "width = (int) [ 16, 16384 ], height = (int) [ 16, 16384 ], "
                     "framerate = (fraction) [ 0/1, MAX ]"));
@@ -144,10 +145,11 @@ struct Settings {
 }  // namespace
 
 struct GstSaliencyX264EncPrivate {
-  Settings settings;               /* guarded by the object lock */
-  x264_t *encoder = nullptr;       /* streaming thread only */
+  Settings settings;         /* guarded by the object lock */
+  x264_t *encoder = nullptr; /* streaming thread only */
   GstVideoCodecState *input_state = nullptr;
   GstClockTime frame_duration = GST_CLOCK_TIME_NONE;
+  bool avc = false; /* stream-format=avc (length-prefixed, codec_data) instead of byte-stream */
 };
 
 struct _GstSaliencyX264Enc {
@@ -161,8 +163,8 @@ GST_ELEMENT_REGISTER_DEFINE(saliencyx264enc, "saliencyx264enc", GST_RANK_NONE,
                             GST_TYPE_SALIENCY_X264_ENC);
 
 static void gst_saliency_x264_enc_finalize(GObject *object);
-static void gst_saliency_x264_enc_set_property(GObject *object, guint prop_id,
-                                               const GValue *value, GParamSpec *pspec);
+static void gst_saliency_x264_enc_set_property(GObject *object, guint prop_id, const GValue *value,
+                                               GParamSpec *pspec);
 static void gst_saliency_x264_enc_get_property(GObject *object, guint prop_id, GValue *value,
                                                GParamSpec *pspec);
 static gboolean gst_saliency_x264_enc_start(GstVideoEncoder *encoder);
@@ -173,11 +175,9 @@ static GstFlowReturn gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder
                                                         GstVideoCodecFrame *frame);
 static GstFlowReturn gst_saliency_x264_enc_finish(GstVideoEncoder *encoder);
 static gboolean gst_saliency_x264_enc_flush(GstVideoEncoder *encoder);
-static gboolean gst_saliency_x264_enc_propose_allocation(GstVideoEncoder *encoder,
-                                                         GstQuery *query);
+static gboolean gst_saliency_x264_enc_propose_allocation(GstVideoEncoder *encoder, GstQuery *query);
 
-static GType
-gst_saliency_x264_rc_mode_get_type(void) {
+static GType gst_saliency_x264_rc_mode_get_type(void) {
   static gsize type = 0;
   static const GEnumValue values[] = {
       {GST_SALIENCY_X264_RC_ABR, "Average bitrate (bitrate), no VBV", "abr"},
@@ -193,15 +193,13 @@ gst_saliency_x264_rc_mode_get_type(void) {
 }
 
 /* x264_preset_names, in order ("ultrafast" = 0 ... "placebo" = 9). */
-static GType
-gst_saliency_x264_speed_preset_get_type(void) {
+static GType gst_saliency_x264_speed_preset_get_type(void) {
   static gsize type = 0;
-  static const GEnumValue values[] = {{0, "ultrafast", "ultrafast"}, {1, "superfast", "superfast"},
-                                      {2, "veryfast", "veryfast"},   {3, "faster", "faster"},
-                                      {4, "fast", "fast"},           {5, "medium", "medium"},
-                                      {6, "slow", "slow"},           {7, "slower", "slower"},
-                                      {8, "veryslow", "veryslow"},   {9, "placebo", "placebo"},
-                                      {0, nullptr, nullptr}};
+  static const GEnumValue values[] = {
+      {0, "ultrafast", "ultrafast"}, {1, "superfast", "superfast"}, {2, "veryfast", "veryfast"},
+      {3, "faster", "faster"},       {4, "fast", "fast"},           {5, "medium", "medium"},
+      {6, "slow", "slow"},           {7, "slower", "slower"},       {8, "veryslow", "veryslow"},
+      {9, "placebo", "placebo"},     {0, nullptr, nullptr}};
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstSaliencyX264SpeedPreset", values);
     g_once_init_leave(&type, t);
@@ -209,8 +207,7 @@ gst_saliency_x264_speed_preset_get_type(void) {
   return (GType)type;
 }
 
-static GType
-gst_saliency_x264_tune_get_type(void) {
+static GType gst_saliency_x264_tune_get_type(void) {
   static gsize type = 0;
   static const GEnumValue values[] = {
       {GST_SALIENCY_X264_TUNE_NONE, "No tuning", "none"},
@@ -231,8 +228,7 @@ gst_saliency_x264_tune_get_type(void) {
   return (GType)type;
 }
 
-static void
-gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
+static void gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   GstVideoEncoderClass *venc_class = GST_VIDEO_ENCODER_CLASS(klass);
@@ -246,8 +242,7 @@ gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
 
   const GParamFlags rw = (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   const GParamFlags ready = (GParamFlags)(rw | GST_PARAM_MUTABLE_READY);
-  const GParamFlags live =
-      (GParamFlags)(rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING);
+  const GParamFlags live = (GParamFlags)(rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING);
 
   /**
    * GstSaliencyX264Enc:strength:
@@ -299,8 +294,8 @@ gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_BITRATE,
       g_param_spec_uint("bitrate", "Bitrate",
-                        "Target bitrate in kbit/s for rc-mode abr and cbr [1, 2048000]", 1,
-                        2048000, DEFAULT_BITRATE, ready));
+                        "Target bitrate in kbit/s for rc-mode abr and cbr [1, 2048000]", 1, 2048000,
+                        DEFAULT_BITRATE, ready));
   /**
    * GstSaliencyX264Enc:crf:
    *
@@ -311,8 +306,8 @@ gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_CRF,
       g_param_spec_double("crf", "CRF",
-                          "Constant quality for rc-mode=crf, in [0, 51] (lower: better)", 0.0,
-                          51.0, DEFAULT_CRF, ready));
+                          "Constant quality for rc-mode=crf, in [0, 51] (lower: better)", 0.0, 51.0,
+                          DEFAULT_CRF, ready));
   /**
    * GstSaliencyX264Enc:vbv-buf-capacity:
    *
@@ -393,13 +388,11 @@ gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
   gst_type_mark_as_plugin_api(gst_saliency_x264_tune_get_type(), (GstPluginAPIFlags)0);
 }
 
-static void
-gst_saliency_x264_enc_init(GstSaliencyX264Enc *self) {
+static void gst_saliency_x264_enc_init(GstSaliencyX264Enc *self) {
   self->priv = new GstSaliencyX264EncPrivate();
 }
 
-static void
-gst_saliency_x264_enc_finalize(GObject *object) {
+static void gst_saliency_x264_enc_finalize(GObject *object) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(object);
   if (self->priv->encoder) x264_encoder_close(self->priv->encoder);
   if (self->priv->input_state) gst_video_codec_state_unref(self->priv->input_state);
@@ -407,52 +400,93 @@ gst_saliency_x264_enc_finalize(GObject *object) {
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
-static void
-gst_saliency_x264_enc_set_property(GObject *object, guint prop_id, const GValue *value,
-                                   GParamSpec *pspec) {
+static void gst_saliency_x264_enc_set_property(GObject *object, guint prop_id, const GValue *value,
+                                               GParamSpec *pspec) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(object);
   GST_OBJECT_LOCK(self);
   Settings &s = self->priv->settings;
   switch (prop_id) {
-    case PROP_STRENGTH: s.strength = g_value_get_double(value); break;
-    case PROP_MAX_QP_OFFSET: s.max_qp_offset = g_value_get_double(value); break;
-    case PROP_RC_MODE: s.rc_mode = (GstSaliencyX264RcMode)g_value_get_enum(value); break;
-    case PROP_BITRATE: s.bitrate_kbps = g_value_get_uint(value); break;
-    case PROP_CRF: s.crf = g_value_get_double(value); break;
-    case PROP_VBV_BUF_CAPACITY: s.vbv_buf_capacity_ms = g_value_get_uint(value); break;
-    case PROP_SPEED_PRESET: s.speed_preset = g_value_get_enum(value); break;
-    case PROP_TUNE: s.tune = (GstSaliencyX264Tune)g_value_get_enum(value); break;
-    case PROP_KEY_INT_MAX: s.key_int_max = g_value_get_uint(value); break;
-    case PROP_THREADS: s.threads = g_value_get_uint(value); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    case PROP_STRENGTH:
+      s.strength = g_value_get_double(value);
+      break;
+    case PROP_MAX_QP_OFFSET:
+      s.max_qp_offset = g_value_get_double(value);
+      break;
+    case PROP_RC_MODE:
+      s.rc_mode = (GstSaliencyX264RcMode)g_value_get_enum(value);
+      break;
+    case PROP_BITRATE:
+      s.bitrate_kbps = g_value_get_uint(value);
+      break;
+    case PROP_CRF:
+      s.crf = g_value_get_double(value);
+      break;
+    case PROP_VBV_BUF_CAPACITY:
+      s.vbv_buf_capacity_ms = g_value_get_uint(value);
+      break;
+    case PROP_SPEED_PRESET:
+      s.speed_preset = g_value_get_enum(value);
+      break;
+    case PROP_TUNE:
+      s.tune = (GstSaliencyX264Tune)g_value_get_enum(value);
+      break;
+    case PROP_KEY_INT_MAX:
+      s.key_int_max = g_value_get_uint(value);
+      break;
+    case PROP_THREADS:
+      s.threads = g_value_get_uint(value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
   }
   GST_OBJECT_UNLOCK(self);
 }
 
-static void
-gst_saliency_x264_enc_get_property(GObject *object, guint prop_id, GValue *value,
-                                   GParamSpec *pspec) {
+static void gst_saliency_x264_enc_get_property(GObject *object, guint prop_id, GValue *value,
+                                               GParamSpec *pspec) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(object);
   GST_OBJECT_LOCK(self);
   const Settings &s = self->priv->settings;
   switch (prop_id) {
-    case PROP_STRENGTH: g_value_set_double(value, s.strength); break;
-    case PROP_MAX_QP_OFFSET: g_value_set_double(value, s.max_qp_offset); break;
-    case PROP_RC_MODE: g_value_set_enum(value, s.rc_mode); break;
-    case PROP_BITRATE: g_value_set_uint(value, s.bitrate_kbps); break;
-    case PROP_CRF: g_value_set_double(value, s.crf); break;
-    case PROP_VBV_BUF_CAPACITY: g_value_set_uint(value, s.vbv_buf_capacity_ms); break;
-    case PROP_SPEED_PRESET: g_value_set_enum(value, s.speed_preset); break;
-    case PROP_TUNE: g_value_set_enum(value, s.tune); break;
-    case PROP_KEY_INT_MAX: g_value_set_uint(value, s.key_int_max); break;
-    case PROP_THREADS: g_value_set_uint(value, s.threads); break;
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    case PROP_STRENGTH:
+      g_value_set_double(value, s.strength);
+      break;
+    case PROP_MAX_QP_OFFSET:
+      g_value_set_double(value, s.max_qp_offset);
+      break;
+    case PROP_RC_MODE:
+      g_value_set_enum(value, s.rc_mode);
+      break;
+    case PROP_BITRATE:
+      g_value_set_uint(value, s.bitrate_kbps);
+      break;
+    case PROP_CRF:
+      g_value_set_double(value, s.crf);
+      break;
+    case PROP_VBV_BUF_CAPACITY:
+      g_value_set_uint(value, s.vbv_buf_capacity_ms);
+      break;
+    case PROP_SPEED_PRESET:
+      g_value_set_enum(value, s.speed_preset);
+      break;
+    case PROP_TUNE:
+      g_value_set_enum(value, s.tune);
+      break;
+    case PROP_KEY_INT_MAX:
+      g_value_set_uint(value, s.key_int_max);
+      break;
+    case PROP_THREADS:
+      g_value_set_uint(value, s.threads);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
   }
   GST_OBJECT_UNLOCK(self);
 }
 
-static Settings
-gst_saliency_x264_enc_settings(GstSaliencyX264Enc *self) {
+static Settings gst_saliency_x264_enc_settings(GstSaliencyX264Enc *self) {
   GST_OBJECT_LOCK(self);
   Settings s = self->priv->settings;
   GST_OBJECT_UNLOCK(self);
@@ -460,8 +494,7 @@ gst_saliency_x264_enc_settings(GstSaliencyX264Enc *self) {
 }
 
 /* libx264's messages go to our debug category. */
-static void
-gst_saliency_x264_enc_log(void *priv, int level, const char *format, va_list args) {
+static void gst_saliency_x264_enc_log(void *priv, int level, const char *format, va_list args) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(priv);
   char line[512];
   vsnprintf(line, sizeof line, format, args);
@@ -472,22 +505,22 @@ gst_saliency_x264_enc_log(void *priv, int level, const char *format, va_list arg
     GST_DEBUG_OBJECT(self, "libx264: %s", line);
 }
 
-static void
-gst_saliency_x264_enc_close(GstSaliencyX264Enc *self) {
+static void gst_saliency_x264_enc_close(GstSaliencyX264Enc *self) {
   if (self->priv->encoder) {
     x264_encoder_close(self->priv->encoder);
     self->priv->encoder = nullptr;
   }
 }
 
-static gboolean
-gst_saliency_x264_enc_start(GstVideoEncoder *encoder) {
-  GST_DEBUG_OBJECT(encoder, "start: the encoder opens when caps arrive");
+static gboolean gst_saliency_x264_enc_start(GstVideoEncoder *encoder) {
+  /* B-frames make the first DTS earlier than the first PTS. As gstx264enc
+   * does, let the base class shift timestamps (and the segment, so running
+   * times are unchanged) so that no DTS is negative. */
+  gst_video_encoder_set_min_pts(encoder, GST_SECOND * 60 * 60 * 1000);
   return TRUE;
 }
 
-static gboolean
-gst_saliency_x264_enc_stop(GstVideoEncoder *encoder) {
+static gboolean gst_saliency_x264_enc_stop(GstVideoEncoder *encoder) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(encoder);
   gst_saliency_x264_enc_close(self);
   if (self->priv->input_state) {
@@ -498,17 +531,16 @@ gst_saliency_x264_enc_stop(GstVideoEncoder *encoder) {
 }
 
 /* Builds x264_param_t from the settings and the input caps. */
-static gboolean
-gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self, const GstVideoInfo *info,
-                                  x264_param_t *p) {
+static gboolean gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self,
+                                                  const GstVideoInfo *info, x264_param_t *p) {
   const Settings s = gst_saliency_x264_enc_settings(self);
   const char *tune = s.tune == GST_SALIENCY_X264_TUNE_NONE
                          ? nullptr
                          : x264_tune_names[s.tune - GST_SALIENCY_X264_TUNE_FILM];
   if (x264_param_default_preset(p, x264_preset_names[s.speed_preset], tune) < 0) {
-    GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("Invalid x264 preset or tune."),
-                      ("preset %s, tune %s", x264_preset_names[s.speed_preset],
-                       tune ? tune : "none"));
+    GST_ELEMENT_ERROR(
+        self, LIBRARY, SETTINGS, ("Invalid x264 preset or tune."),
+        ("preset %s, tune %s", x264_preset_names[s.speed_preset], tune ? tune : "none"));
     return FALSE;
   }
   p->pf_log = gst_saliency_x264_enc_log;
@@ -533,8 +565,10 @@ gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self, const GstVideoInfo *
   p->vui.i_sar_height = GST_VIDEO_INFO_PAR_D(info);
   if (s.key_int_max > 0) p->i_keyint_max = s.key_int_max;
   p->i_threads = s.threads == 0 ? X264_THREADS_AUTO : int(s.threads);
-  p->b_annexb = 1;         /* byte-stream */
-  p->b_repeat_headers = 1; /* SPS/PPS at every keyframe */
+  /* byte-stream: start codes, SPS/PPS at every keyframe; avc: 4-byte lengths,
+   * SPS/PPS only in the caps' codec_data (as gstx264enc). */
+  p->b_annexb = self->priv->avc ? 0 : 1;
+  p->b_repeat_headers = self->priv->avc ? 0 : 1;
   p->b_aud = 0;
   switch (s.rc_mode) {
     case GST_SALIENCY_X264_RC_ABR:
@@ -571,22 +605,57 @@ gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self, const GstVideoInfo *
 }
 
 /* "baseline", "main", "high", ... from the SPS profile_idc and constraint flags. */
-static const char *
-profile_name(guint8 profile_idc, guint8 constraints) {
+static const char *profile_name(guint8 profile_idc, guint8 constraints) {
   switch (profile_idc) {
-    case 66: return (constraints & 0x40) ? "constrained-baseline" : "baseline";
-    case 77: return "main";
-    case 88: return "extended";
-    case 100: return "high";
-    case 110: return (constraints & 0x10) ? "high-10-intra" : "high-10";
-    case 122: return (constraints & 0x10) ? "high-4:2:2-intra" : "high-4:2:2";
-    case 244: return (constraints & 0x10) ? "high-4:4:4-intra" : "high-4:4:4";
-    default: return nullptr;
+    case 66:
+      return (constraints & 0x40) ? "constrained-baseline" : "baseline";
+    case 77:
+      return "main";
+    case 88:
+      return "extended";
+    case 100:
+      return "high";
+    case 110:
+      return (constraints & 0x10) ? "high-10-intra" : "high-10";
+    case 122:
+      return (constraints & 0x10) ? "high-4:2:2-intra" : "high-4:2:2";
+    case 244:
+      return (constraints & 0x10) ? "high-4:4:4-intra" : "high-4:4:4";
+    default:
+      return nullptr;
   }
 }
 
-static gboolean
-gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
+/* avcC (ISO/IEC 14496-15 5.2.4.1) from the length-prefixed SPS and PPS. */
+static void gst_saliency_x264_enc_set_codec_data(GstCaps *caps, const x264_nal_t *nals,
+                                                 int n_nals) {
+  const x264_nal_t *sps = nullptr, *pps = nullptr;
+  for (int i = 0; i < n_nals; ++i) {
+    if (nals[i].i_type == NAL_SPS) sps = &nals[i];
+    if (nals[i].i_type == NAL_PPS) pps = &nals[i];
+  }
+  if (!sps || !pps || sps->i_payload < 8 || pps->i_payload < 5) return;
+  const guint8 *s = sps->p_payload + 4; /* skip the 4-byte length */
+  const int sps_len = sps->i_payload - 4, pps_len = pps->i_payload - 4;
+  std::vector<guint8> avcc = {1,
+                              s[1],
+                              s[2],
+                              s[3],
+                              0xff /* 4-byte lengths */,
+                              0xe1 /* 1 SPS */,
+                              guint8(sps_len >> 8),
+                              guint8(sps_len & 0xff)};
+  avcc.insert(avcc.end(), s, s + sps_len);
+  avcc.push_back(1); /* 1 PPS */
+  avcc.push_back(guint8(pps_len >> 8));
+  avcc.push_back(guint8(pps_len & 0xff));
+  avcc.insert(avcc.end(), pps->p_payload + 4, pps->p_payload + 4 + pps_len);
+  GstBuffer *codec_data = gst_buffer_new_memdup(avcc.data(), avcc.size());
+  gst_caps_set_simple(caps, "codec_data", GST_TYPE_BUFFER, codec_data, nullptr);
+  gst_buffer_unref(codec_data);
+}
+
+static gboolean gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
   GstSaliencyX264EncPrivate *priv = self->priv;
   GstVideoEncoder *venc = GST_VIDEO_ENCODER(self);
   gst_saliency_x264_enc_close(self);
@@ -598,6 +667,16 @@ gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
                       ("width and height must be even, got %dx%d (crop or scale first)",
                        GST_VIDEO_INFO_WIDTH(in), GST_VIDEO_INFO_HEIGHT(in)));
     return FALSE;
+  }
+  /* Byte-stream unless downstream takes only avc (mp4mux without h264parse). */
+  priv->avc = false;
+  if (GstCaps *allowed = gst_pad_get_allowed_caps(GST_VIDEO_ENCODER_SRC_PAD(venc))) {
+    GstCaps *bs = gst_caps_from_string("video/x-h264, stream-format = (string) byte-stream");
+    GstCaps *avc = gst_caps_from_string("video/x-h264, stream-format = (string) avc");
+    priv->avc = !gst_caps_can_intersect(allowed, bs) && gst_caps_can_intersect(allowed, avc);
+    gst_caps_unref(bs);
+    gst_caps_unref(avc);
+    gst_caps_unref(allowed);
   }
   x264_param_t params;
   if (!gst_saliency_x264_enc_fill_params(self, &priv->input_state->info, &params)) return FALSE;
@@ -611,15 +690,17 @@ gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
 
   /* Output caps, with profile and level read from the SPS. */
   GstCaps *caps = gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING,
-                                      "byte-stream", "alignment", G_TYPE_STRING, "au", nullptr);
+                                      priv->avc ? "avc" : "byte-stream", "alignment", G_TYPE_STRING,
+                                      "au", nullptr);
   x264_nal_t *nals = nullptr;
   int n_nals = 0;
   if (x264_encoder_headers(priv->encoder, &nals, &n_nals) >= 0) {
+    if (priv->avc) gst_saliency_x264_enc_set_codec_data(caps, nals, n_nals);
     for (int i = 0; i < n_nals; ++i) {
       if (nals[i].i_type != NAL_SPS) continue;
-      /* Annex B start code, NAL header, then profile_idc, constraints, level_idc. */
+      /* Start code or 4-byte length, NAL header, then profile_idc, constraints, level_idc. */
       const guint8 *sps = nals[i].p_payload;
-      const int start = (nals[i].i_payload > 4 && sps[2] == 1) ? 3 : 4;
+      const int start = (!priv->avc && nals[i].i_payload > 4 && sps[2] == 1) ? 3 : 4;
       if (nals[i].i_payload < start + 4) break;
       const char *profile = profile_name(sps[start + 1], sps[start + 2]);
       if (profile) gst_caps_set_simple(caps, "profile", G_TYPE_STRING, profile, nullptr);
@@ -651,9 +732,9 @@ gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
 }
 
 /* Pushes one encoded access unit, if libx264 returned one. */
-static GstFlowReturn
-gst_saliency_x264_enc_push_nals(GstSaliencyX264Enc *self, x264_nal_t *nals, int frame_size,
-                                const x264_picture_t *pic_out, gboolean send) {
+static GstFlowReturn gst_saliency_x264_enc_push_nals(GstSaliencyX264Enc *self, x264_nal_t *nals,
+                                                     int frame_size, const x264_picture_t *pic_out,
+                                                     gboolean send) {
   if (frame_size <= 0) return GST_FLOW_OK;
   GstVideoEncoder *venc = GST_VIDEO_ENCODER(self);
   GstVideoCodecFrame *frame = gst_video_encoder_get_frame(venc, int(pic_out->i_pts));
@@ -665,6 +746,12 @@ gst_saliency_x264_enc_push_nals(GstSaliencyX264Enc *self, x264_nal_t *nals, int 
   if (!send) {
     gst_video_codec_frame_unref(frame);
     return GST_FLOW_OK;
+  }
+  /* libx264 reorders: its DTS trails the PTS by (i_pts - i_dts) frames. */
+  if (GST_CLOCK_TIME_IS_VALID(frame->pts) && GST_CLOCK_TIME_IS_VALID(self->priv->frame_duration)) {
+    const gint64 behind = pic_out->i_pts - pic_out->i_dts;
+    const GstClockTime shift = behind > 0 ? GstClockTime(behind) * self->priv->frame_duration : 0;
+    frame->dts = frame->pts > shift ? frame->pts - shift : 0;
   }
   /* libx264 lays the NAL units of one picture out contiguously. */
   frame->output_buffer = gst_buffer_new_memdup(nals[0].p_payload, gsize(frame_size));
@@ -678,8 +765,7 @@ gst_saliency_x264_enc_push_nals(GstSaliencyX264Enc *self, x264_nal_t *nals, int 
 }
 
 /* Drains the frames libx264 holds; pushes them when `send`. */
-static GstFlowReturn
-gst_saliency_x264_enc_drain(GstSaliencyX264Enc *self, gboolean send) {
+static GstFlowReturn gst_saliency_x264_enc_drain(GstSaliencyX264Enc *self, gboolean send) {
   x264_t *enc = self->priv->encoder;
   GstFlowReturn ret = GST_FLOW_OK;
   while (enc && x264_encoder_delayed_frames(enc) > 0) {
@@ -698,8 +784,8 @@ gst_saliency_x264_enc_drain(GstSaliencyX264Enc *self, gboolean send) {
   return ret;
 }
 
-static gboolean
-gst_saliency_x264_enc_set_format(GstVideoEncoder *encoder, GstVideoCodecState *state) {
+static gboolean gst_saliency_x264_enc_set_format(GstVideoEncoder *encoder,
+                                                 GstVideoCodecState *state) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(encoder);
   /* New caps: the old stream's frames leave first, with the old settings. */
   if (self->priv->encoder) gst_saliency_x264_enc_drain(self, TRUE);
@@ -709,9 +795,9 @@ gst_saliency_x264_enc_set_format(GstVideoEncoder *encoder, GstVideoCodecState *s
 }
 
 /* Per-macroblock offsets for this frame, or empty when it is to be encoded plainly. */
-static gboolean
-gst_saliency_x264_enc_offsets(GstSaliencyX264Enc *self, GstBuffer *buffer, const Settings &s,
-                              int width, int height, std::vector<float> &offsets) {
+static gboolean gst_saliency_x264_enc_offsets(GstSaliencyX264Enc *self, GstBuffer *buffer,
+                                              const Settings &s, int width, int height,
+                                              std::vector<float> &offsets) {
   offsets.clear();
   if (s.strength <= 0) return TRUE;
   GstSaliencyMeta *meta = gst_buffer_get_saliency_meta(buffer);
@@ -727,8 +813,8 @@ gst_saliency_x264_enc_offsets(GstSaliencyX264Enc *self, GstBuffer *buffer, const
   try {
     if (size < gsize(mw) * mh * sizeof(float))
       throw std::invalid_argument("saliency meta holds fewer values than its size");
-    offsets = model::saliency_to_qp_offsets(model::MapView{values, int(mw), int(mh)}, width,
-                                            height, {s.strength, s.max_qp_offset});
+    offsets = model::saliency_to_qp_offsets(model::MapView{values, int(mw), int(mh)}, width, height,
+                                            {s.strength, s.max_qp_offset});
   } catch (const std::exception &e) {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Invalid saliency map."), ("%s", e.what()));
     ok = FALSE;
@@ -737,8 +823,8 @@ gst_saliency_x264_enc_offsets(GstSaliencyX264Enc *self, GstBuffer *buffer, const
   return ok;
 }
 
-static GstFlowReturn
-gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder, GstVideoCodecFrame *frame) {
+static GstFlowReturn gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder,
+                                                        GstVideoCodecFrame *frame) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(encoder);
   GstSaliencyX264EncPrivate *priv = self->priv;
   if (!priv->encoder || !priv->input_state) {
@@ -747,8 +833,7 @@ gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder, GstVideoCodecFrame 
                       ("a frame arrived before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (GST_CLOCK_TIME_IS_VALID(frame->pts))
-    gst_object_sync_values(GST_OBJECT(self), frame->pts);
+  if (GST_CLOCK_TIME_IS_VALID(frame->pts)) gst_object_sync_values(GST_OBJECT(self), frame->pts);
   const Settings s = gst_saliency_x264_enc_settings(self);
   const GstVideoInfo *info = &priv->input_state->info;
 
@@ -768,8 +853,8 @@ gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder, GstVideoCodecFrame 
   }
   x264_picture_t pic;
   x264_picture_init(&pic);
-  pic.img.i_csp = GST_VIDEO_INFO_FORMAT(info) == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12
-                                                                        : X264_CSP_I420;
+  pic.img.i_csp =
+      GST_VIDEO_INFO_FORMAT(info) == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12 : X264_CSP_I420;
   pic.img.i_plane = GST_VIDEO_FRAME_N_PLANES(&vframe);
   for (int i = 0; i < pic.img.i_plane; ++i) {
     pic.img.plane[i] = static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&vframe, i));
@@ -799,13 +884,11 @@ gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder, GstVideoCodecFrame 
   return gst_saliency_x264_enc_push_nals(self, nals, size, &pic_out, TRUE);
 }
 
-static GstFlowReturn
-gst_saliency_x264_enc_finish(GstVideoEncoder *encoder) {
+static GstFlowReturn gst_saliency_x264_enc_finish(GstVideoEncoder *encoder) {
   return gst_saliency_x264_enc_drain(GST_SALIENCY_X264_ENC(encoder), TRUE);
 }
 
-static gboolean
-gst_saliency_x264_enc_flush(GstVideoEncoder *encoder) {
+static gboolean gst_saliency_x264_enc_flush(GstVideoEncoder *encoder) {
   GstSaliencyX264Enc *self = GST_SALIENCY_X264_ENC(encoder);
   /* Drop what libx264 holds and start a fresh stream (a new IDR). */
   gst_saliency_x264_enc_close(self);
@@ -813,8 +896,8 @@ gst_saliency_x264_enc_flush(GstVideoEncoder *encoder) {
   return TRUE;
 }
 
-static gboolean
-gst_saliency_x264_enc_propose_allocation(GstVideoEncoder *encoder, GstQuery *query) {
+static gboolean gst_saliency_x264_enc_propose_allocation(GstVideoEncoder *encoder,
+                                                         GstQuery *query) {
   gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
   return GST_VIDEO_ENCODER_CLASS(parent_class)->propose_allocation(encoder, query);
 }

@@ -14,8 +14,7 @@
 
 #include "gstsaliencyx264enc.h"
 
-static gboolean
-plugin_init(GstPlugin *plugin) {
+static gboolean plugin_init(GstPlugin *plugin) {
   return GST_ELEMENT_REGISTER(saliencyx264enc, plugin);
 }
 

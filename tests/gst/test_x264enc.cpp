@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -19,7 +20,7 @@
 namespace {
 
 constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
-constexpr int kWidth = 98, kHeight = 66;           // 7x5 macroblocks, the last ones partial
+constexpr int kWidth = 98, kHeight = 66;          // 7x5 macroblocks, the last ones partial
 
 struct BufferUnref {
   void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
@@ -68,10 +69,12 @@ class X264EncTest : public ::testing::Test {
 class EncHarness {
  public:
   explicit EncHarness(const std::string &launch, const char *format = "I420", int w = kWidth,
-                      int h = kHeight) {
+                      int h = kHeight, const char *sink_caps = nullptr) {
     h_ = gst_harness_new_parse(launch.c_str());
-    const std::string caps = std::string("video/x-raw,format=") + format + ",width=" +
-                             std::to_string(w) + ",height=" + std::to_string(h) +
+    // Sink caps first: the encoder picks its stream format when the input caps arrive.
+    if (sink_caps) gst_harness_set_sink_caps_str(h_, sink_caps);
+    const std::string caps = std::string("video/x-raw,format=") + format +
+                             ",width=" + std::to_string(w) + ",height=" + std::to_string(h) +
                              ",framerate=25/1";
     gst_harness_set_src_caps_str(h_, caps.c_str());
   }
@@ -80,6 +83,20 @@ class EncHarness {
   GstElement *element() { return h_->element; }
   GstFlowReturn push(BufferPtr b) { return gst_harness_push(h_, b.release()); }
   void push_eos() { ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_eos())); }
+  // Running time of an output timestamp, in the latest segment the encoder sent. The encoder
+  // may shift timestamps and its segment together (room for DTS before the first PTS, as
+  // x264enc does): running times are what must match the input.
+  GstClockTime running_time(GstClockTime t) {
+    while (GstEvent *ev = gst_harness_try_pull_event(h_)) {
+      if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
+        gst_event_copy_segment(ev, &segment_);
+        have_segment_ = true;
+      }
+      gst_event_unref(ev);
+    }
+    EXPECT_TRUE(have_segment_) << "no segment event from the encoder";
+    return gst_segment_to_running_time(&segment_, GST_FORMAT_TIME, t);
+  }
   std::vector<BufferPtr> pull_all() {
     std::vector<BufferPtr> out;
     while (GstBuffer *b = gst_harness_try_pull(h_)) out.emplace_back(b);
@@ -88,6 +105,8 @@ class EncHarness {
 
  private:
   GstHarness *h_ = nullptr;
+  GstSegment segment_{};
+  bool have_segment_ = false;
 };
 
 // Frame i of a textured pattern moving right by 2 pixels per frame; the saliency meta (when
@@ -106,7 +125,7 @@ BufferPtr make_frame(int i, bool with_meta, GstVideoFormat format = GST_VIDEO_FO
       const int u = c - 2 * i;
       y[r * ys + c] = guint8(((u * 7) ^ (r * 13)) & 0xff) / 2 + 64 + ((u / 8 + r / 8) % 2) * 32;
     }
-  for (int p = 1; p < GST_VIDEO_FRAME_N_PLANES(&frame); ++p) {
+  for (int p = 1; p < int(GST_VIDEO_FRAME_N_PLANES(&frame)); ++p) {
     auto *d = static_cast<guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p));
     const int s = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p);
     for (int r = 0; r < GST_VIDEO_FRAME_COMP_HEIGHT(&frame, p); ++r)
@@ -158,14 +177,17 @@ TEST_F(X264EncTest, EveryFrameLeavesOnceAfterEosWithItsTimestampAndH264Caps) {
   h.push_eos();
   auto out = h.pull_all();
   ASSERT_EQ(out.size(), std::size_t(n));
+  auto running = [&h](GstClockTime t) { return h.running_time(t); };
   std::set<GstClockTime> pts;
   GstClockTime last_dts = 0;
   for (std::size_t k = 0; k < out.size(); ++k) {
     GstBuffer *b = out[k].get();
-    pts.insert(GST_BUFFER_PTS(b));
+    pts.insert(running(GST_BUFFER_PTS(b)));
     EXPECT_EQ(GST_BUFFER_DURATION(b), kFrame);
     ASSERT_TRUE(GST_BUFFER_DTS_IS_VALID(b));
-    if (k > 0) EXPECT_GE(GST_BUFFER_DTS(b), last_dts) << "DTS must not go back (decode order)";
+    if (k > 0) {
+      EXPECT_GE(GST_BUFFER_DTS(b), last_dts) << "DTS must not go back (decode order)";
+    }
     EXPECT_LE(GST_BUFFER_DTS(b), GST_BUFFER_PTS(b));
     last_dts = GST_BUFFER_DTS(b);
     EXPECT_TRUE(starts_with_start_code(b)) << "buffer " << k << " is not byte-stream";
@@ -189,6 +211,44 @@ TEST_F(X264EncTest, EveryFrameLeavesOnceAfterEosWithItsTimestampAndH264Caps) {
   gst_caps_unref(caps);
 }
 
+TEST_F(X264EncTest, AvcOutputWhenDownstreamOnlyTakesAvc) {
+  EncHarness h("saliencyx264enc speed-preset=ultrafast", "I420", kWidth, kHeight,
+               "video/x-h264,stream-format=avc,alignment=au");
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+  h.push_eos();
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 4u);
+  GstCaps *caps = gst_pad_get_current_caps(h.get()->sinkpad);
+  ASSERT_NE(caps, nullptr);
+  GstStructure *s = gst_caps_get_structure(caps, 0);
+  EXPECT_STREQ(gst_structure_get_string(s, "stream-format"), "avc");
+  const GValue *cd = gst_structure_get_value(s, "codec_data");
+  ASSERT_NE(cd, nullptr);
+  GstMapInfo m;
+  GstBuffer *codec_data = gst_value_get_buffer(cd);
+  gst_buffer_map(codec_data, &m, GST_MAP_READ);
+  ASSERT_GT(m.size, 8u);
+  EXPECT_EQ(m.data[0], 1);   // avcC version
+  EXPECT_EQ(m.data[1], 66);  // profile_idc: ultrafast has no CABAC/8x8dct: baseline
+  EXPECT_STREQ(gst_structure_get_string(s, "profile"), "constrained-baseline");
+  EXPECT_EQ(m.data[5], 0xe1);  // one SPS
+  gst_buffer_unmap(codec_data, &m);
+  gst_caps_unref(caps);
+  // Every buffer is a sequence of NAL units with 4-byte big-endian lengths filling it exactly.
+  for (auto &b : out) {
+    gst_buffer_map(b.get(), &m, GST_MAP_READ);
+    gsize pos = 0;
+    while (pos + 4 <= m.size) {
+      const gsize len = (gsize(m.data[pos]) << 24) | (gsize(m.data[pos + 1]) << 16) |
+                        (gsize(m.data[pos + 2]) << 8) | m.data[pos + 3];
+      ASSERT_GT(len, 0u);
+      pos += 4 + len;
+    }
+    EXPECT_EQ(pos, m.size);
+    gst_buffer_unmap(b.get(), &m);
+  }
+}
+
 TEST_F(X264EncTest, StrengthZeroIsBitIdenticalToPlainEncoding) {
   const std::string settings = " rc-mode=crf crf=30 speed-preset=fast threads=2 key-int-max=12";
   const auto plain = concat(encode("saliencyx264enc strength=0" + settings, 16, false));
@@ -201,6 +261,81 @@ TEST_F(X264EncTest, StrengthZeroIsBitIdenticalToPlainEncoding) {
   EXPECT_NE(salient, plain) << "saliency offsets must change the bitstream";
 }
 
+// Mean squared luma error inside and outside the meta's hot block (map cells 0..3 x 2..5 of
+// 12x8, i.e. frame pixels x < 32, 17 <= y < 49, away from the block's edges).
+struct RegionError {
+  double salient = 0, rest = 0;
+};
+
+RegionError decode_and_compare(const std::vector<BufferPtr> &coded, GstCaps *caps, int n) {
+  RegionError e;
+  GstHarness *dec = gst_harness_new("avdec_h264");
+  gst_harness_set_src_caps(dec, gst_caps_ref(caps));
+  for (const auto &b : coded)
+    EXPECT_EQ(gst_harness_push(dec, gst_buffer_ref(b.get())), GST_FLOW_OK);
+  EXPECT_TRUE(gst_harness_push_event(dec, gst_event_new_eos()));
+  GstCaps *raw = nullptr;
+  int frames = 0;
+  long long ns = 0, nr = 0;
+  while (GstBuffer *out = gst_harness_try_pull(dec)) {
+    if (!raw) raw = gst_pad_get_current_caps(dec->sinkpad);
+    GstVideoInfo info;
+    EXPECT_TRUE(gst_video_info_from_caps(&info, raw));
+    BufferPtr ref = make_frame(frames, false);
+    GstVideoInfo ref_info;
+    gst_video_info_set_format(&ref_info, GST_VIDEO_FORMAT_I420, kWidth, kHeight);
+    GstVideoFrame a, b;
+    EXPECT_TRUE(gst_video_frame_map(&a, &info, out, GST_MAP_READ));
+    EXPECT_TRUE(gst_video_frame_map(&b, &ref_info, ref.get(), GST_MAP_READ));
+    auto *pa = static_cast<guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(&a, 0));
+    auto *pb = static_cast<guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(&b, 0));
+    const int sa = GST_VIDEO_FRAME_PLANE_STRIDE(&a, 0), sb = GST_VIDEO_FRAME_PLANE_STRIDE(&b, 0);
+    for (int y = 0; y < kHeight; ++y)
+      for (int x = 0; x < kWidth; ++x) {
+        const double d = double(pa[y * sa + x]) - double(pb[y * sb + x]);
+        const bool hot = x < 32 && y >= 17 && y < 49;
+        (hot ? e.salient : e.rest) += d * d;
+        (hot ? ns : nr)++;
+      }
+    gst_video_frame_unmap(&a);
+    gst_video_frame_unmap(&b);
+    gst_buffer_unref(out);
+    frames++;
+  }
+  EXPECT_EQ(frames, n);
+  if (raw) gst_caps_unref(raw);
+  gst_harness_teardown(dec);
+  e.salient /= double(ns ? ns : 1);
+  e.rest /= double(nr ? nr : 1);
+  return e;
+}
+
+TEST_F(X264EncTest, SaliencyLowersTheErrorWhereTheMapIsHigh) {
+  GstElementFactory *avdec = gst_element_factory_find("avdec_h264");
+  if (!avdec) GTEST_SKIP() << "avdec_h264 (gstreamer1.0-libav) is not installed";
+  gst_object_unref(avdec);
+  const int n = 20;
+  const std::string settings = " bitrate=60 speed-preset=fast threads=1";
+  RegionError err[2];
+  for (int salient = 0; salient < 2; ++salient) {
+    EncHarness h(std::string("saliencyx264enc strength=") + (salient ? "1" : "0") + settings);
+    for (int i = 0; i < n; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+    h.push_eos();
+    auto coded = h.pull_all();
+    ASSERT_EQ(coded.size(), std::size_t(n));
+    GstCaps *caps = gst_pad_get_current_caps(h.get()->sinkpad);
+    err[salient] = decode_and_compare(coded, caps, n);
+    gst_caps_unref(caps);
+  }
+  std::fprintf(stderr,
+               "luma MSE inside / outside the hot block: plain %.2f / %.2f, saliency %.2f / %.2f\n",
+               err[0].salient, err[0].rest, err[1].salient, err[1].rest);
+  // The same bitrate, spent differently: better inside the hot block, worse outside.
+  EXPECT_LT(err[1].salient, err[0].salient * 0.8)
+      << "plain " << err[0].salient << ", saliency " << err[1].salient;
+  EXPECT_GT(err[1].rest, err[0].rest) << "plain " << err[0].rest << ", saliency " << err[1].rest;
+}
+
 TEST_F(X264EncTest, ZeroLatencyTuneOutputsEachFrameAtOnceAndReportsNoLatency) {
   EncHarness h("saliencyx264enc tune=zerolatency threads=1 bitrate=300");
   gst_harness_set_upstream_latency(h.get(), 0);
@@ -208,7 +343,7 @@ TEST_F(X264EncTest, ZeroLatencyTuneOutputsEachFrameAtOnceAndReportsNoLatency) {
     ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
     auto out = h.pull_all();
     ASSERT_EQ(out.size(), 1u) << "frame " << i;
-    EXPECT_EQ(GST_BUFFER_PTS(out[0].get()), i * kFrame);
+    EXPECT_EQ(h.running_time(GST_BUFFER_PTS(out[0].get())), i * kFrame);
   }
   EXPECT_EQ(gst_harness_query_latency(h.get()), 0u);
 }
@@ -239,7 +374,7 @@ TEST_F(X264EncTest, FlushDropsHeldFramesAndTheNextStreamEncodesEveryFrame) {
   EXPECT_FALSE(GST_BUFFER_FLAG_IS_SET(out[0].get(), GST_BUFFER_FLAG_DELTA_UNIT))
       << "the stream after a flush starts with a keyframe";
   std::set<GstClockTime> pts;
-  for (auto &b : out) pts.insert(GST_BUFFER_PTS(b.get()));
+  for (auto &b : out) pts.insert(h.running_time(GST_BUFFER_PTS(b.get())));
   for (int i = 0; i < 6; ++i) EXPECT_EQ(pts.count((100 + i) * kFrame), 1u);
 }
 
@@ -282,8 +417,8 @@ TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
   expected_warnings_ = 6;
   gdouble strength = 0, max_offset = 0, crf = 0;
   guint bitrate = 0, threads = 1;
-  g_object_get(enc, "strength", &strength, "max-qp-offset", &max_offset, "bitrate", &bitrate,
-               "crf", &crf, "threads", &threads, nullptr);
+  g_object_get(enc, "strength", &strength, "max-qp-offset", &max_offset, "bitrate", &bitrate, "crf",
+               &crf, "threads", &threads, nullptr);
   EXPECT_DOUBLE_EQ(strength, 1.0);
   EXPECT_DOUBLE_EQ(max_offset, 8.0);
   EXPECT_EQ(bitrate, 2048u);
@@ -300,6 +435,20 @@ TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
   g_clear_error(&err);
   if (bad) gst_object_unref(bad);
   gst_object_unref(enc);
+}
+
+TEST_F(X264EncTest, StrengthCanChangeWhileStreaming) {
+  EncHarness h("saliencyx264enc speed-preset=ultrafast threads=1");
+  GValue v = G_VALUE_INIT;
+  g_value_init(&v, G_TYPE_DOUBLE);
+  g_value_set_double(&v, 3.0);
+  GstHarnessThread *t = gst_harness_stress_property_start_full(h.get(), "strength", &v, 100);
+  const int n = 30;
+  for (int i = 0; i < n; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+  gst_harness_stress_thread_stop(t);
+  g_value_unset(&v);
+  h.push_eos();
+  EXPECT_EQ(h.pull_all().size(), std::size_t(n));
 }
 
 TEST_F(X264EncTest, SurvivesStateCycles) {

@@ -29,7 +29,6 @@ TEST(QpMap, MacroblockGridRoundsUpOddSizes) {
   EXPECT_THROW(model::macroblock_grid(0, 16), std::invalid_argument);
 }
 
-// A map at frame resolution whose value is 1 inside [0, split) columns.
 TEST(QpMap, PartialMacroblocksAverageOnlyVisiblePixels) {
   // 33x17 frame, map at frame resolution: 1 on the last column (x = 32) and
   // the last row (y = 16), 0 elsewhere. The partial macroblocks of column 2
@@ -40,10 +39,10 @@ TEST(QpMap, PartialMacroblocksAverageOnlyVisiblePixels) {
   for (int x = 0; x < w; ++x) v[16 * w + x] = 1.f;
   const auto s = model::macroblock_saliency(MapView{v.data(), w, h}, w, h);
   ASSERT_EQ(s.size(), 6u);
-  EXPECT_FLOAT_EQ(s[0], 0.f);          // MB (0,0): interior
-  EXPECT_FLOAT_EQ(s[2], 1.f);          // MB (2,0): the x = 32 column only
-  EXPECT_FLOAT_EQ(s[3], 1.f);          // MB (0,1): the y = 16 row only
-  EXPECT_FLOAT_EQ(s[5], 1.f);          // MB (2,1): the corner pixel
+  EXPECT_FLOAT_EQ(s[0], 0.f);  // MB (0,0): interior
+  EXPECT_FLOAT_EQ(s[2], 1.f);  // MB (2,0): the x = 32 column only
+  EXPECT_FLOAT_EQ(s[3], 1.f);  // MB (0,1): the y = 16 row only
+  EXPECT_FLOAT_EQ(s[5], 1.f);  // MB (2,1): the corner pixel
 }
 
 TEST(QpMap, LowResolutionMapIsAreaAveraged) {
@@ -173,6 +172,16 @@ TEST(VideoQuality, BdRateOfIdenticalCurvesIsZero) {
 TEST(VideoQuality, BdRateOfTenPercentLowerRateIsMinusTen) {
   EXPECT_NEAR(model::bjontegaard_delta_rate(curve(1.0), curve(0.9)), -10.0, 1e-6);
   EXPECT_NEAR(model::bjontegaard_delta_rate(curve(0.9), curve(1.0)), 100.0 / 0.9 - 100.0, 1e-6);
+}
+
+TEST(VideoQuality, BdQualityOfAOneDbBetterCurveIsOneDb) {
+  auto better = curve(1.0);
+  for (auto &p : better) p.quality += 1.0;
+  EXPECT_NEAR(model::bjontegaard_delta_quality(curve(1.0), better), 1.0, 1e-9);
+  EXPECT_NEAR(model::bjontegaard_delta_quality(curve(1.0), curve(1.0)), 0.0, 1e-9);
+  // 10% less rate at equal quality = 10 log10(1/0.9) dB better on this 10 dB/decade curve.
+  EXPECT_NEAR(model::bjontegaard_delta_quality(curve(1.0), curve(0.9)), -10 * std::log10(0.9),
+              1e-6);
 }
 
 TEST(VideoQuality, BdRateRejectsTooFewPointsOrDisjointRanges) {

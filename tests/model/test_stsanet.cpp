@@ -285,6 +285,21 @@ TEST(StsaNetBlocks, FoldedBatchNormEqualsConvBatchNormRelu) {
   EXPECT_FALSE(torch::equal(before, bn->running_mean));
 }
 
+TEST(StsaNetBlocks, ReferenceArithmeticIsThePyTorchModulesBitForBit) {
+  // Arithmetic::Reference must run exactly Conv3d -> BatchNorm3d -> ReLU, so
+  // that branch 0's arg-max positions are PyTorch's (model-spec A.4.6).
+  torch::manual_seed(13);
+  stsanet::SepConv3d sep(
+      stsanet::SepConv3dOptions(5, 6, 3).padding(1).arithmetic(stsanet::Arithmetic::Reference));
+  randomise_norms(*sep, 3);
+  sep->eval();
+  const auto x = torch::randn({2, 5, 4, 9, 11});
+  const auto s = torch::relu(sep->bn_s->forward(sep->conv_s->forward(x)));
+  const auto expected = torch::relu(sep->bn_t->forward(sep->conv_t->forward(s)));
+  c10::InferenceMode guard;
+  EXPECT_TRUE(torch::equal(sep->forward(x), expected));
+}
+
 TEST(StsaNetBlocks, S3DBlocksUseS3DBatchNormSettings) {
   stsanet::SepConv3d sep(stsanet::SepConv3dOptions(3, 8, 3).padding(1));
   EXPECT_DOUBLE_EQ(sep->bn_s->options.eps(), 1e-3);
@@ -462,6 +477,11 @@ TEST(StsaNetModel, PredictStacksWindowsIntoOneMapEach) {
 
 TEST(StsaNetModel, CountsParametersAndFloatingPointBuffers) {
   STSANetModel model(tiny_options());
+  model.to(torch::kCPU, torch::kFloat32);  // must keep num_batches_tracked int64
+  EXPECT_EQ(model.network()
+                ->backbone->base4->named_buffers()["0.branch0.0.bn.num_batches_tracked"]
+                .scalar_type(),
+            torch::kLong);
   int64_t parameters = 0, float_buffers = 0;
   for (const auto &p : model.network()->parameters()) parameters += p.numel();
   for (const auto &b : model.network()->buffers())

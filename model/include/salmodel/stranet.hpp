@@ -69,7 +69,7 @@ struct Widths {
 struct ConvBn {
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
-  torch::Tensor forward(const torch::Tensor &x) const { return bn(conv(x)); }
+  torch::Tensor forward(const torch::Tensor &x) const { return bn.ptr()->forward(conv.ptr()->forward(x)); }
 };
 
 /// One ResNet-50 bottleneck (Keras conv_block / conv_block_atrous /
@@ -118,7 +118,7 @@ struct LocalAttentionImpl : torch::nn::Module {
     torch::Tensor features;  ///< x + x * M, (B, C, h, w)
     torch::Tensor mask;      ///< M, (B, 1, h, w), sums to 1 over h x w
   };
-  Output forward(const torch::Tensor &x) const;
+  Output forward(const torch::Tensor &x);
   torch::nn::Conv2d conv{nullptr}, mask_conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
 };
@@ -133,7 +133,7 @@ torch::Tensor hard_sigmoid(const torch::Tensor &x);
 struct ConvGRUImpl : torch::nn::Module {
   ConvGRUImpl(int64_t in_channels, int64_t filters, int64_t kernel_size = 3);
   /// The input convolution of one or several time steps: (N, in, h, w) -> (N, 3F, h, w).
-  torch::Tensor input_gates(const torch::Tensor &x) const;
+  torch::Tensor input_gates(const torch::Tensor &x);
   /// One step from precomputed input gates (1 or B, 3F, h, w) and state h
   /// (same batch, F, h, w): z, r = hard_sigmoid(...), h~ = tanh(x_h + (r*h) * U_h),
   /// h' = (1 - z) h + z h~. Returns h'.
@@ -185,17 +185,18 @@ struct STRANetImpl : torch::nn::Module {
   /// Per-frame features x5 (B, 2048, 28, 28) from frames (B, 3, 224, 224) and
   /// stacked flows (B, 10, 224, 224). `trace`, if given, receives intermediates.
   torch::Tensor features(const torch::Tensor &image, const torch::Tensor &flow,
-                         stranet::Trace *trace = nullptr) const;
+                         stranet::Trace *trace = nullptr);
   /// Steps the GRU through the B frames of `x5` in order (batch index = time),
   /// starting from `state` (1, F, 28, 28) or zeros when undefined; `state` is
   /// updated to the last step. Returns (B, 224, 224) maps in (0, 1).
   torch::Tensor forward(const torch::Tensor &image, const torch::Tensor &flow, torch::Tensor &state);
   /// Head on a GRU output h (B, F, 28, 28): BN, concat prior, 1x1 sigmoid, x8.
-  torch::Tensor head(const torch::Tensor &h) const;
+  torch::Tensor head(const torch::Tensor &h);
 
-  /// Keras-like seeded initialisation (glorot-uniform kernels, orthogonal-free
-  /// uniform recurrent kernel, zero biases, unit BN, ones for the attention
-  /// mask convs, the prior's uniform ranges of B.6). Parameters on the CPU.
+  /// Keras-like seeded initialisation from a generator of its own: glorot-
+  /// uniform kernels (also the GRU recurrent kernel, which Keras initialises
+  /// orthogonally), zero biases, identity BN, ones for the attention mask convs,
+  /// the prior's uniform ranges of B.6. Parameters must be on the CPU.
   void reset_parameters(std::uint64_t seed);
 
   const STRANetOptions &options() const { return options_; }
@@ -289,6 +290,7 @@ class STRANetModel : public SaliencyModel {
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;
   torch::Tensor state_;
+  torch::MemoryFormat memory_format_ = torch::MemoryFormat::Contiguous;
   Letterbox box_{stranet::kInputSize, stranet::kInputSize, 0, 0};
 };
 

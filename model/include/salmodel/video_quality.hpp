@@ -50,4 +50,11 @@ struct RatePoint {
 double bjontegaard_delta_rate(const std::vector<RatePoint> &anchor,
                               const std::vector<RatePoint> &test);
 
+/// Bjontegaard delta quality of `test` against `anchor`, in dB (BD-PSNR): the
+/// average quality difference at equal rate (positive = test is better). The
+/// quality is fitted by a cubic in log rate, over the overlap of the two
+/// log-rate ranges. Same preconditions as bjontegaard_delta_rate.
+double bjontegaard_delta_quality(const std::vector<RatePoint> &anchor,
+                                 const std::vector<RatePoint> &test);
+
 }  // namespace model

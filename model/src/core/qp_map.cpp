@@ -60,13 +60,12 @@ std::vector<float> macroblock_saliency(const MapView &map, int frame_width, int 
   // The separable box weights of each macroblock column and row.
   std::vector<std::vector<CellWeight>> xw(grid.columns), yw(grid.rows);
   for (int c = 0; c < grid.columns; ++c)
-    xw[c] = overlapping_cells(c * kMacroblockSize,
-                              std::min(frame_width, (c + 1) * kMacroblockSize), frame_width,
-                              map.width);
+    xw[c] = overlapping_cells(c * kMacroblockSize, std::min(frame_width, (c + 1) * kMacroblockSize),
+                              frame_width, map.width);
   for (int r = 0; r < grid.rows; ++r)
-    yw[r] = overlapping_cells(r * kMacroblockSize,
-                              std::min(frame_height, (r + 1) * kMacroblockSize), frame_height,
-                              map.height);
+    yw[r] =
+        overlapping_cells(r * kMacroblockSize, std::min(frame_height, (r + 1) * kMacroblockSize),
+                          frame_height, map.height);
   std::vector<float> out(grid.count());
   for (int r = 0; r < grid.rows; ++r)
     for (int c = 0; c < grid.columns; ++c) {

@@ -17,8 +17,8 @@ void check_planes(const PlaneView &a, const PlaneView &b) {
     throw std::invalid_argument("quality: empty plane");
   if (a.width != b.width || a.height != b.height)
     throw std::invalid_argument("quality: plane sizes differ (" + std::to_string(a.width) + "x" +
-                                std::to_string(a.height) + " vs " + std::to_string(b.width) +
-                                "x" + std::to_string(b.height) + ")");
+                                std::to_string(a.height) + " vs " + std::to_string(b.width) + "x" +
+                                std::to_string(b.height) + ")");
 }
 
 // Least-squares cubic p(x) = c0 + c1 x + c2 x^2 + c3 x^3 through (x, y), by
@@ -37,8 +37,9 @@ std::array<double, 4> fit_cubic(const std::vector<double> &x, const std::vector<
     for (int r = col + 1; r < 4; ++r)
       if (std::fabs(m[r][col]) > std::fabs(m[piv][col])) piv = r;
     if (std::fabs(m[piv][col]) < 1e-12)
-      throw std::invalid_argument("BD-rate: the curve's quality values are not distinct enough "
-                                  "for a cubic fit");
+      throw std::invalid_argument(
+          "BD-rate: the curve's quality values are not distinct enough "
+          "for a cubic fit");
     for (int j = 0; j < 5; ++j) std::swap(m[col][j], m[piv][j]);
     for (int r = 0; r < 4; ++r) {
       if (r == col) continue;
@@ -104,39 +105,62 @@ double psnr_from_mse(double mse, double peak) {
   return 10.0 * std::log10(peak * peak / mse);
 }
 
-double bjontegaard_delta_rate(const std::vector<RatePoint> &anchor,
-                              const std::vector<RatePoint> &test) {
+namespace {
+
+// The Bjontegaard integral (VCEG-M33): fits y(x) by a cubic for each curve,
+// integrates both over the overlap of their x ranges and returns the mean
+// difference test - anchor. `x`/`y` pick the axes from a RatePoint.
+template <typename X, typename Y>
+double bjontegaard_mean_difference(const std::vector<RatePoint> &anchor,
+                                   const std::vector<RatePoint> &test, X x_of, Y y_of) {
   double lo = -std::numeric_limits<double>::infinity();
   double hi = std::numeric_limits<double>::infinity();
   double centre = 0;
   for (const auto *curve : {&anchor, &test}) {
     if (curve->size() < 4)
-      throw std::invalid_argument("BD-rate: each curve needs at least 4 points, got " +
+      throw std::invalid_argument("Bjontegaard: each curve needs at least 4 points, got " +
                                   std::to_string(curve->size()));
     double cmin = std::numeric_limits<double>::infinity(), cmax = -cmin;
     for (const RatePoint &p : *curve) {
       if (!(p.rate > 0) || !std::isfinite(p.quality))
-        throw std::invalid_argument("BD-rate: rates must be > 0 and qualities finite");
-      cmin = std::min(cmin, p.quality);
-      cmax = std::max(cmax, p.quality);
+        throw std::invalid_argument("Bjontegaard: rates must be > 0 and qualities finite");
+      cmin = std::min(cmin, x_of(p));
+      cmax = std::max(cmax, x_of(p));
     }
     lo = std::max(lo, cmin);
     hi = std::min(hi, cmax);
     centre += (cmin + cmax) / 4;
   }
   if (!(hi > lo))
-    throw std::invalid_argument("BD-rate: the quality ranges of the two curves do not overlap");
-  auto fit = [centre](const std::vector<RatePoint> &curve) {
+    throw std::invalid_argument("Bjontegaard: the ranges of the two curves do not overlap");
+  auto fit = [&](const std::vector<RatePoint> &curve) {
     std::vector<double> x, y;
     for (const RatePoint &p : curve) {
-      x.push_back(p.quality - centre);  // centred for a well-conditioned fit
-      y.push_back(std::log(p.rate));
+      x.push_back(x_of(p) - centre);  // centred for a well-conditioned fit
+      y.push_back(y_of(p));
     }
     return fit_cubic(x, y);
   };
   const double ia = integrate_cubic(fit(anchor), lo - centre, hi - centre);
   const double it = integrate_cubic(fit(test), lo - centre, hi - centre);
-  return (std::exp((it - ia) / (hi - lo)) - 1.0) * 100.0;
+  return (it - ia) / (hi - lo);
+}
+
+}  // namespace
+
+double bjontegaard_delta_rate(const std::vector<RatePoint> &anchor,
+                              const std::vector<RatePoint> &test) {
+  const double mean_log_ratio = bjontegaard_mean_difference(
+      anchor, test, [](const RatePoint &p) { return p.quality; },
+      [](const RatePoint &p) { return std::log(p.rate); });
+  return (std::exp(mean_log_ratio) - 1.0) * 100.0;
+}
+
+double bjontegaard_delta_quality(const std::vector<RatePoint> &anchor,
+                                 const std::vector<RatePoint> &test) {
+  return bjontegaard_mean_difference(
+      anchor, test, [](const RatePoint &p) { return std::log(p.rate); },
+      [](const RatePoint &p) { return p.quality; });
 }
 
 }  // namespace model

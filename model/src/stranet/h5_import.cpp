@@ -47,7 +47,7 @@ herr_t visit_link(hid_t group, const char *name, const H5L_info_t *, void *data)
     walk->error = std::string("cannot read the shape of ") + name;
     return -1;
   }
-  std::vector<hsize_t> dims(std::size_t(nd));
+  std::vector<hsize_t> dims(static_cast<std::size_t>(nd), 0);
   H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
   H5Dataset d;
   d.path = name;
@@ -124,8 +124,11 @@ std::size_t import_keras_h5(STRANetImpl &net, const std::string &path) {
   // Destination tensors by their module path (parameters and float buffers).
   std::map<std::string, torch::Tensor> dst;
   for (const auto &p : net.named_parameters()) dst[p.key()] = p.value();
-  for (const auto &b : net.named_buffers())
-    if (b.value().is_floating_point()) dst[b.key()] = b.value();
+  for (const auto &b : net.named_buffers()) {
+    const std::string &key = b.key();
+    const bool counter = key.size() >= 19 && key.compare(key.size() - 19, 19, "num_batches_tracked") == 0;
+    if (b.value().is_floating_point() && !counter) dst[key] = b.value();
+  }
 
   // Layers by Keras layer name: datasets grouped.
   std::map<std::string, std::vector<const H5Dataset *>> layers;

@@ -107,7 +107,7 @@ LocalAttentionImpl::LocalAttentionImpl(int64_t channels, int64_t hidden) {
   mask_conv = register_module("mask_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, 1, 1)));
 }
 
-LocalAttentionImpl::Output LocalAttentionImpl::forward(const torch::Tensor &x) const {
+LocalAttentionImpl::Output LocalAttentionImpl::forward(const torch::Tensor &x) {
   // Conv -> ReLU -> BN -> 1x1 conv -> sigmoid -> softmax over all positions
   // (row-major flatten, as Keras' Flatten on 28x28x1): [parity] the sigmoid
   // before the softmax is in the code, not in the paper (B.4, B.13.1).
@@ -130,7 +130,7 @@ ConvGRUImpl::ConvGRUImpl(int64_t in_channels, int64_t filters, int64_t kernel_si
       register_parameter("recurrent_kernel", torch::zeros({3 * filters, filters, kernel_size, kernel_size}));
 }
 
-torch::Tensor ConvGRUImpl::input_gates(const torch::Tensor &x) const { return kernel(x); }
+torch::Tensor ConvGRUImpl::input_gates(const torch::Tensor &x) { return kernel(x); }
 
 torch::Tensor ConvGRUImpl::step(const torch::Tensor &xg, const torch::Tensor &h) const {
   const int64_t f = filters_;
@@ -223,7 +223,7 @@ STRANetImpl::STRANetImpl(const STRANetOptions &options) : options_(options), wid
   reset_parameters(0);
 }
 
-torch::Tensor STRANetImpl::features(const torch::Tensor &image, const torch::Tensor &flow, Trace *trace) const {
+torch::Tensor STRANetImpl::features(const torch::Tensor &image, const torch::Tensor &flow, Trace *trace) {
   // Motion stream on its own (nothing flows from A to M, B.3).
   auto m3 = motion->stage3(flow);
   auto m4 = motion->stage4(m3);
@@ -269,7 +269,7 @@ torch::Tensor STRANetImpl::features(const torch::Tensor &image, const torch::Ten
   return att5.features;
 }
 
-torch::Tensor STRANetImpl::head(const torch::Tensor &h) const {
+torch::Tensor STRANetImpl::head(const torch::Tensor &h) {
   const int64_t b = h.size(0);
   auto prior = learning_prior_1->forward(kFeatureSize, kFeatureSize).unsqueeze(0).expand({b, -1, -1, -1});
   // [GRU-BN (F), priors (16)] -> 1x1 conv, sigmoid -> legacy TF x8 (B.7).

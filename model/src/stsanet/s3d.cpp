@@ -14,11 +14,13 @@ nn::BatchNorm3d s3d_batch_norm(int64_t channels) {
   return nn::BatchNorm3d(nn::BatchNorm3dOptions(channels).eps(1e-3).momentum(1e-3));
 }
 
-// conv (no bias) -> BatchNorm -> ReLU. In eval mode the BatchNorm's affine map
-// is folded into the convolution: w' = w * g, b' = beta - mean * g with
+// conv (no bias) -> BatchNorm -> ReLU. Fast eval mode folds the BatchNorm's
+// affine map into the convolution: w' = w * g, b' = beta - mean * g with
 // g = gamma / sqrt(var + eps), the same per-channel map batch_norm applies.
-torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::BatchNorm3d bn) {
-  if (bn->is_training()) return torch::relu(bn->forward(conv3d(x, conv)));
+torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::BatchNorm3d bn,
+                           Arithmetic arithmetic) {
+  if (bn->is_training() || arithmetic == Arithmetic::Reference)
+    return torch::relu(bn->forward(conv3d(x, conv, arithmetic)));
   const auto &o = conv->options;
   const auto scale = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
   const auto weight = conv->weight * scale.view({-1, 1, 1, 1, 1});

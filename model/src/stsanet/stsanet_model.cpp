@@ -54,7 +54,15 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
 }
 
 void STSANetModel::to(torch::Device device, torch::Dtype dtype) {
-  net_->to(device, dtype);
+  // torch::nn::Module::to(device, dtype) would also cast the int64 BatchNorm
+  // counters (num_batches_tracked); like PyTorch's Module.to, cast only the
+  // floating-point tensors.
+  net_->to(device);
+  torch::NoGradGuard no_grad;
+  for (auto &p : net_->parameters())
+    if (p.is_floating_point()) p.set_data(p.to(dtype));
+  for (auto &b : net_->buffers())
+    if (b.is_floating_point()) b.set_data(b.to(dtype));
   device_ = device;
   dtype_ = dtype;
 }

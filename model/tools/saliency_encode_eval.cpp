@@ -1,0 +1,303 @@
+// saliency-encode-eval: what saliency-aware encoding buys. Encodes a clip with
+// libx264 twice per target bitrate, plainly and with per-macroblock QP offsets
+// from the saliency map (model/qp_map.hpp, as the saliencyx264enc element does),
+// and reports the achieved bitrate, luma PSNR and eye-weighted PSNR (EWPSNR,
+// video_quality.hpp) of each, then the Bjontegaard deltas of the saliency
+// encodes against the plain ones.
+//
+// The weights of EWPSNR are the model's maps of the ORIGINAL frames (no ground
+// truth gaze is needed, and both encodes are scored with the same weights).
+// The reconstruction comes from libx264 itself (b_full_recon), so no decoder
+// is involved: it is bit-exact with what a decoder would output.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include <x264.h>
+}
+
+#include "salflow/frame_source.hpp"
+#include "salmodel/predictor.hpp"
+#include "salmodel/qp_map.hpp"
+#include "salmodel/video_quality.hpp"
+#include "tool_common.hpp"
+
+namespace {
+
+constexpr const char *kProgram = "saliency-encode-eval";
+
+const char *kUsage =
+    "usage: saliency-encode-eval --input PATH [--model M] [--weights FILE] [--frames N]\n"
+    "                            [--bitrates K1,K2,...] [--strength S] [--max-qp-offset Q]\n"
+    "                            [--preset P] [--fps F] [--threads N] [--quiet]\n"
+    "\n"
+    "Encodes PATH (video file, frame directory or glob) with libx264 at each target bitrate\n"
+    "(ABR, kbit/s), once plainly and once with saliency QP offsets, and prints one table row\n"
+    "per encode (achieved kbit/s, Y-PSNR, EWPSNR in dB, averaged over frames) and the\n"
+    "Bjontegaard deltas of the saliency encodes (needs >= 4 bitrates):\n"
+    "  bd_rate_ewpsnr: X %   bd_ewpsnr: X dB   bd_rate_psnr: X %   bd_psnr: X dB\n"
+    "Frames with an odd width or height lose their last column/row (H.264 4:2:0).\n"
+    "\n"
+    "  --model M          saliency model for the offsets and the EWPSNR weights (default "
+    "baseline)\n"
+    "  --bitrates LIST    target bitrates in kbit/s (default 150,300,600,1200)\n"
+    "  --strength S       saliencyx264enc strength (default 1)\n"
+    "  --max-qp-offset Q  saliencyx264enc max-qp-offset (default 8)\n"
+    "  --preset P         x264 speed preset (default medium)\n"
+    "  --fps F            frame rate for rate control when the input has none (default 25)\n"
+    "  --frames N         use the first N frames (default: all)\n";
+
+struct Clip {
+  int width = 0, height = 0;
+  double fps = 25;
+  std::vector<cv::Mat> i420;                // (h*3/2) x w, one per frame
+  std::vector<std::vector<float>> weights;  // saliency map at frame size, per frame
+  std::vector<std::vector<float>> maps;     // model-resolution maps
+  std::vector<int> map_w, map_h;
+};
+
+struct EncodeResult {
+  double kbps = 0;
+  double psnr = 0;    // mean over frames of Y-PSNR (dB)
+  double ewpsnr = 0;  // mean over frames of Y-EWPSNR (dB)
+};
+
+std::vector<int> parse_list(const std::string &text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char *end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0 || v > 1000000)
+      throw std::invalid_argument("--bitrates: '" + item + "' is not a bitrate in kbit/s");
+    out.push_back(int(v));
+  }
+  if (out.empty()) throw std::invalid_argument("--bitrates is empty");
+  return out;
+}
+
+// Caps PSNR of a perfect frame, so that an average stays finite.
+double capped(double db) { return std::min(db, 100.0); }
+
+Clip load_clip(const std::string &input, int max_frames, double fps_default,
+               const model::PredictorOptions &po, bool quiet) {
+  Clip clip;
+  flow::FrameSource source(input);
+  clip.fps = source.fps() > 0 ? source.fps() : fps_default;
+  model::Predictor predictor(po);
+  cv::Mat bgr;
+  auto keep = [&clip](const std::vector<model::SaliencyMap> &maps) {
+    for (const auto &m : maps) {
+      clip.weights.push_back(model::resize_map(m, clip.width, clip.height));
+      clip.maps.push_back(m.values);
+      clip.map_w.push_back(m.width);
+      clip.map_h.push_back(m.height);
+    }
+  };
+  while ((max_frames <= 0 || int(clip.i420.size()) < max_frames) && source.read(bgr)) {
+    if (clip.i420.empty()) {
+      clip.width = bgr.cols & ~1;
+      clip.height = bgr.rows & ~1;
+      if (clip.width < 16 || clip.height < 16)
+        throw std::runtime_error(input + ": frames of " + std::to_string(bgr.cols) + "x" +
+                                 std::to_string(bgr.rows) + " are too small to encode");
+    } else if (bgr.cols != (clip.width | (bgr.cols & 1)) ||
+               bgr.rows != (clip.height | (bgr.rows & 1))) {
+      throw std::runtime_error(input + ": frame " + source.frame_name() + " changes size");
+    }
+    // The evaluated picture is the even-sized crop; the model sees the same pixels.
+    cv::Mat even = bgr(cv::Rect(0, 0, clip.width, clip.height)).clone();
+    cv::Mat yuv;
+    cv::cvtColor(even, yuv, cv::COLOR_BGR2YUV_I420);
+    clip.i420.push_back(yuv);
+    model::FrameView view{even.data, even.cols, even.rows, even.step, model::PixelFormat::BGR};
+    keep(predictor.push(view));
+  }
+  keep(predictor.finish());
+  if (clip.i420.empty()) throw std::runtime_error(input + ": no frames");
+  if (clip.weights.size() != clip.i420.size())
+    throw std::runtime_error("the predictor returned " + std::to_string(clip.weights.size()) +
+                             " maps for " + std::to_string(clip.i420.size()) + " frames");
+  if (!quiet)
+    std::fprintf(stderr, "%s: %zu frames of %dx%d at %.3g fps, maps %dx%d (%s)\n", kProgram,
+                 clip.i420.size(), clip.width, clip.height, clip.fps, clip.map_w[0], clip.map_h[0],
+                 predictor.description().c_str());
+  return clip;
+}
+
+EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, double strength,
+                    double max_qp_offset, int threads) {
+  x264_param_t p;
+  if (x264_param_default_preset(&p, preset.c_str(), nullptr) < 0)
+    throw std::invalid_argument("--preset: unknown x264 preset '" + preset + "'");
+  p.i_log_level = X264_LOG_ERROR;
+  p.i_csp = X264_CSP_I420;
+  p.i_bitdepth = 8;
+  p.i_width = clip.width;
+  p.i_height = clip.height;
+  const int fps_den = 1000;
+  const int fps_num = int(std::lround(clip.fps * fps_den));
+  p.i_fps_num = fps_num;
+  p.i_fps_den = fps_den;
+  p.b_vfr_input = 0;
+  p.i_timebase_num = fps_den;
+  p.i_timebase_den = fps_num;
+  p.i_threads = threads;
+  p.b_annexb = 1;
+  p.b_repeat_headers = 1;
+  p.b_full_recon = 1;  // the reconstruction in pic_out is complete (deblocked)
+  p.rc.i_rc_method = X264_RC_ABR;
+  p.rc.i_bitrate = kbps;
+  // Same rule as saliencyx264enc: offsets need AQ (on in every preset by default).
+  if (strength > 0 && p.rc.i_aq_mode == X264_AQ_NONE) p.rc.i_aq_mode = X264_AQ_VARIANCE;
+
+  x264_t *enc = x264_encoder_open(&p);
+  if (!enc) throw std::runtime_error("x264_encoder_open failed");
+  const std::size_t n = clip.i420.size();
+  std::vector<double> psnr(n, -1), ewpsnr(n, -1);
+  std::int64_t bytes = 0;
+  std::size_t next = 0;
+  const int w = clip.width, h = clip.height;
+
+  auto collect = [&](int size, const x264_picture_t &out) {
+    if (size <= 0) return;
+    bytes += size;
+    const std::size_t i = std::size_t(out.i_pts);
+    const model::PlaneView ref{clip.i420[i].data, w, h, std::size_t(w)};
+    const model::PlaneView rec{out.img.plane[0], w, h, std::size_t(out.img.i_stride[0])};
+    psnr[i] = capped(model::psnr_from_mse(model::mean_squared_error(ref, rec)));
+    ewpsnr[i] =
+        capped(model::psnr_from_mse(model::weighted_squared_error(ref, rec, clip.weights[i])));
+  };
+
+  x264_nal_t *nals = nullptr;
+  int n_nals = 0;
+  x264_picture_t out;
+  for (; next < n; ++next) {
+    x264_picture_t pic;
+    x264_picture_init(&pic);
+    pic.img.i_csp = X264_CSP_I420;
+    pic.img.i_plane = 3;
+    std::uint8_t *base = clip.i420[next].data;
+    pic.img.plane[0] = base;
+    pic.img.plane[1] = base + std::size_t(w) * h;
+    pic.img.plane[2] = base + std::size_t(w) * h + std::size_t(w / 2) * (h / 2);
+    pic.img.i_stride[0] = w;
+    pic.img.i_stride[1] = pic.img.i_stride[2] = w / 2;
+    pic.i_pts = std::int64_t(next);
+    std::vector<float> offsets;
+    if (strength > 0) {
+      offsets = model::saliency_to_qp_offsets(
+          model::MapView{clip.maps[next].data(), clip.map_w[next], clip.map_h[next]}, w, h,
+          {strength, max_qp_offset});
+      float *copy = static_cast<float *>(std::malloc(offsets.size() * sizeof(float)));
+      std::memcpy(copy, offsets.data(), offsets.size() * sizeof(float));
+      pic.prop.quant_offsets = copy;
+      pic.prop.quant_offsets_free = std::free;
+    }
+    const int size = x264_encoder_encode(enc, &nals, &n_nals, &pic, &out);
+    if (size < 0) {
+      x264_encoder_close(enc);
+      throw std::runtime_error("x264_encoder_encode failed");
+    }
+    collect(size, out);
+  }
+  while (x264_encoder_delayed_frames(enc) > 0) {
+    const int size = x264_encoder_encode(enc, &nals, &n_nals, nullptr, &out);
+    if (size < 0) {
+      x264_encoder_close(enc);
+      throw std::runtime_error("x264_encoder_encode failed while draining");
+    }
+    collect(size, out);
+  }
+  x264_encoder_close(enc);
+
+  EncodeResult r;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (psnr[i] < 0) throw std::runtime_error("frame " + std::to_string(i) + " was not encoded");
+    r.psnr += psnr[i] / double(n);
+    r.ewpsnr += ewpsnr[i] / double(n);
+  }
+  r.kbps = double(bytes) * 8.0 / 1000.0 / (double(n) / clip.fps);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  std::string input, model_name = "baseline", weights, bitrates = "150,300,600,1200",
+                     preset = "medium";
+  int frames = 0, threads = 0;
+  double strength = 1.0, max_qp_offset = 8.0, fps = 25.0;
+  bool quiet = false;
+  tools::Args args(argc, argv, kProgram, kUsage);
+  args.option("--input", &input);
+  args.option("--model", &model_name);
+  args.option("--weights", &weights);
+  args.option("--frames", &frames);
+  args.option("--bitrates", &bitrates);
+  args.option("--strength", &strength);
+  args.option("--max-qp-offset", &max_qp_offset);
+  args.option("--preset", &preset);
+  args.option("--fps", &fps);
+  args.option("--threads", &threads);
+  args.flag("--quiet", &quiet);
+  args.parse();
+  args.require("--input", input);
+  if (!(strength > 0) || strength > 10) args.usage_error("--strength must be in (0, 10]");
+  if (!(max_qp_offset >= 0.5) || max_qp_offset > 30)
+    args.usage_error("--max-qp-offset must be in [0.5, 30]");
+  if (!(fps > 0)) args.usage_error("--fps must be > 0");
+  if (frames < 0 || threads < 0) args.usage_error("--frames and --threads must be >= 0");
+  bool known_preset = false;
+  for (int i = 0; x264_preset_names[i]; ++i) known_preset |= preset == x264_preset_names[i];
+  if (!known_preset) args.usage_error("--preset: unknown x264 preset '" + preset + "'");
+
+  try {
+    const std::vector<int> rates = parse_list(bitrates);
+    model::PredictorOptions po;
+    po.model = model::parse_model_kind(model_name);
+    po.weights = weights;
+    const Clip clip = load_clip(input, frames, fps, po, quiet);
+
+    std::printf(
+        "| target kbit/s | plain kbit/s | plain PSNR | plain EWPSNR | saliency kbit/s | "
+        "saliency PSNR | saliency EWPSNR | dPSNR | dEWPSNR |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::vector<model::RatePoint> plain_psnr, plain_ew, sal_psnr, sal_ew;
+    for (int kbps : rates) {
+      const EncodeResult a = encode(clip, kbps, preset, 0.0, max_qp_offset, threads);
+      const EncodeResult b = encode(clip, kbps, preset, strength, max_qp_offset, threads);
+      std::printf("| %d | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f | %+.2f | %+.2f |\n", kbps,
+                  a.kbps, a.psnr, a.ewpsnr, b.kbps, b.psnr, b.ewpsnr, b.psnr - a.psnr,
+                  b.ewpsnr - a.ewpsnr);
+      std::fflush(stdout);
+      plain_psnr.push_back({a.kbps, a.psnr});
+      plain_ew.push_back({a.kbps, a.ewpsnr});
+      sal_psnr.push_back({b.kbps, b.psnr});
+      sal_ew.push_back({b.kbps, b.ewpsnr});
+    }
+    if (rates.size() >= 4) {
+      std::printf("bd_rate_ewpsnr: %.2f %%\n", model::bjontegaard_delta_rate(plain_ew, sal_ew));
+      std::printf("bd_ewpsnr: %.2f dB\n", model::bjontegaard_delta_quality(plain_ew, sal_ew));
+      std::printf("bd_rate_psnr: %.2f %%\n", model::bjontegaard_delta_rate(plain_psnr, sal_psnr));
+      std::printf("bd_psnr: %.2f dB\n", model::bjontegaard_delta_quality(plain_psnr, sal_psnr));
+    } else if (!quiet) {
+      std::fprintf(stderr, "%s: Bjontegaard deltas need >= 4 bitrates\n", kProgram);
+    }
+  } catch (const std::exception &e) {
+    tools::fail(kProgram, e.what());
+  }
+  return 0;
+}
