@@ -340,8 +340,8 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
       gobject_class, PROP_INTERVAL,
       g_param_spec_uint(
           "interval", "Interval",
-          "Infer on every N-th frame and reuse the last map in between "
-          "(1 = every frame); does not change the latency",
+          "Infer on every N-th frame; the frames in between get the previous map warped "
+          "along the optical flow (1 = every frame); does not change the latency",
           1, MAX_INTERVAL, DEFAULT_INTERVAL,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**

@@ -10,7 +10,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "salflow/estimator.hpp"
+#include "salflow/frame_source.hpp"
 #include "salflow/synthetic.hpp"
+#include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
 #include "tool_common.hpp"
 
@@ -24,6 +26,9 @@ static const char *kUsage =
     "frames_per_second, peak_rss_mb. Frames are the model's default input size unless\n"
     "--width/--height are given (baseline and STSANet: 384x224, STRA-Net: 224x224).\n"
     "With --flow, measures the optical-flow estimator instead (flow_frames_per_second).\n"
+    "With --interval-quality PATH, runs the model on every frame of PATH (video, folder or glob)\n"
+    "and with interval 2, 4 and 8, and prints the mean CC and KL of the interval maps against the\n"
+    "every-frame maps and the speed-up (interval_N_cc, interval_N_kl, interval_N_speedup).\n"
     "\n"
     "  --model M      baseline (default), stsanet, stranet\n"
     "  --frames N     timed output frames after warm-up (default: 200 baseline, 3 deep models)\n"
@@ -55,10 +60,53 @@ int bench_flow(const std::string &algorithm, const std::string &preset, int fram
   return 0;
 }
 
+using MapList = std::vector<model::SaliencyMap>;
+
+// Every map of a clip with the given interval; returns the seconds spent in the predictor.
+double run_clip(const model::PredictorOptions &base, int interval, const std::vector<cv::Mat> &frames,
+                MapList &maps) {
+  model::PredictorOptions po = base;
+  po.interval = interval;
+  model::Predictor predictor(po);
+  maps.clear();
+  const auto t0 = Clock::now();
+  for (const cv::Mat &f : frames)
+    for (auto &m : predictor.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) maps.push_back(m);
+  for (auto &m : predictor.finish()) maps.push_back(m);
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int bench_interval_quality(const model::PredictorOptions &po, const std::string &path) {
+  flow::FrameSource source(path);
+  std::vector<cv::Mat> frames;
+  cv::Mat f;
+  while (source.read(f)) frames.push_back(f.clone());
+  MapList full, sparse;
+  const double full_s = run_clip(po, 1, frames, full);
+  std::printf("frames: %zu\ninterval_1_seconds_per_frame: %.6f s\n", frames.size(), full_s / frames.size());
+  for (int n : {2, 4, 8}) {
+    const double s = run_clip(po, n, frames, sparse);
+    double cc = 0, kl = 0;
+    int count = 0;
+    for (std::size_t i = 0; i < full.size(); ++i) {
+      if (i % n == 0) continue;  // inferred frames are identical by construction
+      const cv::Mat a(full[i].height, full[i].width, CV_32F, full[i].values.data());
+      const cv::Mat b(sparse[i].height, sparse[i].width, CV_32F, sparse[i].values.data());
+      cc += model::metrics::cc(b, a);
+      kl += model::metrics::kl(b, a);
+      ++count;
+    }
+    std::printf("interval_%d_cc: %.4f\ninterval_%d_kl: %.4f\ninterval_%d_speedup: %.2f x\n", n, cc / count, n,
+                kl / count, n, full_s / s);
+  }
+  std::printf("peak_rss_mb: %.0f MB\n", tools::peak_rss_mb());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast";
+  std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality;
   bool random_init = false;
   int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0;
   tools::Args args(argc, argv, kProgram, kUsage);
@@ -73,6 +121,7 @@ int main(int argc, char **argv) {
   args.option("--threads", &threads);
   args.option("--flow", &flow_alg);
   args.option("--preset", &preset);
+  args.option("--interval-quality", &interval_quality);
   args.flag("--random-init", &random_init);
   args.parse();
   tools::set_threads(threads);
@@ -88,6 +137,7 @@ int main(int argc, char **argv) {
     po.device = device;
     po.batch = batch;
     po.interval = interval;
+    if (!interval_quality.empty()) return bench_interval_quality(po, interval_quality);
     const bool deep = po.model != model::ModelKind::Baseline;
     if (frames <= 0) frames = deep ? 3 : 200;
     if (width <= 0 || height <= 0) {

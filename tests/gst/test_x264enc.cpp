@@ -438,17 +438,28 @@ TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
 }
 
 TEST_F(X264EncTest, StrengthCanChangeWhileStreaming) {
-  EncHarness h("saliencyx264enc speed-preset=ultrafast threads=1");
+  // gst_harness_new (not _parse): the stress thread sets the property on h->element itself.
+  GstHarness *h = gst_harness_new("saliencyx264enc");
+  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "ultrafast");
+  g_object_set(h->element, "threads", 1u, nullptr);
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=98,height=66,framerate=25/1");
   GValue v = G_VALUE_INIT;
   g_value_init(&v, G_TYPE_DOUBLE);
   g_value_set_double(&v, 3.0);
-  GstHarnessThread *t = gst_harness_stress_property_start_full(h.get(), "strength", &v, 100);
+  GstHarnessThread *t = gst_harness_stress_property_start_full(h, "strength", &v, 100);
   const int n = 30;
-  for (int i = 0; i < n; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
+  for (int i = 0; i < n; ++i)
+    EXPECT_EQ(gst_harness_push(h, make_frame(i, true).release()), GST_FLOW_OK);
   gst_harness_stress_thread_stop(t);
   g_value_unset(&v);
-  h.push_eos();
-  EXPECT_EQ(h.pull_all().size(), std::size_t(n));
+  EXPECT_TRUE(gst_harness_push_event(h, gst_event_new_eos()));
+  int out = 0;
+  while (GstBuffer *b = gst_harness_try_pull(h)) {
+    gst_buffer_unref(b);
+    out++;
+  }
+  EXPECT_EQ(out, n);
+  gst_harness_teardown(h);
 }
 
 TEST_F(X264EncTest, SurvivesStateCycles) {
