@@ -19,8 +19,12 @@ nn::BatchNorm3d s3d_batch_norm(int64_t channels) {
 // g = gamma / sqrt(var + eps), the same per-channel map batch_norm applies.
 torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::BatchNorm3d bn,
                            Arithmetic arithmetic) {
-  if (bn->is_training() || arithmetic == Arithmetic::Reference)
-    return torch::relu(bn->forward(conv3d(x, conv, arithmetic)));
+  if (bn->is_training()) return torch::relu(bn->forward(conv3d(x, conv, arithmetic)));
+  if (arithmetic == Arithmetic::Reference) {
+    auto y = conv3d(x, conv, arithmetic);
+    y = bn->forward(y);  // the convolution output is released here, not at the end
+    return y.relu_();
+  }
   const auto &o = conv->options;
   const auto scale = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
   const auto weight = conv->weight * scale.view({-1, 1, 1, 1, 1});
