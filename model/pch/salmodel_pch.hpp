@@ -1,5 +1,4 @@
 // Precompiled header for the LibTorch-heavy targets (model/ and its tests).
-#pragma once
 #include <torch/torch.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
