@@ -15,7 +15,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "flow_tool_support.hpp"
+#include "salflow/cli.hpp"
 #include "salflow/estimator.hpp"
 #include "salflow/flo_io.hpp"
 #include "salflow/frame_source.hpp"
@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
   std::string input, output, algorithm_name = "dis", preset_name = "fast";
   bool visualize = false, quiet = false;
   int threads = -1;
-  flowtools::Args args(argc, argv, kProgram, kUsage);
+  flow::cli::Args args(argc, argv, kProgram, kUsage);
   args.option("--input", &input);
   args.option("--output", &output);
   args.option("--algorithm", &algorithm_name);
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
   try {
     flow::FrameSource source(input);
     auto estimator = flow::create_estimator(algorithm, preset);
-    flowtools::StagedDir staged(output);
+    flow::cli::StagedDir staged(output);
     if (visualize) {
       std::error_code ec;
       std::filesystem::create_directory(staged.file("vis"), ec);
@@ -158,10 +158,10 @@ int main(int argc, char **argv) {
                    staged.final_path().c_str(), progress.seconds(),
                    written / std::max(progress.seconds(), 1e-9));
   } catch (const cv::Exception &e) {  // e.g. a video backend failing mid-stream
-    flowtools::fail(kProgram, input + ": " + e.err);
+    flow::cli::fail(kProgram, input + ": " + e.err);
   } catch (const std::exception &e) {
     // FrameSource, FlowFileError, StagedDir and the messages above name the file.
-    flowtools::fail(kProgram, e.what());
+    flow::cli::fail(kProgram, e.what());
   }
   return 0;
 }

@@ -1,5 +1,5 @@
-// Small helpers shared by the command-line tools: argument parsing, staging
-// directories (no half-written output that looks complete), progress and .npy.
+// Small helpers shared by the model tools: progress, .npy output, threads and
+// memory figures (argument parsing and staged output come from salflow/cli.hpp).
 #pragma once
 
 #include <chrono>
@@ -9,50 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "salflow/cli.hpp"
+
 namespace tools {
 
-/// Minimal "--flag value" / "--switch" parser with usage errors (exit 2).
-class Args {
- public:
-  Args(int argc, char **argv, std::string program, std::string usage);
-  /// Declares a flag taking a value / a switch; must be called before parse().
-  void option(const std::string &flag, std::string *out);
-  void option(const std::string &flag, int *out);
-  void option(const std::string &flag, std::uint64_t *out);
-  void option(const std::string &flag, double *out);
-  void flag(const std::string &flag, bool *out);
-  /// Parses argv; prints usage and exits 0 on --help, exits 2 on errors.
-  void parse();
-  /// Exits 2 with "program: --flag is required" when `value` is empty.
-  void require(const std::string &flag, const std::string &value) const;
-  [[noreturn]] void usage_error(const std::string &message) const;
-
- private:
-  int argc_;
-  char **argv_;
-  std::string program_, usage_;
-  std::map<std::string, std::function<bool(const std::string &)>> options_;
-  std::map<std::string, bool *> flags_;
-};
-
-/// Prints "program: message" on stderr and exits with `code`.
-[[noreturn]] void fail(const std::string &program, const std::string &message, int code = 1);
-
-/// Output directory written atomically: files go to a hidden staging folder
-/// next to `final_dir`; commit() moves them into place; the destructor removes
-/// the staging folder if commit() never ran.
-class StagedDir {
- public:
-  explicit StagedDir(const std::string &final_dir);
-  ~StagedDir();
-  const std::string &path() const { return staging_; }
-  std::string file(const std::string &name) const { return staging_ + "/" + name; }
-  void commit();
-
- private:
-  std::string final_, staging_;
-  bool committed_ = false;
-};
+// Argument parsing, errors and staged output directories are shared with the
+// flow tools (salflow/cli.hpp).
+using flow::cli::Args;
+using flow::cli::fail;
+using flow::cli::StagedDir;
 
 /// Writes a 2-D float32 array as NumPy .npy (version 1.0, little endian, C order).
 void write_npy(const std::string &path, const float *values, int height, int width);
