@@ -37,7 +37,7 @@ PART="$VIDEO_OUT.part"
 trap 'rm -f "$PART"' EXIT
 mkdir -p "$OUT_DIR"
 
-run_pipeline "$(decode_chain "$INPUT") ! opticalflow ! queue ! $(saliency_element) ! queue ! \
+run_pipeline "$(decode_chain "$INPUT") ! opticalflow downscale=2 ! queue ! $(saliency_element) ! queue ! \
   saliencyoverlay colormap=${COLORMAP:-jet} alpha=${ALPHA:-0.5} show-peak=true ! videoconvert ! \
   $ENCODER ! filesink location=\"$PART\""
 mv "$PART" "$VIDEO_OUT"
