@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "salmodel/checkpoint.hpp"
 #include "salmodel/predictor.hpp"
 #include "salmodel/stranet.hpp"
 #include "test_support.hpp"
@@ -412,3 +413,76 @@ TEST_F(StraNetTest, KerasH5ImportRejectsMissingExtraAndMisshapenWeightsByName) {
 }
 
 }  // namespace
+
+namespace {
+
+// The torchvision ResNet-50 layout, stated independently of the loader:
+// (torchvision prefix, Keras layer id) for every conv/BN pair of one stream.
+std::vector<std::pair<std::string, std::string>> torchvision_pairs() {
+  std::vector<std::pair<std::string, std::string>> pairs = {{"conv1|bn1", "conv1|bn_conv1"}};
+  const int blocks[4] = {3, 4, 6, 3};
+  for (int l = 0; l < 4; ++l)
+    for (int i = 0; i < blocks[l]; ++i) {
+      const std::string tv = "layer" + std::to_string(l + 1) + "." + std::to_string(i) + ".";
+      const std::string id = std::to_string(l + 2) + char('a' + i);
+      for (int c = 1; c <= 3; ++c)
+        pairs.push_back({tv + "conv" + std::to_string(c) + "|" + tv + "bn" + std::to_string(c),
+                         "res" + id + "_branch2" + char('a' + c - 1) + "|bn" + id + "_branch2" + char('a' + c - 1)});
+      if (i == 0) pairs.push_back({tv + "downsample.0|" + tv + "downsample.1", "res" + id + "_branch1|bn" + id + "_branch1"});
+    }
+  return pairs;
+}
+
+}  // namespace
+
+TEST_F(StraNetTest, TorchvisionResNet50InitialisesBothStreams) {
+  STRANet net(tiny(16));
+  std::map<std::string, torch::Tensor> ours;
+  for (const auto &p : net->appearance->named_parameters()) ours[p.key()] = p.value();
+  for (const auto &b : net->appearance->named_buffers()) ours[b.key()] = b.value();
+  // A torchvision-layout checkpoint with the tiny widths (random values), plus its fc head.
+  model::StateDict tv;
+  for (const auto &[tvp, kp] : torchvision_pairs()) {
+    const std::string tv_conv = tvp.substr(0, tvp.find('|')), tv_bn = tvp.substr(tvp.find('|') + 1);
+    const std::string conv = "A_" + kp.substr(0, kp.find('|')), bn = "A_" + kp.substr(kp.find('|') + 1);
+    tv.emplace_back(tv_conv + ".weight", torch::randn(ours.at(conv + ".weight").sizes()));
+    for (const char *s : {"weight", "bias", "running_mean"})
+      tv.emplace_back(tv_bn + "." + s, torch::randn(ours.at(bn + "." + s).sizes()));
+    tv.emplace_back(tv_bn + ".running_var", torch::rand(ours.at(bn + ".running_var").sizes()) + 0.5);
+  }
+  tv.emplace_back("fc.weight", torch::randn({10, 128}));
+  testsupport::TempDir tmp;
+  const std::string path = tmp / "resnet50.pth";
+  model::write_checkpoint(path, tv);
+  std::map<std::string, torch::Tensor> want(tv.begin(), tv.end());
+
+  EXPECT_GT(model::init_from_torchvision_resnet50(*net, path), 0u);
+  torch::NoGradGuard guard;
+  EXPECT_TRUE(torch::equal(net->appearance->named_parameters()["A_res3a_branch2b.weight"], want["layer2.0.conv2.weight"]));
+  EXPECT_TRUE(torch::equal(net->motion->named_parameters()["M_res3a_branch2b.weight"], want["layer2.0.conv2.weight"]));
+  EXPECT_TRUE(torch::equal(net->appearance->named_parameters()["A_res5a_branch1.weight"],
+                           want["layer4.0.downsample.0.weight"]));
+  EXPECT_TRUE(torch::equal(net->appearance->named_buffers()["A_bn4c_branch2a.running_var"], want["layer3.2.bn1.running_var"]));
+  EXPECT_EQ(net->appearance->named_parameters()["A_res2a_branch2a.bias"].abs().max().item<float>(), 0.f);
+  // Motion conv1: the mean RGB kernel on each of the 10 flow channels.
+  const torch::Tensor m = net->motion->named_parameters()["M_conv1.weight"];
+  ASSERT_EQ(m.size(1), 10);
+  const torch::Tensor mean = want["conv1.weight"].mean(1, true);
+  for (int c = 0; c < 10; ++c) EXPECT_TRUE(torch::allclose(m.narrow(1, c, 1), mean)) << c;
+  EXPECT_TRUE(torch::equal(net->appearance->named_parameters()["A_conv1.weight"], want["conv1.weight"]));
+
+  // A checkpoint missing a key is refused, naming it, and nothing changes.
+  model::StateDict broken;
+  for (auto &kv : tv)
+    if (kv.first != "layer3.1.conv2.weight") broken.push_back(kv);
+  model::write_checkpoint(tmp / "broken.pth", broken);
+  const torch::Tensor before = net->appearance->named_parameters()["A_conv1.weight"].clone();
+  try {
+    model::init_from_torchvision_resnet50(*net, tmp / "broken.pth");
+    FAIL() << "a checkpoint without layer3.1.conv2.weight must be refused";
+  } catch (const model::ModelError &e) {
+    EXPECT_NE(std::string(e.what()).find("layer3.1.conv2.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("broken.pth"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(torch::equal(net->appearance->named_parameters()["A_conv1.weight"], before));
+}

@@ -227,6 +227,15 @@ TORCH_MODULE(STRANet);
 /// @returns the number of datasets imported.
 std::size_t import_keras_h5(STRANetImpl &net, const std::string &path);
 
+/// Initialises both ResNet-50 streams from a torchvision ImageNet ResNet-50
+/// checkpoint (torch.save state dict, e.g. resnet50-0676ba61.pth) for training:
+/// conv and BN weights by the name mapping in torchvision_init.cpp, zero conv
+/// biases, and the motion stream's 10-channel conv1 as the mean RGB kernel
+/// repeated (cross-modality initialisation). The rest of the network keeps its
+/// initialisation. Throws ModelError naming the file and any missing or
+/// mis-shaped key (nothing is loaded then). @returns the tensors copied.
+std::size_t init_from_torchvision_resnet50(STRANetImpl &net, const std::string &path);
+
 /// One dataset of an HDF5 file: path inside the file, shape, values as float.
 struct H5Dataset {
   std::string path;
