@@ -1,17 +1,12 @@
 // STRA-Net behind the SaliencyModel interface: official pre-processing
 // (model-spec B.10), stateful per-frame inference (B.11), weights (B.9).
+#include "salmodel/module_utils.hpp"
 #include "salmodel/resample.hpp"
 #include "salmodel/stranet.hpp"
 
 namespace model {
 
 using namespace stranet;
-
-namespace {
-bool ends_with(const std::string &s, const std::string &tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-}  // namespace
 
 STRANetModel::STRANetModel(const STRANetOptions &options) : net_(options) {
   const auto &mode = options.flow_resize_mode();
@@ -125,7 +120,7 @@ torch::Tensor STRANetModel::predict(const std::vector<Window> &windows) {
 }
 
 void STRANetModel::to(torch::Device device, torch::Dtype dtype) {
-  net_->to(device, dtype);
+  move_module(*net_, device, dtype);  // keeps the int64 num_batches_tracked counters
   if (device.is_cpu()) {
     // Channels-last kernels (and inputs, in predict): oneDNN's native layout,
     // which keeps the many 1x1 convs at 28x28 off the reorder path (1x1
@@ -142,20 +137,9 @@ void STRANetModel::to(torch::Device device, torch::Dtype dtype) {
   if (state_.defined()) state_ = state_.to(device, dtype);
 }
 
-std::int64_t STRANetModel::parameter_count() const {
-  std::int64_t n = 0;
-  for (const auto &p : net_->parameters()) n += p.numel();
-  return n;
-}
+std::int64_t STRANetModel::parameter_count() const { return count_parameters(*net_); }
 
-std::int64_t STRANetModel::buffer_count() const {
-  std::int64_t n = 0;
-  // BatchNorm running statistics. Module::to(dtype) in C++ also converts the
-  // int64 num_batches_tracked counters to floating point: never count them.
-  for (const auto &b : net_->named_buffers())
-    if (b.value().is_floating_point() && !ends_with(b.key(), "num_batches_tracked")) n += b.value().numel();
-  return n;
-}
+std::int64_t STRANetModel::buffer_count() const { return count_float_buffers(*net_); }
 
 void STRANetModel::load_weights(const std::string &path) {
   import_keras_h5(*net_, path);

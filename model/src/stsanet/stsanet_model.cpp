@@ -1,6 +1,7 @@
 // STSANet behind the SaliencyModel interface: official pre-processing
 // (model-spec A.8), windows (A.9) and weights (A.7).
 #include "salmodel/checkpoint.hpp"
+#include "salmodel/module_utils.hpp"
 #include "salmodel/resample.hpp"
 #include "salmodel/stsanet.hpp"
 
@@ -54,31 +55,14 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
 }
 
 void STSANetModel::to(torch::Device device, torch::Dtype dtype) {
-  // torch::nn::Module::to(device, dtype) would also cast the int64 BatchNorm
-  // counters (num_batches_tracked); like PyTorch's Module.to, cast only the
-  // floating-point tensors.
-  net_->to(device);
-  torch::NoGradGuard no_grad;
-  for (auto &p : net_->parameters())
-    if (p.is_floating_point()) p.set_data(p.to(dtype));
-  for (auto &b : net_->buffers())
-    if (b.is_floating_point()) b.set_data(b.to(dtype));
+  move_module(*net_, device, dtype);  // keeps the int64 num_batches_tracked counters
   device_ = device;
   dtype_ = dtype;
 }
 
-std::int64_t STSANetModel::parameter_count() const {
-  std::int64_t n = 0;
-  for (const auto &p : net_->parameters()) n += p.numel();
-  return n;
-}
+std::int64_t STSANetModel::parameter_count() const { return count_parameters(*net_); }
 
-std::int64_t STSANetModel::buffer_count() const {
-  std::int64_t n = 0;
-  for (const auto &b : net_->buffers())
-    if (b.is_floating_point()) n += b.numel();
-  return n;
-}
+std::int64_t STSANetModel::buffer_count() const { return count_float_buffers(*net_); }
 
 void STSANetModel::load_weights(const std::string &path) {
   // Strict: every key and shape of the official state dict, `module.`
