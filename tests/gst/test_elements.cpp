@@ -25,41 +25,16 @@
 
 #include "test_support.hpp"
 
+#include "gst_test_support.hpp"
+
 namespace {
 
+using gsttest::BufferPtr;
+using gsttest::ElementPtr;
+using gsttest::BusPtr;
+using gsttest::LogCounter;
+
 constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
-
-struct BufferUnref {
-  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
-};
-using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
-
-struct ObjectUnref {
-  void operator()(gpointer o) const { gst_object_unref(o); }
-};
-using ElementPtr = std::unique_ptr<GstElement, ObjectUnref>;
-using BusPtr = std::unique_ptr<GstBus, ObjectUnref>;
-
-// Counts GLib criticals and warnings (any domain, any thread) while installed.
-class LogCounter {
- public:
-  LogCounter() { previous_ = g_log_set_default_handler(&LogCounter::handle, this); }
-  ~LogCounter() { g_log_set_default_handler(previous_, nullptr); }
-  int criticals() const { return criticals_; }
-  int warnings() const { return warnings_; }
-
- private:
-  static void handle(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                     gpointer self) {
-    auto *counter = static_cast<LogCounter *>(self);
-    if (level & G_LOG_LEVEL_CRITICAL) counter->criticals_++;
-    if (level & G_LOG_LEVEL_WARNING) counter->warnings_++;
-    g_log_default_handler(domain, level, message, nullptr);
-  }
-  GLogFunc previous_ = nullptr;
-  std::atomic<int> criticals_{0};
-  std::atomic<int> warnings_{0};
-};
 
 class ElementTest : public ::testing::Test {
  protected:

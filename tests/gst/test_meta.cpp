@@ -13,12 +13,12 @@
 
 #include <gtest/gtest.h>
 
+#include "gst_test_support.hpp"
+
 namespace {
 
-struct BufferUnref {
-  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
-};
-using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
+using gsttest::LogCounter;
+using gsttest::BufferPtr;
 
 struct BytesUnref {
   void operator()(GBytes *b) const { g_bytes_unref(b); }
@@ -64,27 +64,6 @@ std::vector<float> flow_values(GstOpticalFlowMeta *meta) {
   BytesPtr flow(gst_optical_flow_meta_get_flow(meta, nullptr, nullptr));
   return to_floats(flow.get());
 }
-
-// Counts GLib criticals and warnings (from any domain, any thread) while installed.
-class LogCounter {
- public:
-  LogCounter() { previous_ = g_log_set_default_handler(&LogCounter::handle, this); }
-  ~LogCounter() { g_log_set_default_handler(previous_, nullptr); }
-  int criticals() const { return criticals_; }
-  int warnings() const { return warnings_; }
-
- private:
-  static void handle(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                     gpointer self) {
-    auto *counter = static_cast<LogCounter *>(self);
-    if (level & G_LOG_LEVEL_CRITICAL) counter->criticals_++;
-    if (level & G_LOG_LEVEL_WARNING) counter->warnings_++;
-    g_log_default_handler(domain, level, message, nullptr);  // still shown in the test log
-  }
-  GLogFunc previous_ = nullptr;
-  std::atomic<int> criticals_{0};
-  std::atomic<int> warnings_{0};
-};
 
 class SaliencyMetaTest : public ::testing::Test {
  protected:

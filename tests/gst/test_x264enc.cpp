@@ -17,36 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "gst_test_support.hpp"
+
 namespace {
+
+using gsttest::BufferPtr;
+using gsttest::LogCounter;
 
 constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
 constexpr int kWidth = 98, kHeight = 66;          // 7x5 macroblocks, the last ones partial
-
-struct BufferUnref {
-  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
-};
-using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
-
-// Counts GLib criticals and warnings while installed.
-class X264LogCounter {
- public:
-  X264LogCounter() { previous_ = g_log_set_default_handler(&X264LogCounter::handle, this); }
-  ~X264LogCounter() { g_log_set_default_handler(previous_, nullptr); }
-  int criticals() const { return criticals_; }
-  int warnings() const { return warnings_; }
-
- private:
-  static void handle(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                     gpointer self) {
-    auto *counter = static_cast<X264LogCounter *>(self);
-    if (level & G_LOG_LEVEL_CRITICAL) counter->criticals_++;
-    if (level & G_LOG_LEVEL_WARNING) counter->warnings_++;
-    g_log_default_handler(domain, level, message, nullptr);
-  }
-  GLogFunc previous_ = nullptr;
-  std::atomic<int> criticals_{0};
-  std::atomic<int> warnings_{0};
-};
 
 class X264EncTest : public ::testing::Test {
  protected:
@@ -54,14 +33,14 @@ class X264EncTest : public ::testing::Test {
     gst_init(nullptr, nullptr);
     ASSERT_NE(gst_registry_find_plugin(gst_registry_get(), "saliencyx264"), nullptr)
         << "plugin 'saliencyx264' not found: set GST_PLUGIN_PATH_1_0 to <builddir>/gst/x264";
-    log_ = std::make_unique<X264LogCounter>();
+    log_ = std::make_unique<LogCounter>();
   }
   void TearDown() override {
     EXPECT_EQ(log_->criticals(), 0) << "GLib criticals logged during the test";
     EXPECT_EQ(log_->warnings(), expected_warnings_) << "GLib warnings logged during the test";
     log_.reset();
   }
-  std::unique_ptr<X264LogCounter> log_;
+  std::unique_ptr<LogCounter> log_;
   int expected_warnings_ = 0;
 };
 

@@ -1,0 +1,45 @@
+// Helpers shared by the GStreamer test files (one test executable, several files).
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include <gst/gst.h>
+
+namespace gsttest {
+
+struct BufferUnref {
+  void operator()(GstBuffer *b) const { gst_buffer_unref(b); }
+};
+using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
+
+struct ObjectUnref {
+  void operator()(gpointer o) const { gst_object_unref(o); }
+};
+using ElementPtr = std::unique_ptr<GstElement, ObjectUnref>;
+using BusPtr = std::unique_ptr<GstBus, ObjectUnref>;
+
+/// Counts GLib criticals and warnings (any domain, any thread) while installed,
+/// so a test can fail on them as gst_check_init does; messages are still shown.
+class LogCounter {
+ public:
+  LogCounter() { previous_ = g_log_set_default_handler(&LogCounter::handle, this); }
+  ~LogCounter() { g_log_set_default_handler(previous_, nullptr); }
+  LogCounter(const LogCounter &) = delete;
+  LogCounter &operator=(const LogCounter &) = delete;
+  int criticals() const { return criticals_; }
+  int warnings() const { return warnings_; }
+
+ private:
+  static void handle(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer self) {
+    auto *counter = static_cast<LogCounter *>(self);
+    if (level & G_LOG_LEVEL_CRITICAL) counter->criticals_++;
+    if (level & G_LOG_LEVEL_WARNING) counter->warnings_++;
+    g_log_default_handler(domain, level, message, nullptr);
+  }
+  GLogFunc previous_ = nullptr;
+  std::atomic<int> criticals_{0};
+  std::atomic<int> warnings_{0};
+};
+
+}  // namespace gsttest
