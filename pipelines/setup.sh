@@ -15,6 +15,8 @@ PACKAGES=(
   g++ meson ninja-build pkg-config
   # LibTorch (CPU) with a fast BLAS: without OpenBLAS Debian's LibTorch falls back to the reference BLAS (6x slower)
   libtorch-dev libopenblas0-pthread
+  # gloo headers for c10d::ProcessGroupGloo (saliency-train's data-parallel allreduce)
+  libgloo-dev
   # OpenCV with contrib (DIS, TV-L1 optical flow)
   libopencv-dev libopencv-contrib-dev
   # GStreamer 1.22: development files, the check library, tools and the plugins our pipelines use
@@ -31,6 +33,8 @@ TEST_PACKAGES=(
   libgtest-dev
   # fixtures in the published formats are written by the tests with Debian's PyTorch and h5py
   python3-torch python3-h5py
+  # libFuzzer for the parsers' fuzz targets (tests/fuzz): clang 14 and its runtime libraries
+  clang libclang-rt-14-dev
 )
 
 want=("${PACKAGES[@]}")

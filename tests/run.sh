@@ -14,6 +14,29 @@ export GST_SALIENCY_SHARED=${GST_SALIENCY_SHARED:-"$ROOT/../shared"}
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1 "$@"
 status=$?
 
+# libFuzzer on the file parsers (tests/fuzz/README.md), GST_SALIENCY_FUZZ_SECONDS
+# (default 20) per target, when clang and its fuzzer runtime are installed
+# (pipelines/setup.sh --tests installs them). The replay tests above run in
+# every build; this adds coverage-guided inputs under ASan/UBSan.
+# GST_SALIENCY_FUZZ_SECONDS=0 skips it; so does naming tests on the command line.
+FUZZ_SECONDS=${GST_SALIENCY_FUZZ_SECONDS:-20}
+FUZZ_DIR=${GST_SALIENCY_FUZZ_BUILD_DIR:-"$ROOT/build-fuzz"}
+if [[ $# -eq 0 && "$FUZZ_SECONDS" != 0 ]]; then
+  probe=$(mktemp -d)
+  if command -v clang++ >/dev/null &&
+     printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char *, unsigned long) { return 0; }\n' |
+       clang++ -fsanitize=fuzzer -x c++ - -o "$probe/probe" 2>/dev/null; then
+    if [[ ! -f "$FUZZ_DIR/build.ninja" ]]; then
+      CC=clang CXX=clang++ meson setup "$FUZZ_DIR" "$ROOT" -Dfuzzing=enabled -Dgst=disabled \
+        -Dtests=disabled -Dbuildtype=debugoptimized >/dev/null || echo "tests: fuzz build: configure failed"
+    fi
+    GST_SALIENCY_FUZZ_BUILD_DIR="$FUZZ_DIR" "$ROOT/tests/fuzz/run-libfuzzer.sh" "$FUZZ_SECONDS" || status=1
+  else
+    echo "tests: note: clang with libFuzzer not found (apt-get install clang libclang-rt-14-dev); fuzzing skipped"
+  fi
+  rm -rf "$probe"
+fi
+
 # One closing line counted from the JUnit report meson writes (every gtest case, not just suites).
 /usr/bin/python3 - "$BUILD_DIR/meson-logs/testlog.junit.xml" <<'PY' || true
 import sys, xml.etree.ElementTree as ET

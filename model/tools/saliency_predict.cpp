@@ -119,7 +119,9 @@ int main(int argc, char **argv) {
     po.device = device;
     po.batch = batch;
     po.interval = interval;
-    if (!weights.empty() && !fs::is_regular_file(weights)) throw model::ModelError(weights + ": no such file");
+    if (!weights.empty() && !fs::is_regular_file(weights))
+      throw model::ModelError(weights + (fs::is_directory(weights) ? ": is a directory, not a weights file"
+                                                                    : ": no such file"));
     model::HeatmapStyle style;
     style.colormap = model::parse_colormap(colormap);
     style.alpha = float(alpha);

@@ -3,8 +3,10 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 
 #include <gst/gst.h>
+#include <gtest/gtest.h>
 
 namespace gsttest {
 
@@ -40,6 +42,32 @@ class LogCounter {
   GLogFunc previous_ = nullptr;
   std::atomic<int> criticals_{0};
   std::atomic<int> warnings_{0};
+};
+
+/// Base fixture of the element tests: initialises GStreamer, requires the
+/// plugin under test, and fails a test that logged GLib criticals, or more
+/// GLib warnings than it declared in expected_warnings_.
+class PluginTest : public ::testing::Test {
+ protected:
+  explicit PluginTest(std::string plugin = "saliency", std::string build_subdir = "gst/elements")
+      : plugin_(std::move(plugin)), build_subdir_(std::move(build_subdir)) {}
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    ASSERT_NE(gst_registry_find_plugin(gst_registry_get(), plugin_.c_str()), nullptr)
+        << "plugin '" << plugin_ << "' not found: set GST_PLUGIN_PATH_1_0 to <builddir>/"
+        << build_subdir_;
+    log_ = std::make_unique<LogCounter>();
+  }
+  void TearDown() override {
+    EXPECT_EQ(log_->criticals(), 0) << "GLib criticals logged during the test";
+    EXPECT_EQ(log_->warnings(), expected_warnings_) << "GLib warnings logged during the test";
+    log_.reset();
+  }
+  std::unique_ptr<LogCounter> log_;
+  int expected_warnings_ = 0;
+
+ private:
+  std::string plugin_, build_subdir_;
 };
 
 }  // namespace gsttest

@@ -36,21 +36,7 @@ using gsttest::LogCounter;
 
 constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
 
-class ElementTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    gst_init(nullptr, nullptr);
-    ASSERT_NE(gst_registry_find_plugin(gst_registry_get(), "saliency"), nullptr)
-        << "plugin 'saliency' not found: set GST_PLUGIN_PATH_1_0 to <builddir>/gst/elements";
-    log_ = std::make_unique<LogCounter>();
-  }
-  void TearDown() override {
-    EXPECT_EQ(log_->criticals(), 0) << "GLib criticals logged during the test";
-    EXPECT_EQ(log_->warnings(), 0) << "GLib warnings logged during the test";
-    log_.reset();
-  }
-  std::unique_ptr<LogCounter> log_;
-};
+class ElementTest : public gsttest::PluginTest {};
 
 // RAII around a GstHarness (gst_harness_teardown).
 class Harness {

@@ -64,25 +64,42 @@ void check_checkpoint_file(const std::string &path) {
 class VerifiedArchive {
  public:
   explicit VerifiedArchive(const std::string &path)
-      : reader_(std::make_unique<caffe2::serialize::PyTorchStreamReader>(path)),
-        crcs_(zip::read_record_crcs(path)) {}
+      : crcs_(checked_directory(path, &file_size_)),
+        reader_(std::make_unique<caffe2::serialize::PyTorchStreamReader>(path)) {}
 
   bool has(const std::string &name) const { return reader_->hasRecord(name); }
 
+  /// The central directory, refused when a record claims more bytes than the
+  /// whole file: torch.save stores records uncompressed, and LibTorch's reader
+  /// allocates (and for "version", copies) the claimed size as soon as it is
+  /// constructed. A 431-byte file claiming a 4 GiB "version" record made it
+  /// allocate 8 GiB (found by the 'checkpoint' fuzz target).
+  static std::unordered_map<std::string, zip::RecordInfo> checked_directory(const std::string &path,
+                                                                            std::uint64_t *file_size) {
+    auto records = zip::read_record_crcs(path, file_size);
+    for (const auto &[name, info] : records)
+      if (info.size > *file_size)
+        throw ModelError("record '" + name + "' claims " + std::to_string(info.size) +
+                         " bytes, more than the whole file (" + std::to_string(*file_size) +
+                         "): corrupt zip directory");
+    return records;
+  }
+
   /// The record's bytes, after checking them against the central directory.
   std::tuple<at::DataPtr, std::size_t> get(const std::string &name) const {
-    auto record = reader_->getRecord(name);
     auto it = crcs_.find(name);
     if (it == crcs_.end())
       throw ModelError("record '" + name + "' is not in the zip central directory");
-    if (zip::crc32(std::get<0>(record).get(), std::get<1>(record)) != it->second)
+    auto record = reader_->getRecord(name);
+    if (zip::crc32(std::get<0>(record).get(), std::get<1>(record)) != it->second.crc)
       throw ModelError("record '" + name + "' is corrupt (CRC-32 mismatch)");
     return record;
   }
 
  private:
+  std::uint64_t file_size_ = 0;
+  std::unordered_map<std::string, zip::RecordInfo> crcs_;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader_;
-  std::unordered_map<std::string, std::uint32_t> crcs_;
 };
 
 // Serves data/<key> records as storages, without copying: the record's

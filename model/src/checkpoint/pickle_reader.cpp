@@ -340,6 +340,12 @@ NodeId Unpickler::rebuild_tensor(const std::vector<NodeId> &args) {
     fail("tensor of size " + c10::str(c10::IntArrayRef(sizes)) + " at offset " +
          std::to_string(offset) + " lies outside its storage of " + std::to_string(storage_numel) +
          " elements");
+  // Inside the storage, the element count must still fit in int64 (LibTorch's
+  // numel): with zero strides a small storage can back a view of any size.
+  std::int64_t numel = 1;
+  for (std::size_t d = 0; !empty && d < sizes.size(); d++)
+    if (__builtin_mul_overflow(numel, sizes[d], &numel))
+      fail("tensor of size " + c10::str(c10::IntArrayRef(sizes)) + " has too many elements");
   NodeId id = make(Kind::Tensor);
   nodes_[id].tensor = storage.as_strided(sizes, strides, offset);
   return id;

@@ -67,10 +67,12 @@ std::uint32_t crc32(const void *data, std::size_t size, std::uint32_t crc) {
   return ~crc;
 }
 
-std::unordered_map<std::string, std::uint32_t> read_record_crcs(const std::string &path) {
+std::unordered_map<std::string, RecordInfo> read_record_crcs(const std::string &path,
+                                                             std::uint64_t *file_size_out) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw ModelError("cannot open the file to read its zip central directory");
   const std::uint64_t file_size = static_cast<std::uint64_t>(in.tellg());
+  if (file_size_out) *file_size_out = file_size;
 
   // End of central directory record: 22 bytes + a comment of up to 65535.
   const std::uint64_t tail_size = std::min<std::uint64_t>(file_size, 22 + 65535);
@@ -98,18 +100,34 @@ std::unordered_map<std::string, std::uint32_t> read_record_crcs(const std::strin
   }
   const std::vector<std::uint8_t> cd = read_at(in, file_size, cd_offset, cd_size);
 
-  std::unordered_map<std::string, std::uint32_t> crcs;
+  std::unordered_map<std::string, RecordInfo> crcs;
   std::size_t p = 0;
   while (p + 46 <= cd.size() && le(&cd[p], 4) == 0x02014b50) {
-    const std::uint32_t crc = static_cast<std::uint32_t>(le(&cd[p + 16], 4));
+    RecordInfo info;
+    info.crc = static_cast<std::uint32_t>(le(&cd[p + 16], 4));
+    info.size = le(&cd[p + 24], 4);
     const std::size_t name_len = le(&cd[p + 28], 2);
     const std::size_t extra_len = le(&cd[p + 30], 2);
     const std::size_t comment_len = le(&cd[p + 32], 2);
     if (name_len > cd.size() - p - 46)
       throw ModelError("zip central directory entry runs past its end");
     std::string name(reinterpret_cast<const char *>(&cd[p + 46]), name_len);
+    if (info.size == 0xffffffffu) {
+      // zip64 extended information (APPNOTE 4.5.3): the uncompressed size
+      // comes first in the extra field with header id 0x0001.
+      info.size = ~std::uint64_t(0);
+      const std::size_t extra_end = std::min(cd.size(), p + 46 + name_len + extra_len);
+      for (std::size_t e = p + 46 + name_len; e + 4 <= extra_end;) {
+        const std::size_t id = le(&cd[e], 2), len = le(&cd[e + 2], 2);
+        if (id == 1 && len >= 8 && e + 4 + 8 <= extra_end) {
+          info.size = le(&cd[e + 4], 8);
+          break;
+        }
+        e += 4 + len;
+      }
+    }
     const std::size_t slash = name.find('/');
-    crcs[slash == std::string::npos ? name : name.substr(slash + 1)] = crc;
+    crcs[slash == std::string::npos ? name : name.substr(slash + 1)] = info;
     p += 46 + name_len + extra_len + comment_len;
   }
   return crcs;

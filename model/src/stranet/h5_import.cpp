@@ -5,6 +5,8 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <new>
 #include <map>
 #include <regex>
 #include <set>
@@ -26,10 +28,28 @@ struct H5Handle {  // closes an HDF5 id with its own close function
 struct Walk {
   std::vector<H5Dataset> *out;
   std::string error;
+  // Floats still allowed in all datasets together: a bound on what a corrupt
+  // or hostile file can make us allocate (its dataspaces may claim any size;
+  // unallocated or compressed datasets cost no bytes in the file).
+  std::uint64_t budget = 0;
 };
 
+herr_t visit_link_unchecked(hid_t group, const char *name, Walk *walk);
+
+// HDF5 is C: no exception may cross it, so the callback reports them as errors.
 herr_t visit_link(hid_t group, const char *name, const H5L_info_t *, void *data) {
   auto *walk = static_cast<Walk *>(data);
+  try {
+    return visit_link_unchecked(group, name, walk);
+  } catch (const std::bad_alloc &) {
+    walk->error = "out of memory reading the datasets";
+  } catch (const std::exception &e) {
+    walk->error = e.what();
+  }
+  return -1;
+}
+
+herr_t visit_link_unchecked(hid_t group, const char *name, Walk *walk) {
   hid_t obj;
   H5E_BEGIN_TRY { obj = H5Oopen(group, name, H5P_DEFAULT); }
   H5E_END_TRY;
@@ -51,12 +71,19 @@ herr_t visit_link(hid_t group, const char *name, const H5L_info_t *, void *data)
   H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
   H5Dataset d;
   d.path = name;
-  std::size_t n = 1;
+  std::uint64_t n = 1;
   for (auto v : dims) {
     d.shape.push_back(int64_t(v));
-    n *= std::size_t(v);
+    if (v != 0 && n > walk->budget / v) n = walk->budget + 1;  // also guards the product
+    else n *= v;
   }
-  d.values.resize(n);
+  if (n > walk->budget) {
+    walk->error = std::string("dataset ") + name +
+                  " claims more values than a file of this size can hold (corrupt file?)";
+    return -1;
+  }
+  walk->budget -= n;
+  d.values.resize(static_cast<std::size_t>(n));
   if (n > 0 && H5Dread(obj, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.values.data()) < 0) {
     walk->error = std::string("cannot read dataset ") + name;
     return -1;
@@ -84,9 +111,14 @@ KerasName split_name(std::string path) {
   return k;
 }
 
-int trailing_number(const std::string &s) {
+// The counter Keras appends ("conv2d_12" -> 12); -1 without one. Saturates
+// instead of throwing on absurdly long numbers (std::stoi would).
+long long trailing_number(const std::string &s) {
   const auto p = s.find_last_not_of("0123456789");
-  return p + 1 < s.size() ? std::stoi(s.substr(p + 1)) : -1;
+  if (p + 1 >= s.size()) return -1;
+  long long v = 0;
+  for (std::size_t i = p + 1; i < s.size(); ++i) v = std::min(v * 10 + (s[i] - '0'), 1LL << 50);
+  return v;
 }
 
 std::string join(const std::vector<std::string> &v, std::size_t max_items = 12) {
@@ -110,6 +142,11 @@ std::vector<H5Dataset> read_h5_datasets(const std::string &path) {
   H5Handle f{file, H5Fclose};
   std::vector<H5Dataset> out;
   Walk walk{&out, {}};
+  // Keras writes weights uncompressed; allow 64x the file size (plus 16 Mi
+  // floats for tiny files) so that compressed copies still load.
+  hsize_t file_bytes = 0;
+  H5Fget_filesize(file, &file_bytes);
+  walk.budget = 64 * std::uint64_t(file_bytes) / sizeof(float) + (std::uint64_t(1) << 24);
   herr_t rc;
   H5E_BEGIN_TRY { rc = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_link, &walk); }
   H5E_END_TRY;
@@ -194,11 +231,12 @@ std::size_t import_keras_h5(STRANetImpl &net, const std::string &path) {
   if (conv_layers.size() != conv_roles.size())
     throw ModelError(path + ": expected " + std::to_string(conv_roles.size()) +
                      " auto-named conv layers (conv2d_N / TimeDistributed head, model-spec B.9), found " +
-                     std::to_string(conv_layers.size()) + ": " + join(conv_layers));
+                     std::to_string(conv_layers.size()) + (conv_layers.empty() ? "" : ": " + join(conv_layers)) +
+                     " (not STRA-Net's Keras weights?)");
   if (bn_layers.size() != bn_roles.size())
     throw ModelError(path + ": expected " + std::to_string(bn_roles.size()) +
-                     " auto-named BatchNormalization layers, found " + std::to_string(bn_layers.size()) + ": " +
-                     join(bn_layers));
+                     " auto-named BatchNormalization layers, found " + std::to_string(bn_layers.size()) +
+                     (bn_layers.empty() ? "" : ": " + join(bn_layers)));
   for (std::size_t i = 0; i < conv_layers.size(); ++i) module_of[conv_layers[i]] = conv_roles[i];
   for (std::size_t i = 0; i < bn_layers.size(); ++i) module_of[bn_layers[i]] = bn_roles[i];
 
