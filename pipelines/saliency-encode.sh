@@ -6,9 +6,9 @@
 #
 # INPUT defaults to the project's generated demo clip; OUTPUT to
 # out/<input name>-saliency-x264.mp4. Settings (environment): STRENGTH=1 (0 = plain x264),
-# MAX_QP_OFFSET=8, BITRATE=1000 (kbit/s), SPEED_PRESET=medium, plus MODEL, WEIGHTS, DEVICE
-# and FLOW (see _common.sh). Needs the GPL plugin "saliencyx264" (built when libx264-dev is
-# installed) in <build>/gst/x264.
+# MAX_QP_OFFSET=8, MAPPING=log-ratio (or linear), BITRATE=1000 (kbit/s), SPEED_PRESET=medium,
+# plus MODEL, WEIGHTS, DEVICE and FLOW (see _common.sh). Needs the GPL plugin "saliencyx264"
+# (built when libx264-dev is installed) in <build>/gst/x264.
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
 [ -f "$BUILD_DIR/gst/x264/libgstsaliencyx264.so" ] ||
@@ -27,6 +27,7 @@ trap 'rm -f "$PART"' EXIT
 
 STRENGTH="${STRENGTH:-1}"
 MAX_QP_OFFSET="${MAX_QP_OFFSET:-8}"
+MAPPING="${MAPPING:-log-ratio}"
 BITRATE="${BITRATE:-1000}"
 SPEED_PRESET="${SPEED_PRESET:-medium}"
 
@@ -35,7 +36,8 @@ SPEED_PRESET="${SPEED_PRESET:-medium}"
 # own threads.
 run_pipeline "$(decode_chain "$INPUT") ! queue ! $(flow_elements)$(saliency_element) ! queue ! \
   videoconvert ! video/x-raw,format=I420 ! \
-  saliencyx264enc strength=$STRENGTH max-qp-offset=$MAX_QP_OFFSET bitrate=$BITRATE \
+  saliencyx264enc strength=$STRENGTH max-qp-offset=$MAX_QP_OFFSET mapping=$MAPPING \
+  bitrate=$BITRATE \
   speed-preset=$SPEED_PRESET ! $(optional_parser h264parse)mp4mux ! filesink location=\"$PART\""
 mv "$PART" "$OUTPUT"
 echo "$SCRIPT_NAME: wrote $OUTPUT"

@@ -19,8 +19,9 @@
  * averages the map over each 16x16 macroblock and hands libx264 one QP
  * offset per macroblock (`x264_picture_t.prop.quant_offsets`, ecosystem.md
  * 4.3): salient macroblocks get a lower QP, the rest a higher one. The
- * offsets are centred on the frame's mean, so rate control keeps the
- * bitrate; `strength` scales them and `max-qp-offset` bounds them.
+ * offsets depend on each macroblock's saliency relative to the frame's mean
+ * (`mapping`, by default -3 × strength × log2(s/mean)) and rate control keeps
+ * the bitrate; `strength` scales them and `max-qp-offset` bounds them.
  *
  * `strength=0` or a frame without a meta is encoded exactly as plain libx264
  * with the same settings would encode it (the test suite checks the bytes).
@@ -72,6 +73,7 @@ enum {
   PROP_0,
   PROP_STRENGTH,
   PROP_MAX_QP_OFFSET,
+  PROP_MAPPING,
   PROP_RC_MODE,
   PROP_BITRATE,
   PROP_CRF,
@@ -89,6 +91,12 @@ typedef enum {
   GST_SALIENCY_X264_RC_CRF,
 } GstSaliencyX264RcMode;
 
+/* How saliency becomes a QP offset (model::QpMapping). */
+typedef enum {
+  GST_SALIENCY_X264_MAPPING_LOG_RATIO,
+  GST_SALIENCY_X264_MAPPING_LINEAR,
+} GstSaliencyX264Mapping;
+
 /* Indices into x264_preset_names, plus "none". */
 typedef enum {
   GST_SALIENCY_X264_TUNE_NONE,
@@ -104,6 +112,7 @@ typedef enum {
 
 #define DEFAULT_STRENGTH 1.0
 #define DEFAULT_MAX_QP_OFFSET 8.0
+#define DEFAULT_MAPPING GST_SALIENCY_X264_MAPPING_LOG_RATIO
 #define DEFAULT_RC_MODE GST_SALIENCY_X264_RC_ABR
 #define DEFAULT_BITRATE 2048
 #define DEFAULT_CRF 23.0
@@ -132,6 +141,7 @@ namespace {
 struct Settings {
   double strength = DEFAULT_STRENGTH;
   double max_qp_offset = DEFAULT_MAX_QP_OFFSET;
+  GstSaliencyX264Mapping mapping = DEFAULT_MAPPING;
   GstSaliencyX264RcMode rc_mode = DEFAULT_RC_MODE;
   guint bitrate_kbps = DEFAULT_BITRATE;
   double crf = DEFAULT_CRF;
@@ -187,6 +197,21 @@ static GType gst_saliency_x264_rc_mode_get_type(void) {
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstSaliencyX264RcMode", values);
+    g_once_init_leave(&type, t);
+  }
+  return (GType)type;
+}
+
+static GType gst_saliency_x264_mapping_get_type(void) {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {GST_SALIENCY_X264_MAPPING_LOG_RATIO,
+       "-3*strength*log2(s/mean): the rate-distortion optimum for saliency-weighted error",
+       "log-ratio"},
+      {GST_SALIENCY_X264_MAPPING_LINEAR, "-2*strength*max-qp-offset*(s-mean)", "linear"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstSaliencyX264Mapping", values);
     g_once_init_leave(&type, t);
   }
   return (GType)type;
@@ -248,8 +273,10 @@ static void gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
    * GstSaliencyX264Enc:strength:
    *
    * How far saliency moves the QP, in [0, 10]. 0 encodes as plain libx264.
-   * A macroblock whose mean saliency is 0.5 above the frame's mean gets
-   * -strength × max-qp-offset (clamped to ±max-qp-offset).
+   * With mapping=log-ratio a macroblock twice as salient as the frame's mean
+   * gets -3 × strength QP (half as salient: +3 × strength); with
+   * mapping=linear one 0.5 above the mean gets -strength × max-qp-offset.
+   * Offsets are clamped to ±max-qp-offset.
    *
    * Since: 0.1
    */
@@ -257,8 +284,8 @@ static void gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
       gobject_class, PROP_STRENGTH,
       g_param_spec_double("strength", "Strength",
                           "How far saliency moves the per-macroblock QP, in [0, 10]; 0 encodes "
-                          "as plain x264. A macroblock 0.5 above the frame's mean saliency gets "
-                          "-strength*max-qp-offset",
+                          "as plain x264. log-ratio: a macroblock twice as salient as the "
+                          "frame's mean gets -3*strength QP",
                           0.0, 10.0, DEFAULT_STRENGTH, live));
   /**
    * GstSaliencyX264Enc:max-qp-offset:
@@ -273,6 +300,21 @@ static void gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
                           "Per-macroblock QP offsets are clamped to +-this, in QP units "
                           "[0.5, 30]",
                           0.5, 30.0, DEFAULT_MAX_QP_OFFSET, live));
+  /**
+   * GstSaliencyX264Enc:mapping:
+   *
+   * How a macroblock's mean saliency s, relative to the frame's mean m,
+   * becomes a QP offset: log-ratio (-3 × strength × log2(s/m), the
+   * rate-distortion optimum for saliency-weighted squared error) or linear
+   * (-2 × strength × max-qp-offset × (s - m), the first mapping).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MAPPING,
+      g_param_spec_enum("mapping", "Mapping",
+                        "Saliency to QP offset: log-ratio (-3*strength*log2(s/mean)) or linear",
+                        gst_saliency_x264_mapping_get_type(), DEFAULT_MAPPING, live));
   /**
    * GstSaliencyX264Enc:rc-mode:
    *
@@ -386,6 +428,7 @@ static void gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
   gst_type_mark_as_plugin_api(gst_saliency_x264_rc_mode_get_type(), (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(gst_saliency_x264_speed_preset_get_type(), (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(gst_saliency_x264_tune_get_type(), (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(gst_saliency_x264_mapping_get_type(), (GstPluginAPIFlags)0);
 }
 
 static void gst_saliency_x264_enc_init(GstSaliencyX264Enc *self) {
@@ -411,6 +454,9 @@ static void gst_saliency_x264_enc_set_property(GObject *object, guint prop_id, c
       break;
     case PROP_MAX_QP_OFFSET:
       s.max_qp_offset = g_value_get_double(value);
+      break;
+    case PROP_MAPPING:
+      s.mapping = (GstSaliencyX264Mapping)g_value_get_enum(value);
       break;
     case PROP_RC_MODE:
       s.rc_mode = (GstSaliencyX264RcMode)g_value_get_enum(value);
@@ -454,6 +500,9 @@ static void gst_saliency_x264_enc_get_property(GObject *object, guint prop_id, G
       break;
     case PROP_MAX_QP_OFFSET:
       g_value_set_double(value, s.max_qp_offset);
+      break;
+    case PROP_MAPPING:
+      g_value_set_enum(value, s.mapping);
       break;
     case PROP_RC_MODE:
       g_value_set_enum(value, s.rc_mode);
@@ -597,10 +646,10 @@ static gboolean gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self,
   }
   GST_INFO_OBJECT(self,
                   "%dx%d @ %d/%d, preset %s, tune %s, rc %d, bitrate %u kbit/s, crf %.1f, "
-                  "strength %.2f, max offset %.1f",
+                  "strength %.2f, max offset %.1f, mapping %d",
                   p->i_width, p->i_height, fps_n, fps_d, x264_preset_names[s.speed_preset],
                   tune ? tune : "none", int(s.rc_mode), s.bitrate_kbps, s.crf, s.strength,
-                  s.max_qp_offset);
+                  s.max_qp_offset, int(s.mapping));
   return TRUE;
 }
 
@@ -813,8 +862,11 @@ static gboolean gst_saliency_x264_enc_offsets(GstSaliencyX264Enc *self, GstBuffe
   try {
     if (size < gsize(mw) * mh * sizeof(float))
       throw std::invalid_argument("saliency meta holds fewer values than its size");
-    offsets = model::saliency_to_qp_offsets(model::MapView{values, int(mw), int(mh)}, width, height,
-                                            {s.strength, s.max_qp_offset});
+    offsets = model::saliency_to_qp_offsets(
+        model::MapView{values, int(mw), int(mh)}, width, height,
+        {s.strength, s.max_qp_offset,
+         s.mapping == GST_SALIENCY_X264_MAPPING_LINEAR ? model::QpMapping::Linear
+                                                       : model::QpMapping::LogRatio});
   } catch (const std::exception &e) {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("Invalid saliency map."), ("%s", e.what()));
     ok = FALSE;

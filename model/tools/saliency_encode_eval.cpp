@@ -7,6 +7,8 @@
 //
 // The weights of EWPSNR are the model's maps of the ORIGINAL frames (no ground
 // truth gaze is needed, and both encodes are scored with the same weights).
+// Both encodes use the same x264 settings (preset, AQ, psy, MB-tree); only the
+// offsets differ, so the deltas are what the saliency offsets buy.
 // The reconstruction comes from libx264 itself (b_full_recon), so no decoder
 // is involved: it is bit-exact with what a decoder would output.
 #include <algorithm>
@@ -39,6 +41,7 @@ constexpr const char *kProgram = "saliency-encode-eval";
 const char *kUsage =
     "usage: saliency-encode-eval --input PATH [--model M] [--weights FILE] [--frames N]\n"
     "                            [--bitrates K1,K2,...] [--strength S] [--max-qp-offset Q]\n"
+    "                            [--mapping log|linear]\n"
     "                            [--preset P] [--fps F] [--threads N] [--quiet]\n"
     "\n"
     "Encodes PATH (video file, frame directory or glob) with libx264 at each target bitrate\n"
@@ -53,6 +56,7 @@ const char *kUsage =
     "  --bitrates LIST    target bitrates in kbit/s (default 150,300,600,1200)\n"
     "  --strength S       saliencyx264enc strength (default 1)\n"
     "  --max-qp-offset Q  saliencyx264enc max-qp-offset (default 8)\n"
+    "  --mapping M        saliencyx264enc mapping: log or log-ratio (default), linear\n"
     "  --preset P         x264 speed preset (default medium)\n"
     "  --fps F            frame rate for rate control when the input has none (default 25)\n"
     "  --frames N         use the first N frames (default: all)\n";
@@ -137,7 +141,7 @@ Clip load_clip(const std::string &input, int max_frames, double fps_default,
 }
 
 EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, double strength,
-                    double max_qp_offset, int threads) {
+                    double max_qp_offset, model::QpMapping mapping, int threads) {
   x264_param_t p;
   if (x264_param_default_preset(&p, preset.c_str(), nullptr) < 0)
     throw std::invalid_argument("--preset: unknown x264 preset '" + preset + "'");
@@ -200,7 +204,7 @@ EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, doubl
     if (strength > 0) {
       offsets = model::saliency_to_qp_offsets(
           model::MapView{clip.maps[next].data(), clip.map_w[next], clip.map_h[next]}, w, h,
-          {strength, max_qp_offset});
+          {strength, max_qp_offset, mapping});
       float *copy = static_cast<float *>(std::malloc(offsets.size() * sizeof(float)));
       std::memcpy(copy, offsets.data(), offsets.size() * sizeof(float));
       pic.prop.quant_offsets = copy;
@@ -237,7 +241,7 @@ EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, doubl
 
 int main(int argc, char **argv) {
   std::string input, model_name = "baseline", weights, bitrates = "150,300,600,1200",
-                     preset = "medium";
+                     preset = "medium", mapping_name = "log";
   int frames = 0, threads = 0;
   double strength = 1.0, max_qp_offset = 8.0, fps = 25.0;
   bool quiet = false;
@@ -250,6 +254,7 @@ int main(int argc, char **argv) {
   args.option("--strength", &strength);
   args.option("--max-qp-offset", &max_qp_offset);
   args.option("--preset", &preset);
+  args.option("--mapping", &mapping_name);
   args.option("--fps", &fps);
   args.option("--threads", &threads);
   args.flag("--quiet", &quiet);
@@ -259,6 +264,10 @@ int main(int argc, char **argv) {
   if (!(max_qp_offset >= 0.5) || max_qp_offset > 30)
     args.usage_error("--max-qp-offset must be in [0.5, 30]");
   if (!(fps > 0)) args.usage_error("--fps must be > 0");
+  if (mapping_name != "log" && mapping_name != "log-ratio" && mapping_name != "linear")
+    args.usage_error("--mapping must be log (log-ratio) or linear");
+  const model::QpMapping mapping =
+      mapping_name == "linear" ? model::QpMapping::Linear : model::QpMapping::LogRatio;
   if (frames < 0 || threads < 0) args.usage_error("--frames and --threads must be >= 0");
   bool known_preset = false;
   for (int i = 0; x264_preset_names[i]; ++i) known_preset |= preset == x264_preset_names[i];
@@ -277,8 +286,8 @@ int main(int argc, char **argv) {
     std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     std::vector<model::RatePoint> plain_psnr, plain_ew, sal_psnr, sal_ew;
     for (int kbps : rates) {
-      const EncodeResult a = encode(clip, kbps, preset, 0.0, max_qp_offset, threads);
-      const EncodeResult b = encode(clip, kbps, preset, strength, max_qp_offset, threads);
+      const EncodeResult a = encode(clip, kbps, preset, 0.0, max_qp_offset, mapping, threads);
+      const EncodeResult b = encode(clip, kbps, preset, strength, max_qp_offset, mapping, threads);
       std::printf("| %d | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f | %+.2f | %+.2f |\n", kbps,
                   a.kbps, a.psnr, a.ewpsnr, b.kbps, b.psnr, b.ewpsnr, b.psnr - a.psnr,
                   b.ewpsnr - a.ewpsnr);

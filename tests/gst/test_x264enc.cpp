@@ -27,21 +27,9 @@ using gsttest::LogCounter;
 constexpr GstClockTime kFrame = GST_SECOND / 25;  // 25 fps
 constexpr int kWidth = 98, kHeight = 66;          // 7x5 macroblocks, the last ones partial
 
-class X264EncTest : public ::testing::Test {
+class X264EncTest : public gsttest::PluginTest {
  protected:
-  void SetUp() override {
-    gst_init(nullptr, nullptr);
-    ASSERT_NE(gst_registry_find_plugin(gst_registry_get(), "saliencyx264"), nullptr)
-        << "plugin 'saliencyx264' not found: set GST_PLUGIN_PATH_1_0 to <builddir>/gst/x264";
-    log_ = std::make_unique<LogCounter>();
-  }
-  void TearDown() override {
-    EXPECT_EQ(log_->criticals(), 0) << "GLib criticals logged during the test";
-    EXPECT_EQ(log_->warnings(), expected_warnings_) << "GLib warnings logged during the test";
-    log_.reset();
-  }
-  std::unique_ptr<LogCounter> log_;
-  int expected_warnings_ = 0;
+  X264EncTest() : PluginTest("saliencyx264", "gst/x264") {}
 };
 
 // RAII around a GstHarness.
@@ -232,10 +220,13 @@ TEST_F(X264EncTest, StrengthZeroIsBitIdenticalToPlainEncoding) {
   const std::string settings = " rc-mode=crf crf=30 speed-preset=fast threads=2 key-int-max=12";
   const auto plain = concat(encode("saliencyx264enc strength=0" + settings, 16, false));
   const auto zero = concat(encode("saliencyx264enc strength=0" + settings, 16, true));
+  const auto zero_linear =
+      concat(encode("saliencyx264enc strength=0 mapping=linear" + settings, 16, true));
   const auto no_meta = concat(encode("saliencyx264enc strength=2" + settings, 16, false));
   const auto salient = concat(encode("saliencyx264enc strength=2" + settings, 16, true));
   ASSERT_GT(plain.size(), 100u);
   EXPECT_EQ(zero, plain) << "strength 0 must ignore the meta";
+  EXPECT_EQ(zero_linear, plain) << "strength 0 must ignore the meta with either mapping";
   EXPECT_EQ(no_meta, plain) << "frames without meta must be encoded plainly";
   EXPECT_NE(salient, plain) << "saliency offsets must change the bitstream";
 }
@@ -295,9 +286,12 @@ TEST_F(X264EncTest, SaliencyLowersTheErrorWhereTheMapIsHigh) {
   gst_object_unref(avdec);
   const int n = 20;
   const std::string settings = " bitrate=60 speed-preset=fast threads=1";
-  RegionError err[2];
-  for (int salient = 0; salient < 2; ++salient) {
-    EncHarness h(std::string("saliencyx264enc strength=") + (salient ? "1" : "0") + settings);
+  // Plain, then each mapping at strength 1.
+  const char *variants[3] = {"strength=0", "strength=1 mapping=log-ratio",
+                             "strength=1 mapping=linear"};
+  RegionError err[3];
+  for (int salient = 0; salient < 3; ++salient) {
+    EncHarness h(std::string("saliencyx264enc ") + variants[salient] + settings);
     for (int i = 0; i < n; ++i) ASSERT_EQ(h.push(make_frame(i, true)), GST_FLOW_OK);
     h.push_eos();
     auto coded = h.pull_all();
@@ -306,13 +300,16 @@ TEST_F(X264EncTest, SaliencyLowersTheErrorWhereTheMapIsHigh) {
     err[salient] = decode_and_compare(coded, caps, n);
     gst_caps_unref(caps);
   }
-  std::fprintf(stderr,
-               "luma MSE inside / outside the hot block: plain %.2f / %.2f, saliency %.2f / %.2f\n",
-               err[0].salient, err[0].rest, err[1].salient, err[1].rest);
-  // The same bitrate, spent differently: better inside the hot block, worse outside.
-  EXPECT_LT(err[1].salient, err[0].salient * 0.8)
-      << "plain " << err[0].salient << ", saliency " << err[1].salient;
-  EXPECT_GT(err[1].rest, err[0].rest) << "plain " << err[0].rest << ", saliency " << err[1].rest;
+  for (int k = 1; k < 3; ++k) {
+    std::fprintf(stderr,
+                 "luma MSE inside / outside the hot block: plain %.2f / %.2f, %s %.2f / %.2f\n",
+                 err[0].salient, err[0].rest, variants[k], err[k].salient, err[k].rest);
+    // The same bitrate, spent differently: better inside the hot block, worse outside.
+    EXPECT_LT(err[k].salient, err[0].salient * 0.8)
+        << variants[k] << ": plain " << err[0].salient << ", saliency " << err[k].salient;
+    EXPECT_GT(err[k].rest, err[0].rest)
+        << variants[k] << ": plain " << err[0].rest << ", saliency " << err[k].rest;
+  }
 }
 
 TEST_F(X264EncTest, ZeroLatencyTuneOutputsEachFrameAtOnceAndReportsNoLatency) {
@@ -403,6 +400,9 @@ TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
   EXPECT_EQ(bitrate, 2048u);
   EXPECT_DOUBLE_EQ(crf, 23.0);
   EXPECT_EQ(threads, 0u);
+  gint mapping = -1;
+  g_object_get(enc, "mapping", &mapping, nullptr);
+  EXPECT_EQ(mapping, 0) << "the default mapping is log-ratio (the first value)";
   // Enum nicks that do not exist are refused by the parser.
   GError *err = nullptr;
   GstElement *bad = gst_parse_launch("saliencyx264enc speed-preset=warp", &err);
@@ -411,6 +411,10 @@ TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
   if (bad) gst_object_unref(bad);
   bad = gst_parse_launch("saliencyx264enc rc-mode=vbr", &err);
   EXPECT_NE(err, nullptr) << "an unknown rc-mode must be refused";
+  g_clear_error(&err);
+  if (bad) gst_object_unref(bad);
+  bad = gst_parse_launch("saliencyx264enc mapping=quadratic", &err);
+  EXPECT_NE(err, nullptr) << "an unknown mapping must be refused";
   g_clear_error(&err);
   if (bad) gst_object_unref(bad);
   gst_object_unref(enc);

@@ -18,6 +18,7 @@ namespace {
 
 using model::MapView;
 using model::PlaneView;
+using model::QpMapping;
 using model::QpOffsetOptions;
 using model::RatePoint;
 
@@ -59,12 +60,15 @@ TEST(QpMap, LowResolutionMapIsAreaAveraged) {
 TEST(QpMap, StrengthZeroGivesZeroOffsets) {
   std::vector<float> v(9 * 7);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = float(i % 5) / 4.f;
-  const auto o = model::saliency_to_qp_offsets(MapView{v.data(), 9, 7}, 97, 65, {0.0, 8.0});
-  ASSERT_EQ(o.size(), 7u * 5u);
-  for (float x : o) EXPECT_EQ(x, 0.f);
+  for (QpMapping mapping : {QpMapping::LogRatio, QpMapping::Linear}) {
+    const auto o =
+        model::saliency_to_qp_offsets(MapView{v.data(), 9, 7}, 97, 65, {0.0, 8.0, mapping});
+    ASSERT_EQ(o.size(), 7u * 5u);
+    for (float x : o) EXPECT_EQ(x, 0.f);
+  }
 }
 
-TEST(QpMap, SalientMacroblocksGetLowerQpAndMeanIsZero) {
+TEST(QpMap, LinearMappingIsCentredOnTheMean) {
   // Horizontal ramp 0..1 over 4 macroblock columns: offsets strictly decrease
   // with saliency, sum to 0 (no clamping at strength 0.25, max 8), and match
   // the closed form -2 * strength * max * (s - mean).
@@ -73,7 +77,8 @@ TEST(QpMap, SalientMacroblocksGetLowerQpAndMeanIsZero) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) v[y * w + x] = float(x) / float(w - 1);
   const auto s = model::macroblock_saliency(MapView{v.data(), w, h}, w, h);
-  const auto o = model::saliency_to_qp_offsets(MapView{v.data(), w, h}, w, h, {0.25, 8.0});
+  const auto o =
+      model::saliency_to_qp_offsets(MapView{v.data(), w, h}, w, h, {0.25, 8.0, QpMapping::Linear});
   ASSERT_EQ(o.size(), 4u);
   for (int i = 1; i < 4; ++i) EXPECT_LT(o[i], o[i - 1]);
   EXPECT_NEAR(std::accumulate(o.begin(), o.end(), 0.0), 0.0, 1e-5);
@@ -82,16 +87,75 @@ TEST(QpMap, SalientMacroblocksGetLowerQpAndMeanIsZero) {
 }
 
 TEST(QpMap, OffsetsAreBoundedByMaxOffset) {
-  // Half the frame at 1, half at 0, strength 10: every offset hits the bound.
+  // Half the frame at 1, half at 0, strength 10: every offset hits the bound,
+  // with either mapping (log-ratio: log2(1/0.5) = 1 -> -30, log2(0) -> +inf).
   const float v[2] = {1.f, 0.f};
-  const auto o = model::saliency_to_qp_offsets(MapView{v, 2, 1}, 64, 32, {10.0, 3.5});
-  ASSERT_EQ(o.size(), 8u);
-  for (int r = 0; r < 2; ++r) {
-    EXPECT_FLOAT_EQ(o[r * 4 + 0], -3.5f);
-    EXPECT_FLOAT_EQ(o[r * 4 + 1], -3.5f);
-    EXPECT_FLOAT_EQ(o[r * 4 + 2], 3.5f);
-    EXPECT_FLOAT_EQ(o[r * 4 + 3], 3.5f);
+  for (QpMapping mapping : {QpMapping::LogRatio, QpMapping::Linear}) {
+    const auto o = model::saliency_to_qp_offsets(MapView{v, 2, 1}, 64, 32, {10.0, 3.5, mapping});
+    ASSERT_EQ(o.size(), 8u);
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_FLOAT_EQ(o[r * 4 + 0], -3.5f);
+      EXPECT_FLOAT_EQ(o[r * 4 + 1], -3.5f);
+      EXPECT_FLOAT_EQ(o[r * 4 + 2], 3.5f);
+      EXPECT_FLOAT_EQ(o[r * 4 + 3], 3.5f);
+    }
   }
+}
+
+TEST(QpMap, LogRatioMappingMatchesTheClosedForm) {
+  // Four macroblock columns with saliency 0.1, 0.2, 0.4, 0.8 (mean 0.375):
+  // offset_i = -3 * strength * log2(s_i / 0.375); doubling the saliency
+  // lowers the QP by exactly 3 * strength.
+  const float v[4] = {0.1f, 0.2f, 0.4f, 0.8f};
+  const auto o =
+      model::saliency_to_qp_offsets(MapView{v, 4, 1}, 64, 16, {0.5, 8.0, QpMapping::LogRatio});
+  ASSERT_EQ(o.size(), 4u);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(o[i], -1.5 * std::log2(v[i] / 0.375), 1e-5) << "macroblock " << i;
+  for (int i = 1; i < 4; ++i) EXPECT_NEAR(o[i - 1] - o[i], 1.5, 1e-5);
+}
+
+TEST(QpMap, LogRatioIsMonotonicBoundedAndScaleFree) {
+  // A 2-D pattern with a wide range of saliency over an odd-sized frame
+  // (100x70: 7x5 macroblocks, partial ones at the right and bottom).
+  const int mw = 23, mh = 17, fw = 100, fh = 70;
+  std::vector<float> v(mw * mh);
+  for (int y = 0; y < mh; ++y)
+    for (int x = 0; x < mw; ++x)
+      v[y * mw + x] = std::pow(float(x + 1) / mw, 3.f) * (0.2f + float(y) / mh);
+  const QpOffsetOptions opt{1.5, 6.0, QpMapping::LogRatio};
+  const auto s = model::macroblock_saliency(MapView{v.data(), mw, mh}, fw, fh);
+  const auto o = model::saliency_to_qp_offsets(MapView{v.data(), mw, mh}, fw, fh, opt);
+  ASSERT_EQ(o.size(), 35u);
+  bool low = false, high = false;
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    EXPECT_LE(std::fabs(o[i]), 6.0f);
+    low |= o[i] == -6.0f;
+    high |= o[i] == 6.0f;
+    for (std::size_t j = 0; j < o.size(); ++j)
+      if (s[i] < s[j]) {
+        EXPECT_GE(o[i], o[j]) << "more salient must not get a higher QP";
+      }
+  }
+  EXPECT_TRUE(low && high) << "the pattern should reach both bounds";
+  // Only ratios to the mean count: scaling the map changes nothing.
+  std::vector<float> scaled(v);
+  for (float &x : scaled) x *= 7.f;
+  const auto o2 = model::saliency_to_qp_offsets(MapView{scaled.data(), mw, mh}, fw, fh, opt);
+  for (std::size_t i = 0; i < o.size(); ++i) EXPECT_NEAR(o2[i], o[i], 1e-4);
+}
+
+TEST(QpMap, FlatOrEmptyMapsGiveZeroOffsets) {
+  // No information, no offsets: a uniform map and an all-zero map. Negative
+  // values count as 0.
+  const std::vector<float> flat(12, 0.3f), zero(12, 0.f), negative(12, -1.f);
+  for (const auto *v : {&flat, &zero, &negative})
+    for (QpMapping mapping : {QpMapping::LogRatio, QpMapping::Linear}) {
+      const auto o =
+          model::saliency_to_qp_offsets(MapView{v->data(), 4, 3}, 50, 30, {2.0, 8.0, mapping});
+      ASSERT_EQ(o.size(), 8u);
+      for (float x : o) EXPECT_NEAR(x, 0.f, 1e-6);
+    }
 }
 
 TEST(QpMap, RejectsBadInput) {

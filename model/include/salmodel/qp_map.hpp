@@ -26,27 +26,44 @@ struct MacroblockGrid {
 /// Throws std::invalid_argument for a non-positive size.
 MacroblockGrid macroblock_grid(int frame_width, int frame_height);
 
+/// How a macroblock's saliency s_i (relative to the frame's macroblock mean m)
+/// becomes a QP offset, before clamping to +-max_offset.
+enum class QpMapping {
+  /// -3 * strength * log2(s_i / m). With strength 1 this is the rate-distortion
+  /// optimum for saliency-weighted squared error under the high-rate model
+  /// (distortion ~ qstep^2, rate ~ -log2 qstep): the weighted error is lowest
+  /// for qstep_i ~ w_i^-1/2, and qstep doubles every 6 QP.
+  LogRatio,
+  /// -2 * strength * max_offset * (s_i - m): the first mapping, kept for
+  /// comparison (too weak where saliency is low, where most of the bits are).
+  Linear,
+};
+
 struct QpOffsetOptions {
-  /// How strongly saliency moves the QP, >= 0. 0 gives all-zero offsets. A
-  /// macroblock whose mean saliency is 0.5 above the frame's macroblock mean
-  /// gets -strength * max_offset (before clamping): at strength 1 the full
-  /// [0,1] range of the map spans +-max_offset around the mean.
+  /// How strongly saliency moves the QP, >= 0. 0 gives all-zero offsets.
+  /// LogRatio: a macroblock twice as salient as the frame's mean gets
+  /// -3 * strength QP. Linear: one 0.5 above the mean gets -strength * max_offset.
   double strength = 1.0;
   /// Offsets are clamped to [-max_offset, +max_offset] QP, > 0.
   double max_offset = 8.0;
+  QpMapping mapping = QpMapping::LogRatio;
 };
 
 /// Per-macroblock QP offsets (raster order, grid = macroblock_grid(frame_width,
 /// frame_height)) from a saliency map covering the whole frame at any
-/// resolution. Each macroblock takes the area average of the map over the part
-/// of it that lies inside the frame (partial macroblocks at odd sizes average
-/// only their visible pixels). The averages s_i are centred on their mean, so
-/// the mean offset is 0 before clamping and the encoder's overall rate is
-/// roughly kept (rate control still has the final word):
-///   offset_i = clamp(-2 * strength * max_offset * (s_i - mean(s)), +-max_offset).
-/// Salient macroblocks get negative offsets (finer quantisation).
-/// Throws std::invalid_argument for an empty map, non-finite values, a
-/// non-positive frame size, strength < 0 or max_offset <= 0.
+/// resolution. Each macroblock takes the area average s_i of the map over the
+/// part of it that lies inside the frame (partial macroblocks at odd sizes
+/// average only their visible pixels); the offsets are options.mapping of s_i
+/// relative to the mean m of all s_i, clamped to +-max_offset:
+///   LogRatio: offset_i = clamp(-3 * strength * log2(s_i / m))
+///   Linear:   offset_i = clamp(-2 * strength * max_offset * (s_i - m))
+/// Salient macroblocks get negative offsets (finer quantisation); the offsets
+/// never increase with s_i. Rate control (ABR/CBR) keeps the bitrate; with CRF
+/// the log-ratio offsets' positive mean (Jensen) lowers it somewhat. A map
+/// that is 0 everywhere (no information) gives all-zero offsets; negative
+/// map values count as 0.
+/// Throws std::invalid_argument for an empty map, non-finite values, a non-positive frame size,
+/// strength < 0 or max_offset <= 0.
 std::vector<float> saliency_to_qp_offsets(const MapView &map, int frame_width, int frame_height,
                                           const QpOffsetOptions &options);
 

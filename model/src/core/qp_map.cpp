@@ -92,12 +92,26 @@ std::vector<float> saliency_to_qp_offsets(const MapView &map, int frame_width, i
                                 std::to_string(options.max_offset));
   std::vector<float> s = macroblock_saliency(map, frame_width, frame_height);
   if (options.strength == 0) return std::vector<float>(s.size(), 0.f);
+  for (float &v : s) v = std::max(v, 0.f);
   double mean = 0;
   for (float v : s) mean += v;
   mean /= double(s.size());
-  const double gain = 2.0 * options.strength * options.max_offset;
-  for (float &v : s)
-    v = float(std::clamp(-gain * (v - mean), -options.max_offset, options.max_offset));
+  const double bound = options.max_offset;
+  if (!(mean > 0)) return std::vector<float>(s.size(), 0.f);  // no information
+  switch (options.mapping) {
+    case QpMapping::LogRatio: {
+      const double gain = 3.0 * options.strength;
+      for (float &v : s)
+        v = v > 0 ? float(std::clamp(-gain * std::log2(double(v) / mean), -bound, bound))
+                  : float(bound);  // log2(0) = -inf: the coarsest allowed
+      break;
+    }
+    case QpMapping::Linear: {
+      const double gain = 2.0 * options.strength * options.max_offset;
+      for (float &v : s) v = float(std::clamp(-gain * (v - mean), -bound, bound));
+      break;
+    }
+  }
   return s;
 }
 
