@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -14,12 +15,15 @@
 #include "salflow/synthetic.hpp"
 #include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
+#include "salmodel/stsanet.hpp"
+#include "pipeline_bench.hpp"
 #include "tool_common.hpp"
 
 static const char *kUsage =
     "usage: saliency-bench [--model M] [--frames N] [--weights FILE] [--random-init] [--device D]\n"
     "                      [--batch N] [--interval N] [--width W] [--height H] [--threads N]\n"
     "       saliency-bench --flow ALGORITHM [--preset P] [--frames N] [--width W] [--height H]\n"
+    "       saliency-bench --pipeline [--model M] [--frames N] [--rounds N] [model options]\n"
     "\n"
     "Measures steady-state inference on synthetic frames (decoding excluded) and prints\n"
     "one 'name: value unit' line per figure: parameters, buffers, seconds_per_frame,\n"
@@ -29,10 +33,16 @@ static const char *kUsage =
     "With --interval-quality PATH, runs the model on every frame of PATH (video, folder or glob)\n"
     "and with interval 2, 4 and 8, and prints the mean CC and KL of the interval maps against the\n"
     "every-frame maps and the speed-up (interval_N_cc, interval_N_kl, interval_N_speedup).\n"
+    "With --pipeline, runs the same frames through appsrc ! saliency ! fakesink and through a bare\n"
+    "Predictor (push + finish, alternately, --rounds times each, best of each kept) and prints\n"
+    "element_seconds_per_frame, predictor_seconds_per_frame and overhead_percent (only when built\n"
+    "with GStreamer).\n"
     "\n"
     "  --model M      baseline (default), stsanet, stranet\n"
     "  --frames N     timed output frames after warm-up (default: 200 baseline, 3 deep models)\n"
-    "  --random-init  deep models without weights (timing does not depend on the values)\n";
+    "  --random-init  deep models without weights (timing does not depend on the values)\n"
+    "  --batch N      windows per forward pass (deep models; offline throughput)\n"
+    "  --channels-last  STSANet inference with channels-last activations (A/B against the default)\n";
 
 namespace {
 
@@ -103,12 +113,73 @@ int bench_interval_quality(const model::PredictorOptions &po, const std::string 
   return 0;
 }
 
+// Synthetic BGR frames (the same for every mode), made before any clock starts.
+std::vector<cv::Mat> synthetic_frames(int width, int height, int count) {
+  flow::SyntheticClipOptions co;
+  co.width = width;
+  co.height = height;
+  co.frames = count;
+  flow::SyntheticClip clip(co);
+  std::vector<cv::Mat> frames(co.frames);
+  for (int i = 0; i < co.frames; ++i) frames[i] = clip.frame(i);
+  return frames;
+}
+
+// The saliency element against the bare Predictor on the same frames: both
+// start with a built model, push every frame and drain (finish / EOS).
+int bench_pipeline(const model::PredictorOptions &po, const std::string &model_name, int frames,
+                   int width, int height, int rounds) {
+#ifdef SALIENCY_BENCH_PIPELINE
+  const auto clip = synthetic_frames(width, height, frames);
+  tools::PipelineBenchOptions eo;
+  eo.model = model_name;
+  eo.weights = po.weights;
+  eo.device = po.device;
+  eo.random_init = po.random_init;
+  eo.batch = po.batch;
+  eo.interval = po.interval;
+  double best_predictor = 1e300, best_element = 1e300;
+  std::string description, device;
+  for (int r = 0; r < rounds; ++r) {  // alternated, so load changes hit both alike
+    {
+      model::Predictor predictor(po);
+      description = predictor.description();
+      device = predictor.device();
+      std::size_t maps = 0;
+      double seconds = 0;
+      // In a thread of its own, as the element's streaming thread.
+      std::thread([&] {
+        const auto t0 = Clock::now();
+        for (const cv::Mat &f : clip)
+          maps += predictor.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR}).size();
+        maps += predictor.finish().size();
+        seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      }).join();
+      best_predictor = std::min(best_predictor, seconds);
+      if (maps != clip.size()) throw model::ModelError("predictor returned " + std::to_string(maps) + " maps");
+    }
+    best_element = std::min(best_element, tools::run_saliency_pipeline(eo, clip));
+  }
+  std::printf("model: %s\ndevice: %s\nresolution: %dx%d\nthreads: %d\nframes: %d\nrounds: %d\n",
+              description.c_str(), device.c_str(), width, height, at::get_num_threads(), frames, rounds);
+  std::printf("predictor_seconds_per_frame: %.6f s\nelement_seconds_per_frame: %.6f s\n"
+              "overhead_percent: %.2f %%\npeak_rss_mb: %.0f MB\n",
+              best_predictor / frames, best_element / frames,
+              100.0 * (best_element - best_predictor) / best_predictor, tools::peak_rss_mb());
+  return 0;
+#else
+  (void)po, (void)model_name, (void)frames, (void)width, (void)height, (void)rounds;
+  tools::fail(kProgram, "--pipeline: this saliency-bench was built without GStreamer (meson -Dgst=enabled)");
+  return 1;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality;
-  bool random_init = false;
-  int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0;
+  bool random_init = false, pipeline = false, channels_last = false;
+  int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0, rounds = 2;
   tools::Args args(argc, argv, kProgram, kUsage);
   args.option("--model", &model_name);
   args.option("--weights", &weights);
@@ -123,8 +194,12 @@ int main(int argc, char **argv) {
   args.option("--preset", &preset);
   args.option("--interval-quality", &interval_quality);
   args.flag("--random-init", &random_init);
+  args.flag("--pipeline", &pipeline);
+  args.flag("--channels-last", &channels_last);
+  args.option("--rounds", &rounds);
   args.parse();
   tools::set_threads(threads);
+  model::stsanet::set_inference_channels_last(channels_last);
   try {
     if (!flow_alg.empty())
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
@@ -139,11 +214,15 @@ int main(int argc, char **argv) {
     po.interval = interval;
     if (!interval_quality.empty()) return bench_interval_quality(po, interval_quality);
     const bool deep = po.model != model::ModelKind::Baseline;
-    if (frames <= 0) frames = deep ? 3 : 200;
     if (width <= 0 || height <= 0) {
       width = po.model == model::ModelKind::STRANet ? 224 : 384;
       height = 224;
     }
+    if (pipeline) {
+      if (rounds < 1) tools::fail(kProgram, "--rounds must be >= 1");
+      return bench_pipeline(po, model_name, frames > 0 ? frames : (deep ? 4 : 300), width, height, rounds);
+    }
+    if (frames <= 0) frames = deep ? 3 : 200;
     model::Predictor predictor(po);
     std::printf("model: %s\ndevice: %s\nresolution: %dx%d\nthreads: %d\n", predictor.description().c_str(),
                 predictor.device().c_str(), width, height, at::get_num_threads());
@@ -152,16 +231,11 @@ int main(int argc, char **argv) {
     std::fflush(stdout);
 
     // Frames are made up front so decoding and drawing are not timed.
-    flow::SyntheticClipOptions co;
-    co.width = width;
-    co.height = height;
-    co.frames = 64;
-    flow::SyntheticClip clip(co);
-    std::vector<cv::Mat> clip_frames(co.frames);
-    for (int i = 0; i < co.frames; ++i) clip_frames[i] = clip.frame(i);
+    const std::vector<cv::Mat> clip_frames = synthetic_frames(width, height, 64);
+    const int clip_length = int(clip_frames.size());
     int pushed = 0;
     auto push = [&]() {
-      const cv::Mat &f = clip_frames[pushed % co.frames];
+      const cv::Mat &f = clip_frames[pushed % clip_length];
       ++pushed;
       return predictor.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR}).size();
     };

@@ -57,6 +57,12 @@ void randomise_norms(torch::nn::Module &module, std::uint64_t seed) {
   }
 }
 
+// Turns the channels-last inference layout on for one test.
+struct ChannelsLastInference {
+  ChannelsLastInference() { stsanet::set_inference_channels_last(true); }
+  ~ChannelsLastInference() { stsanet::set_inference_channels_last(false); }
+};
+
 // state_dict order: per module (pre-order), its own parameters, then buffers.
 std::vector<std::pair<std::string, torch::Tensor>> state_entries(const torch::nn::Module &net) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
@@ -285,6 +291,79 @@ TEST(StsaNetBlocks, FoldedBatchNormEqualsConvBatchNormRelu) {
   EXPECT_FALSE(torch::equal(before, bn->running_mean));
 }
 
+TEST(StsaNetBlocks, DerivedTensorsAreRecomputedOnlyWhenASourceChanges) {
+  stsanet::DerivedTensors cache;
+  auto source = torch::ones({3});
+  int made = 0;
+  const auto make = [&] {
+    ++made;
+    return std::vector<torch::Tensor>{source * 2};
+  };
+  EXPECT_TRUE(torch::equal(cache.get({source}, make)[0], torch::full({3}, 2.f)));
+  cache.get({source}, make);
+  EXPECT_EQ(made, 1);
+  source.add_(1);  // in place: a new version
+  EXPECT_TRUE(torch::equal(cache.get({source}, make)[0], torch::full({3}, 4.f)));
+  EXPECT_EQ(made, 2);
+  source = torch::zeros({3});  // another tensor (a reload, a move)
+  EXPECT_TRUE(torch::equal(cache.get({source}, make)[0], torch::zeros({3})));
+  EXPECT_EQ(made, 3);
+  const auto tracked = torch::ones({3}, torch::requires_grad());
+  cache.get({tracked}, make);  // autograd: never cached
+  cache.get({tracked}, make);
+  EXPECT_EQ(made, 5);
+}
+
+TEST(StsaNetBlocks, FoldedInferenceWeightsFollowInPlaceParameterChanges) {
+  ChannelsLastInference channels_last;
+  // Inference keeps the folded conv+BatchNorm weights; an optimiser step or a
+  // checkpoint load changes the parameters in place and must be seen.
+  torch::manual_seed(16);
+  stsanet::BasicConv3d block(6, 4);
+  randomise_norms(*block, 3);
+  block->eval();
+  const auto x = torch::randn({1, 6, 4, 5, 7});
+  const auto &bn = block->bn;
+  const auto reference = [&] {
+    torch::NoGradGuard no_grad;
+    return torch::relu(
+        F::batch_norm(F::conv3d(x, block->conv->weight), bn->running_mean, bn->running_var,
+                      F::BatchNormFuncOptions().weight(bn->weight).bias(bn->bias).eps(1e-3)));
+  };
+  torch::Tensor before, after;
+  {
+    c10::InferenceMode guard;
+    before = block->forward(x);
+    EXPECT_TRUE(stsanet::is_channels_last(before));  // the inference layout was taken
+  }
+  EXPECT_TRUE(torch::allclose(before, reference(), 1e-5, 1e-6));
+  {
+    torch::NoGradGuard no_grad;
+    bn->running_mean.add_(0.5);
+    block->conv->weight.mul_(1.5);
+  }
+  {
+    c10::InferenceMode guard;
+    after = block->forward(x);
+  }
+  EXPECT_FALSE(torch::allclose(before, after));
+  EXPECT_TRUE(torch::allclose(after, reference(), 1e-5, 1e-6));
+}
+
+TEST(StsaNetBlocks, ChannelsLastLayerNormEqualsTheModule) {
+  ChannelsLastInference channels_last;
+  torch::manual_seed(17);
+  torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({6, 4, 3, 5}).eps(1e-5));
+  randomise_norms(*norm, 5);
+  const auto x = torch::randn({2, 6, 4, 3, 5}) * 3 + 1;
+  const auto expected = norm->forward(x);
+  stsanet::DerivedTensors cache;
+  c10::InferenceMode guard;
+  const auto y = stsanet::layer_norm(norm, x.contiguous(at::MemoryFormat::ChannelsLast3d), cache);
+  EXPECT_TRUE(stsanet::is_channels_last(y));
+  EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-5));
+}
+
 TEST(StsaNetBlocks, ReferenceArithmeticIsThePyTorchModulesBitForBit) {
   // Arithmetic::Reference must run exactly Conv3d -> BatchNorm3d -> ReLU, so
   // that branch 0's arg-max positions are PyTorch's (model-spec A.4.6).
@@ -390,6 +469,32 @@ TEST(StsaNetTiny, InferencePathEqualsTheAutogradPath) {
     fast = net->forward(clips);
   }
   EXPECT_TRUE(torch::allclose(fast, with_grad.detach(), 1e-5, 1e-6));
+}
+
+TEST(StsaNetTiny, ChannelsLastInferenceEqualsThePlainForward) {
+  ChannelsLastInference channels_last;
+  // Inference runs channels-last with cached folded weights; the autograd
+  // forward runs the plain layout. Width / 8 at 64x96 gives every level more
+  // than one pixel, channel and step, so no layout is ambiguous.
+  STSANet net(STSANetOptions().height(64).width(96).width_divisor(8));
+  net->reset_parameters(21);
+  randomise_norms(*net, 22);
+  net->eval();
+  torch::manual_seed(23);
+  const auto clips = torch::randn({1, 3, 32, 64, 96});
+  const auto plain_levels = net->backbone->forward(clips);
+  const auto plain = net->forward(clips);
+  ASSERT_TRUE(plain.requires_grad());
+  c10::InferenceMode guard;
+  const auto levels = net->backbone->forward(clips);
+  for (size_t i = 1; i < 4; i++) {
+    EXPECT_TRUE(stsanet::is_channels_last(levels[i])) << "level " << i + 1;
+    const auto scale = plain_levels[i].abs().max().item<double>();
+    EXPECT_LT((levels[i] - plain_levels[i].detach()).abs().max().item<double>(), 1e-5 * scale)
+        << "level " << i + 1;
+  }
+  for (int run = 0; run < 2; run++)  // the second run reads the cached weights
+    EXPECT_TRUE(torch::allclose(net->forward(clips), plain.detach(), 1e-5, 1e-6)) << "run " << run;
 }
 
 TEST(StsaNetTiny, TrainingReachesEveryParameter) {

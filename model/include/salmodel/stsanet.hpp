@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -95,6 +96,9 @@ struct Geometry {
 enum class Arithmetic {
   /// Factorised 3-D kernels as 2-D convolutions, eval-mode BatchNorm folded
   /// into the convolution: the same maps up to float rounding (~1e-7).
+  /// Without autograd (inference) the folded weights are computed once
+  /// (DerivedTensors) and, when set_inference_channels_last(true), the
+  /// activations are kept channels-last.
   Fast,
   /// The very operations of the official PyTorch modules (conv3d, then
   /// batch_norm), hence PyTorch's bits on the same build and thread count.
@@ -102,6 +106,41 @@ enum class Arithmetic {
   /// bottleneck (model-spec A.4.6), where a rounding difference at a near-tie
   /// moves a value to another pixel of its 2x2 window.
   Reference,
+};
+
+/// Whether inference (no autograd) keeps the Fast layers' activations
+/// channels-last (N, T, H, W, C in memory), the layout oneDNN convolves without
+/// reordering. Off by default: on the 2-core development machine it made single
+/// convolutions 1.3-2.4x faster and lowered the official forward's peak RSS by
+/// ~90 MB, but the whole network measured slower in back-to-back runs on the
+/// (loaded) machine; saliency-bench --channels-last compares the two. Process-
+/// wide; set it before predicting, not while a forward runs.
+void set_inference_channels_last(bool enabled);
+bool inference_channels_last();
+
+/// Tensors derived from a module's parameters for inference only (BatchNorm
+/// folded into a convolution, a LayerNorm weight in the inference layout),
+/// computed once instead of every forward. Not registered, so not part of the
+/// state dict. Recomputed as soon as a source parameter changes: moved or
+/// reloaded (another storage) or modified in place (optimiser step, copy_;
+/// seen through the tensors' version counters). Never cached when a source is
+/// an inference tensor (no version counter) or needs autograd.
+class DerivedTensors {
+ public:
+  using Maker = std::function<std::vector<torch::Tensor>()>;
+  /// make()'s result, from the cache when `sources` are unchanged since it ran.
+  std::vector<torch::Tensor> get(const std::vector<torch::Tensor> &sources, const Maker &make);
+
+ private:
+  struct Key {
+    const void *impl, *data;
+    int64_t version;
+    bool operator==(const Key &o) const {
+      return impl == o.impl && data == o.data && version == o.version;
+    }
+  };
+  std::vector<Key> key_;
+  std::vector<torch::Tensor> values_;
 };
 
 // ------------------------------------------------------- S3D building blocks
@@ -118,6 +157,7 @@ struct BasicConv3dImpl : torch::nn::Module {
 
  private:
   Arithmetic arithmetic_;
+  DerivedTensors folded_;  // inference: BatchNorm folded into conv (Fast only)
 };
 TORCH_MODULE(BasicConv3d);
 
@@ -144,6 +184,7 @@ struct SepConv3dImpl : torch::nn::Module {
 
  private:
   Arithmetic arithmetic_;
+  DerivedTensors folded_s_, folded_t_;  // inference: BatchNorms folded (Fast only)
 };
 TORCH_MODULE(SepConv3d);
 
@@ -207,9 +248,12 @@ struct StsaBranchImpl : torch::nn::Module {
   torch::Tensor layer_two(const torch::Tensor &x);
   /// stsa(in_a, in_b) with group j: returns (out_a, out_b) concatenated on T.
   torch::Tensor stsa_pair(const torch::Tensor &in_a, const torch::Tensor &in_b, int group);
+  /// ln_0 / ln_1 of the STSA residuals, on either activation layout.
+  torch::Tensor norm(int which, const torch::Tensor &x);
 
   int index_;
   Arithmetic arithmetic_;
+  std::array<DerivedTensors, 2> ln_layout_;  // inference: LayerNorm affine in (T, h, w, C) order
 };
 TORCH_MODULE(StsaBranch);
 

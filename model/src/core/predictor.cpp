@@ -138,10 +138,23 @@ struct Predictor::Impl {
     if (estimator) estimator->reset();
   }
 
+  // Host data -> the model's device. On CUDA the data is staged in pinned
+  // (page-locked) memory and copied asynchronously: the copy overlaps the
+  // work queued before it and the host does not wait for the GPU. LibTorch's
+  // caching host allocator keeps a pinned block alive until the copies that
+  // read it have completed, so the staging tensor can go right away. On the
+  // CPU it is one plain copy (the caller's buffer may go once push() returns).
+  torch::Tensor to_device(const torch::Tensor &host) const {
+    if (!device.is_cuda()) return host.to(device, /*non_blocking=*/false, /*copy=*/true);
+    auto pinned = torch::empty(host.sizes(), host.options().pinned_memory(true));
+    pinned.copy_(host);
+    return pinned.to(device, /*non_blocking=*/true);
+  }
+
   torch::Tensor flow_tensor(const cv::Mat &flow_grid_px) {
     torch::Tensor t = torch::from_blob(flow_grid_px.data, {flow_grid_px.rows, flow_grid_px.cols, 2},
                                        {std::int64_t(flow_grid_px.step1()), 2, 1}, torch::kFloat32);
-    return net->prepare_flow(t.to(device, /*non_blocking=*/false, /*copy=*/true), frame_w, frame_h);
+    return net->prepare_flow(to_device(t), frame_w, frame_h);
   }
 
   const torch::Tensor &zero() {
@@ -260,7 +273,9 @@ struct Predictor::Impl {
         at::autocast::set_enabled(false);
         at::autocast::clear_cache();
       }
-      maps = maps.to(torch::kCPU, torch::kFloat32).clamp(0.0, 1.0).contiguous();
+      // The one host synchronisation per forward pass: the maps leave the
+      // device here (clamped there first, so only the final floats travel).
+      maps = maps.to(torch::kFloat32).clamp(0.0, 1.0).to(torch::kCPU).contiguous();
     }
     if (maps.dim() != 3 || maps.size(0) != std::int64_t(targets.size()))
       throw ModelError(net->name() + " returned maps of shape " + c10::str(maps.sizes()) + " for " +
@@ -389,7 +404,7 @@ std::vector<SaliencyMap> Predictor::push(const FrameView &frame, const FlowView 
   const cv::Mat rgb = to_rgb(frame);
   c10::InferenceMode guard;
   torch::Tensor t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8);
-  s.frames[s.pushed] = s.net->prepare_frame(t.to(s.device, /*non_blocking=*/false, /*copy=*/true));
+  s.frames[s.pushed] = s.net->prepare_frame(s.to_device(t));
   s.add_flow(rgb, flow_from_previous);
   ++s.pushed;
   return s.collect(false);

@@ -55,9 +55,12 @@ AmsfStageImpl::AmsfStageImpl(const Geometry &g, int index) {
                                                    .align_corners(false)));
 }
 
-torch::Tensor AmsfStageImpl::forward(const torch::Tensor &high, const torch::Tensor &low) {
-  TORCH_CHECK(high.sizes() == low.sizes() && high.size(1) == channels_, "AMSF stage: high ",
-              high.sizes(), " and low ", low.sizes(), " must both have ", channels_, " channels");
+torch::Tensor AmsfStageImpl::forward(const torch::Tensor &high_in, const torch::Tensor &low_in) {
+  TORCH_CHECK(high_in.sizes() == low_in.sizes() && high_in.size(1) == channels_,
+              "AMSF stage: high ", high_in.sizes(), " and low ", low_in.sizes(), " must both have ",
+              channels_, " channels");
+  // Inference: both inputs channels-last (branch 0's output arrives plain).
+  const auto high = fast_layout(high_in), low = fast_layout(low_in);
   torch::Tensor fused;
   {
     auto both = torch::cat({high, low}, 1);

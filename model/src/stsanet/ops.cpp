@@ -2,31 +2,77 @@
 
 #include <c10/util/irange.h>
 
+#include <atomic>
+
 namespace model::stsanet {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias,
-                     torch::IntArrayRef stride, torch::IntArrayRef padding) {
-  TORCH_CHECK(x.dim() == 5 && weight.dim() == 5, "conv3d expects 5-D input and weight, got ",
-              x.sizes(), " and ", weight.sizes());
+namespace {
+std::atomic<bool> channels_last_enabled{false};
+}  // namespace
+
+void set_inference_channels_last(bool enabled) { channels_last_enabled = enabled; }
+bool inference_channels_last() { return channels_last_enabled; }
+
+std::vector<torch::Tensor> DerivedTensors::get(const std::vector<torch::Tensor> &sources,
+                                               const Maker &make) {
+  std::vector<Key> key;
+  key.reserve(sources.size());
+  for (const auto &t : sources) {
+    if (!t.defined()) {
+      key.push_back({nullptr, nullptr, 0});
+      continue;
+    }
+    // Inference tensors have no version counter; autograd needs the graph.
+    if (t.is_inference() || needs_grad(t)) {
+      key_.clear();
+      values_.clear();
+      return make();
+    }
+    key.push_back({t.unsafeGetTensorImpl(), t.data_ptr(), t._version()});
+  }
+  if (values_.empty() || key != key_) {
+    values_ = make();
+    key_ = std::move(key);
+  }
+  return values_;
+}
+
+torch::Tensor conv3d(const torch::Tensor &x_in, const torch::Tensor &weight,
+                     const torch::Tensor &bias, torch::IntArrayRef stride,
+                     torch::IntArrayRef padding) {
+  TORCH_CHECK(x_in.dim() == 5 && weight.dim() == 5, "conv3d expects 5-D input and weight, got ",
+              x_in.sizes(), " and ", weight.sizes());
+  // Inference: channels-last, where every view below is free and oneDNN
+  // reads and writes NHWC directly.
+  const bool channels_last = inference_layout(x_in);
+  const auto x = channels_last ? fast_layout(x_in) : x_in;
   const int64_t batch = x.size(0), channels = x.size(1), steps = x.size(2);
   const int64_t height = x.size(3), width = x.size(4);
   const int64_t out_channels = weight.size(0);
   const int64_t kt = weight.size(2), kh = weight.size(3), kw = weight.size(4);
 
   // Temporal or pointwise kernel (kt,1,1): a 2-D convolution over the
-  // (T, H*W) plane of a free view.
+  // (T, H*W) plane of a free view (channels-last stays channels-last).
   if (kh == 1 && kw == 1 && stride[1] == 1 && stride[2] == 1 && padding[1] == 0 &&
       padding[2] == 0) {
+    // Channels-last: the view is built with explicit strides, because
+    // reshape() may give a size-1 batch any stride and LibTorch's layout
+    // heuristic (suggest_memory_format) reads it, then takes the slow plain path.
+    const int64_t plane = height * width;
+    auto frames = channels_last
+                      ? x.as_strided({batch, channels, steps, plane},
+                                     {steps * plane * channels, 1, plane * channels, channels})
+                      : x.reshape({batch, channels, steps, plane});
     auto y = F::conv2d(
-        x.reshape({batch, channels, steps, height * width}),
-        weight.view({out_channels, weight.size(1), kt, 1}),
+        frames, weight.view({out_channels, weight.size(1), kt, 1}),
         F::Conv2dFuncOptions().bias(bias).stride({stride[0], 1}).padding({padding[0], 0}));
-    return y.view({batch, out_channels, y.size(2), height, width});
+    return canonical_layout(y.view({batch, out_channels, y.size(2), height, width}));
   }
   // Spatial kernel (1,kh,kw): a 2-D convolution with time folded into the
-  // batch (a view when T == 1, one transposing copy each way otherwise).
+  // batch (a view when T == 1 or channels-last, one transposing copy each way
+  // otherwise).
   if (kt == 1 && stride[0] == 1 && padding[0] == 0) {
     const auto options = F::Conv2dFuncOptions()
                              .bias(bias)
@@ -34,12 +80,17 @@ torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const 
                              .padding({padding[1], padding[2]});
     const auto weight2d = weight.select(2, 0);
     if (steps == 1) {
-      auto y = F::conv2d(x.select(2, 0), weight2d, options);
-      return y.unsqueeze(2);
+      auto frames = channels_last
+                        ? x.as_strided({batch, channels, height, width},
+                                       {height * width * channels, 1, width * channels, channels})
+                        : x.select(2, 0);
+      auto y = F::conv2d(frames, weight2d, options);
+      return canonical_layout(y.unsqueeze(2));
     }
     auto frames = x.transpose(1, 2).reshape({batch * steps, channels, height, width});
     auto y = F::conv2d(frames, weight2d, options);
-    return y.view({batch, steps, out_channels, y.size(2), y.size(3)}).transpose(1, 2).contiguous();
+    y = y.view({batch, steps, out_channels, y.size(2), y.size(3)}).transpose(1, 2);
+    return channels_last ? canonical_layout(y) : y.contiguous();
   }
   return F::conv3d(x, weight, F::Conv3dFuncOptions().bias(bias).stride(stride).padding(padding));
 }
@@ -82,8 +133,11 @@ torch::Tensor max_along(const torch::Tensor &x, int64_t dim, int64_t kernel, int
     return x.slice(dim, start, start + (count - 1) * stride + 1, stride);
   };
   int64_t first = 0, count = 0;
-  // The tap t = pad is valid for every output (2 * pad < kernel).
-  auto out = tap(pad, first, count).clone(torch::MemoryFormat::Contiguous);
+  // The tap t = pad is valid for every output (2 * pad < kernel). The result
+  // keeps the input's layout (channels-last in inference).
+  const auto layout =
+      is_channels_last(x) ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::Contiguous;
+  auto out = tap(pad, first, count).clone(layout);
   for (const auto t : c10::irange(kernel)) {
     if (t == pad) continue;
     auto values = tap(t, first, count);
@@ -120,12 +174,39 @@ torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions 
                            x.dim() == 5;
   if (!frames_only) return torch::nn::Upsample(options)->forward(x);
   const int64_t batch = x.size(0), channels = x.size(1), steps = x.size(2);
+  if (is_channels_last(x)) {
+    // Frames (B*T, C, H, W) are a channels-last view: scale them in place of
+    // a copy into (B, C*T, H, W).
+    auto y =
+        F::interpolate(x.transpose(1, 2).reshape({batch * steps, channels, x.size(3), x.size(4)}),
+                       F::InterpolateFuncOptions()
+                           .scale_factor(std::vector<double>{(*scale)[1], (*scale)[2]})
+                           .mode(torch::kBilinear)
+                           .align_corners(options.align_corners()));
+    return canonical_layout(y.view({batch, steps, channels, y.size(2), y.size(3)}).transpose(1, 2));
+  }
   auto y = F::interpolate(x.reshape({batch, channels * steps, x.size(3), x.size(4)}),
                           F::InterpolateFuncOptions()
                               .scale_factor(std::vector<double>{(*scale)[1], (*scale)[2]})
                               .mode(torch::kBilinear)
                               .align_corners(options.align_corners()));
   return y.view({batch, channels, steps, y.size(2), y.size(3)});
+}
+
+torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, DerivedTensors &cache) {
+  const auto &shape = norm->options.normalized_shape();
+  if (!is_channels_last(x) || shape.size() != 4 || !norm->options.elementwise_affine())
+    return norm->forward(x);
+  // (B, C, T, H, W) channels-last is (B, T, H, W, C) contiguous: normalise
+  // that over its last four dims with the affine parameters permuted alike.
+  const auto affine = cache.get({norm->weight, norm->bias}, [&] {
+    return std::vector<torch::Tensor>{norm->weight.permute({1, 2, 3, 0}).contiguous(),
+                                      norm->bias.permute({1, 2, 3, 0}).contiguous()};
+  });
+  const auto y =
+      torch::layer_norm(x.permute({0, 2, 3, 4, 1}), {shape[1], shape[2], shape[3], shape[0]},
+                        affine[0], affine[1], norm->options.eps());
+  return y.permute({0, 4, 1, 2, 3});
 }
 
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,

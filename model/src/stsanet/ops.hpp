@@ -16,8 +16,40 @@
 
 namespace model::stsanet {
 
+/// Whether `x` takes the channels-last inference layout: enabled
+/// (set_inference_channels_last) and no autograd recording (InferenceMode or
+/// NoGradGuard). Training and autograd forwards always keep PyTorch's default
+/// contiguous layout.
+inline bool inference_layout(const torch::Tensor &x) {
+  return !torch::GradMode::is_enabled() && inference_channels_last();
+}
+
+/// Whether `x` (5-D) is stored channels-last (N, T, H, W, C in memory) and not
+/// also plain contiguous (tensors with C == 1 or T*H*W == 1 are both).
+inline bool is_channels_last(const torch::Tensor &x) {
+  return x.dim() == 5 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast3d);
+}
+
+/// A dense channels-last `x` with the canonical strides of that layout on every
+/// dim, size-1 dims included: views (reshape, view, select) may give a size-1
+/// dim any stride, and LibTorch's layout heuristics (suggest_memory_format,
+/// used by oneDNN convolutions and cat) read them. Other tensors unchanged.
+inline torch::Tensor canonical_layout(const torch::Tensor &x) {
+  if (!is_channels_last(x)) return x;
+  const int64_t c = x.size(1), t = x.size(2), h = x.size(3), w = x.size(4);
+  return x.as_strided(x.sizes(), {t * h * w * c, 1, h * w * c, w * c, c});
+}
+
+/// The activation layout of the Fast arithmetic: channels-last in inference
+/// (oneDNN convolves NHWC without reordering the input and output: 1.3-2x per
+/// convolution on the official shapes), unchanged under autograd.
+inline torch::Tensor fast_layout(const torch::Tensor &x) {
+  return inference_layout(x) ? canonical_layout(x.contiguous(at::MemoryFormat::ChannelsLast3d)) : x;
+}
+
 /// 3-D convolution (groups 1, dilation 1) with `weight` (Co, Ci, kt, kh, kw);
-/// factorised kernels run as 2-D convolutions. Differentiable.
+/// factorised kernels run as 2-D convolutions over free views. In inference
+/// the input is brought to (and the output is) channels-last. Differentiable.
 torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias,
                      torch::IntArrayRef stride, torch::IntArrayRef padding);
 /// Same with a Conv3d module's weight, bias and options; Reference runs the
@@ -35,6 +67,12 @@ torch::Tensor max_pool3d(const torch::Tensor &x, const torch::nn::MaxPool3dOptio
 /// Upsample with the module's options; the official (1, 2, 2) trilinear
 /// scaling runs as the equivalent bilinear scaling of every frame.
 torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions &options);
+
+/// LayerNorm over (C, T, H, W) with element-wise affine. A channels-last input
+/// is normalised in its own memory order with the affine parameters re-laid
+/// out once in `cache` (same statistics and affine map as LibTorch's layer_norm,
+/// no transposing copies); other inputs go through the module.
+torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, DerivedTensors &cache);
 
 /// Runs a Sequential of Conv3d / ReLU / Sigmoid / MaxPool3d / LayerNorm /
 /// AdaptiveAvgPool3d / Upsample layers, with Conv3d and MaxPool3d through the

@@ -17,8 +17,9 @@ nn::BatchNorm3d s3d_batch_norm(int64_t channels) {
 // conv (no bias) -> BatchNorm -> ReLU. Fast eval mode folds the BatchNorm's
 // affine map into the convolution: w' = w * g, b' = beta - mean * g with
 // g = gamma / sqrt(var + eps), the same per-channel map batch_norm applies.
+// Without autograd the folded pair is computed once (`folded`).
 torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::BatchNorm3d bn,
-                           Arithmetic arithmetic) {
+                           Arithmetic arithmetic, DerivedTensors &folded) {
   if (bn->is_training()) return torch::relu(bn->forward(conv3d(x, conv, arithmetic)));
   if (arithmetic == Arithmetic::Reference) {
     auto y = conv3d(x, conv, arithmetic);
@@ -26,11 +27,14 @@ torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::B
     return y.relu_();
   }
   const auto &o = conv->options;
-  const auto scale = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
-  const auto weight = conv->weight * scale.view({-1, 1, 1, 1, 1});
-  const auto bias = bn->bias - bn->running_mean * scale;
+  const auto wb =
+      folded.get({conv->weight, bn->weight, bn->bias, bn->running_mean, bn->running_var}, [&] {
+        const auto scale = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
+        return std::vector<torch::Tensor>{conv->weight * scale.view({-1, 1, 1, 1, 1}),
+                                          bn->bias - bn->running_mean * scale};
+      });
   const auto &padding = c10::get<torch::ExpandingArray<3>>(o.padding());
-  return conv3d(x, weight, bias, *o.stride(), *padding).relu_();
+  return conv3d(x, wb[0], wb[1], *o.stride(), *padding).relu_();
 }
 
 }  // namespace
@@ -43,7 +47,7 @@ BasicConv3dImpl::BasicConv3dImpl(int64_t in, int64_t out, Arithmetic arithmetic)
 }
 
 torch::Tensor BasicConv3dImpl::forward(const torch::Tensor &x) {
-  return conv_bn_relu(x, conv, bn, arithmetic_);
+  return conv_bn_relu(x, conv, bn, arithmetic_, folded_);
 }
 
 SepConv3dImpl::SepConv3dImpl(const SepConv3dOptions &o) : arithmetic_(o.arithmetic()) {
@@ -63,7 +67,8 @@ SepConv3dImpl::SepConv3dImpl(const SepConv3dOptions &o) : arithmetic_(o.arithmet
 }
 
 torch::Tensor SepConv3dImpl::forward(const torch::Tensor &x) {
-  return conv_bn_relu(conv_bn_relu(x, conv_s, bn_s, arithmetic_), conv_t, bn_t, arithmetic_);
+  return conv_bn_relu(conv_bn_relu(x, conv_s, bn_s, arithmetic_, folded_s_), conv_t, bn_t,
+                      arithmetic_, folded_t_);
 }
 
 MixedImpl::MixedImpl(const MixedWidths &w)
@@ -81,7 +86,9 @@ MixedImpl::MixedImpl(const MixedWidths &w)
       "branch3", nn::Sequential(nn::MaxPool3d(nn::MaxPool3dOptions(3).stride(1).padding(1)), b3_));
 }
 
-torch::Tensor MixedImpl::forward(const torch::Tensor &x) {
+torch::Tensor MixedImpl::forward(const torch::Tensor &input) {
+  // One layout conversion for the four branches (a no-op after the first block).
+  const auto x = fast_layout(input);
   const auto &pool = branch3->ptr<nn::MaxPool3dImpl>(0)->options;
   return torch::cat({b0_(x), b1_(b1_reduce_(x)), b2_(b2_reduce_(x)), b3_(max_pool3d(x, pool))}, 1);
 }

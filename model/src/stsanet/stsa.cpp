@@ -128,8 +128,15 @@ torch::Tensor StsaBranchImpl::layer_two(const torch::Tensor &x) {
   return stsa_pair(x.narrow(2, 0, 2), x.narrow(2, 2, 2), 2);
 }
 
+torch::Tensor StsaBranchImpl::norm(int which, const torch::Tensor &x) {
+  return layer_norm(which == 0 ? ln_0 : ln_1, x, ln_layout_[static_cast<size_t>(which)]);
+}
+
 torch::Tensor StsaBranchImpl::forward(const torch::Tensor &level) {
-  auto x = pre ? run_layers(pre, level, arithmetic_) : level;
+  // Branch 0 (Reference) keeps PyTorch's layout and bits; the others compute
+  // channels-last in inference.
+  const auto input = arithmetic_ == Arithmetic::Fast ? fast_layout(level) : level;
+  auto x = pre ? run_layers(pre, input, arithmetic_) : input;
   TORCH_CHECK(x.dim() == 5 && x.size(2) == Geometry::kStsaSteps, "STSA branch ", index_,
               ": expected 4 time steps after compression, got ", x.sizes());
   torch::Tensor y;
@@ -137,18 +144,18 @@ torch::Tensor StsaBranchImpl::forward(const torch::Tensor &level) {
     // A.4.6: layer I on the 2x2-pooled feature, unpooled to the arg-max
     // positions; the LayerNorm sees the unpooled map, zeros included.
     auto [pooled, indices] = bottleneck_pool(x);
-    y = ln_0(bottleneck_unpool(layer_one(pooled), indices, x)) + x;
+    y = norm(0, bottleneck_unpool(layer_one(pooled), indices, x)) + x;
   } else {
-    y = ln_0(layer_one(x)) + x;
+    y = norm(0, layer_one(x)).add_(x);
   }
   x = torch::Tensor();
   auto m = run_layers(mid, y, arithmetic_);
   y = torch::Tensor();
   if (bottleneck()) {
     auto [pooled, indices] = bottleneck_pool(m);
-    return m + ln_1(bottleneck_unpool(layer_two(pooled), indices, m));
+    return m + norm(1, bottleneck_unpool(layer_two(pooled), indices, m));
   }
-  return m + ln_1(layer_two(m));
+  return norm(1, layer_two(m)).add_(m);
 }
 
 }  // namespace model::stsanet

@@ -1,5 +1,7 @@
 // STSANet behind the SaliencyModel interface: official pre-processing
 // (model-spec A.8), windows (A.9) and weights (A.7).
+#include <map>
+
 #include "salmodel/checkpoint.hpp"
 #include "salmodel/module_utils.hpp"
 #include "salmodel/resample.hpp"
@@ -49,7 +51,9 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
                          std::to_string(g.width) + ")");
     clips.push_back(torch::stack(window.frames, 1));  // (3, T, H, W)
   }
-  auto batch = torch::stack(clips, 0).to(device_, dtype_);
+  // One window is its own batch (a view): no second 33 MB copy at batch 1.
+  auto batch =
+      (clips.size() == 1 ? clips[0].unsqueeze(0) : torch::stack(clips, 0)).to(device_, dtype_);
   clips.clear();
   return net_->forward(batch).to(torch::kFloat32);
 }
@@ -64,10 +68,58 @@ std::int64_t STSANetModel::parameter_count() const { return count_parameters(*ne
 
 std::int64_t STSANetModel::buffer_count() const { return count_float_buffers(*net_); }
 
+namespace {
+
+// Weights of a checkpoint: saliency-train's last.pth also holds optimiser and
+// loop state under these prefixes (model/README-training.md).
+StateDict network_weights(StateDict state) {
+  StateDict weights;
+  for (auto &[key, tensor] : state)
+    if (key.rfind("optimizer.", 0) != 0 && key.rfind("trainer.", 0) != 0)
+      weights.emplace_back(key, tensor);
+  return weights;
+}
+
+// The options a checkpoint was trained with, read from its shapes (small
+// configurations of saliency-train): input size from ln_3_0 (C, 4, H/32, W/32),
+// window from branch0_pre's temporal kernel (window / 8), width divisor as the
+// smallest one whose widths match. The official shapes give the defaults;
+// anything unrecognised also does, and the strict load reports it.
+STSANetOptions options_from_shapes(const StateDict &state) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto &[key, tensor] : state)
+    shapes[key.rfind("module.", 0) == 0 ? key.substr(7) : key] = tensor.sizes().vec();
+  const auto dim = [&](const std::string &key, size_t rank, size_t i) -> int64_t {
+    const auto it = shapes.find(key);
+    return it != shapes.end() && it->second.size() == rank ? it->second[i] : -1;
+  };
+  STSANetOptions options;
+  const int64_t h = dim("ln_3_0.weight", 4, 2), w = dim("ln_3_0.weight", 4, 3);
+  const int64_t c = dim("branch0_pre.0.weight", 5, 2);
+  if (h < 1 || w < 1 || c < 1) return options;
+  options.height(32 * h).width(32 * w).window(8 * c);
+  for (int64_t d = 1; d <= 512; d++) {
+    try {
+      const stsanet::Geometry g(STSANetOptions(options).width_divisor(d));
+      bool match = dim("base1.0.conv_s.weight", 5, 0) == g.stem0 &&
+                   dim("readout_2.4.weight", 5, 1) == g.readout1;
+      for (size_t i = 0; i < 4 && match; i++)
+        match = dim("ln_" + std::to_string(i) + "_0.weight", 4, 0) == g.level_channels[i] &&
+                dim("ln_" + std::to_string(i) + "_1.weight", 4, 0) == g.mid_channels[i];
+      if (match) return options.width_divisor(d);
+    } catch (const ModelError &) {
+      return STSANetOptions();
+    }
+  }
+  return STSANetOptions();
+}
+
+}  // namespace
+
 void STSANetModel::load_weights(const std::string &path) {
   // Strict: every key and shape of the official state dict, `module.`
   // stripped, num_batches_tracked optional (model-spec A.7, Part D item 1).
-  load_state_dict(*net_, read_checkpoint(path), path);
+  load_state_dict(*net_, network_weights(read_checkpoint(path)), path);
   net_->eval();
 }
 
@@ -76,11 +128,16 @@ std::unique_ptr<SaliencyModel> create_stsanet_model(const ModelConfig &config) {
     throw ModelError(
         "stsanet needs weights: pass --weights STSANet_DHF1K.pth (the official checkpoint, linked "
         "from github.com/WZq975/STSANet) or --random-init for tests");
-  auto model = std::make_unique<STSANetModel>();
-  if (!config.weights.empty())
-    model->load_weights(config.weights);
-  else
+  if (config.weights.empty()) {
+    auto model = std::make_unique<STSANetModel>();
     model->network()->reset_parameters(config.seed);
+    return model;
+  }
+  // The architecture follows the checkpoint (official, or a small trained one).
+  auto state = network_weights(read_checkpoint(config.weights));
+  auto model = std::make_unique<STSANetModel>(options_from_shapes(state));
+  load_state_dict(*model->network(), state, config.weights);
+  model->network()->eval();
   return model;
 }
 
