@@ -11,13 +11,9 @@
 
 namespace flow {
 
-SyntheticClip::SyntheticClip(const SyntheticClipOptions &options) : options_(options) {
-  if (options_.width < 16 || options_.height < 16 || options_.frames < 1 || options_.objects < 1)
-    throw std::invalid_argument("synthetic clip: width/height must be >= 16, frames and objects >= 1");
-  std::mt19937_64 rng(options_.seed);
+cv::Mat synthetic_background(int width, int height, std::mt19937_64 &rng) {
   std::uniform_real_distribution<float> u(0.f, 1.f);
-  const int w = options_.width, h = options_.height;
-
+  const int w = width, h = height;
   // Background: smooth low-contrast texture (blurred noise plus a gentle
   // gradient), so that static saliency has something to reject.
   cv::Mat noise(h / 4 + 1, w / 4 + 1, CV_32FC3);
@@ -27,15 +23,27 @@ SyntheticClip::SyntheticClip(const SyntheticClipOptions &options) : options_(opt
   cv::Mat big;
   cv::resize(noise, big, cv::Size(w, h), 0, 0, cv::INTER_CUBIC);
   cv::GaussianBlur(big, big, cv::Size(0, 0), 3.0);
-  background_.create(h, w, CV_8UC3);
+  cv::Mat background(h, w, CV_8UC3);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
       const cv::Vec3f n = big.at<cv::Vec3f>(y, x);
       const float g = 90.f + 40.f * float(y) / float(h);
-      background_.at<cv::Vec3b>(y, x) = cv::Vec3b(cv::saturate_cast<uchar>(g + 30.f * (n[0] - 0.5f)),
-                                                   cv::saturate_cast<uchar>(g + 10.f + 30.f * (n[1] - 0.5f)),
-                                                   cv::saturate_cast<uchar>(g - 10.f + 30.f * (n[2] - 0.5f)));
+      background.at<cv::Vec3b>(y, x) =
+          cv::Vec3b(cv::saturate_cast<uchar>(g + 30.f * (n[0] - 0.5f)),
+                    cv::saturate_cast<uchar>(g + 10.f + 30.f * (n[1] - 0.5f)),
+                    cv::saturate_cast<uchar>(g - 10.f + 30.f * (n[2] - 0.5f)));
     }
+  return background;
+}
+
+SyntheticClip::SyntheticClip(const SyntheticClipOptions &options) : options_(options) {
+  if (options_.width < 16 || options_.height < 16 || options_.frames < 1 || options_.objects < 1)
+    throw std::invalid_argument("synthetic clip: width/height must be >= 16, frames and objects >= 1");
+  std::mt19937_64 rng(options_.seed);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  const int w = options_.width, h = options_.height;
+
+  background_ = synthetic_background(w, h, rng);
 
   const float base = std::min(w, h);
   for (int k = 0; k < options_.objects; ++k) {
@@ -53,7 +61,7 @@ SyntheticClip::SyntheticClip(const SyntheticClipOptions &options) : options_(opt
 }
 
 // Objects bounce off the frame borders: position is a triangle wave of time.
-static float bounce(float start, float velocity, int index, float lo, float hi) {
+float bounce_position(float start, float velocity, int index, float lo, float hi) {
   const float span = hi - lo;
   if (span <= 0.f) return lo;
   float p = std::fmod(start - lo + velocity * float(index), 2.f * span);
@@ -63,8 +71,8 @@ static float bounce(float start, float velocity, int index, float lo, float hi) 
 
 cv::Point2f SyntheticClip::object_centre(int k, int index) const {
   const Object &o = objects_.at(k);
-  return {bounce(o.start.x, o.velocity.x, index, o.radius, options_.width - o.radius),
-          bounce(o.start.y, o.velocity.y, index, o.radius, options_.height - o.radius)};
+  return {bounce_position(o.start.x, o.velocity.x, index, o.radius, options_.width - o.radius),
+          bounce_position(o.start.y, o.velocity.y, index, o.radius, options_.height - o.radius)};
 }
 
 float SyntheticClip::object_radius(int k) const { return objects_.at(k).radius; }

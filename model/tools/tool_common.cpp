@@ -36,8 +36,8 @@ void write_npy(const std::string &path, const float *values, int height, int wid
   if (!out) throw std::runtime_error(path + ": write failed");
 }
 
-Progress::Progress(std::string label, int total, bool quiet)
-    : label_(std::move(label)), total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)) {
+Progress::Progress(std::string label, int total, bool quiet, std::string unit)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)) {
   start_ = last_ = std::chrono::steady_clock::now();
 }
 
@@ -50,11 +50,11 @@ void Progress::update(int done) {
   const double rate = done / std::max(s, 1e-9);
   if (total_ > 0) {
     const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
-    std::fprintf(stderr, "%s%s: %d/%d frames, %.1f frames/s, ETA %.0f s%s", tty_ ? "\r" : "", label_.c_str(), done,
-                 total_, rate, std::max(0.0, eta), tty_ ? "   " : "\n");
+    std::fprintf(stderr, "%s%s: %d/%d %s, %.1f %s/s, ETA %.0f s%s", tty_ ? "\r" : "", label_.c_str(), done,
+                 total_, unit_.c_str(), rate, unit_.c_str(), std::max(0.0, eta), tty_ ? "   " : "\n");
   } else {
-    std::fprintf(stderr, "%s%s: %d frames, %.1f frames/s%s", tty_ ? "\r" : "", label_.c_str(), done, rate,
-                 tty_ ? "   " : "\n");
+    std::fprintf(stderr, "%s%s: %d %s, %.1f %s/s%s", tty_ ? "\r" : "", label_.c_str(), done, unit_.c_str(),
+                 rate, unit_.c_str(), tty_ ? "   " : "\n");
   }
   std::fflush(stderr);
 }

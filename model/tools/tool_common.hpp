@@ -23,14 +23,17 @@ using flow::cli::StagedDir;
 void write_npy(const std::string &path, const float *values, int height, int width);
 
 /// Rate-limited progress line on stderr ("label: 120/300 frames, 45.2 frames/s, ETA 4 s").
+/// `unit` names what is counted ("frames", "steps", "clips").
 class Progress {
  public:
-  Progress(std::string label, int total, bool quiet);
+  Progress(std::string label, int total, bool quiet, std::string unit = "frames");
   void update(int done);
+  /// Changes the label shown from the next update on (e.g. a running loss).
+  void set_label(std::string label) { label_ = std::move(label); }
   void finish(int done);
 
  private:
-  std::string label_;
+  std::string label_, unit_;
   int total_;
   bool quiet_, tty_;
   std::chrono::steady_clock::time_point start_, last_;

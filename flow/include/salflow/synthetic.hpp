@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,15 @@ class SyntheticClip {
   cv::Mat background_;
   std::vector<Object> objects_;
 };
+
+/// The clip's smooth, low-contrast background (blurred noise over a vertical
+/// gradient), BGR CV_8UC3, drawn from `rng`. SyntheticClip draws it first from
+/// its seed; the synthetic saliency dataset (model/) reuses it under its own texture.
+cv::Mat synthetic_background(int width, int height, std::mt19937_64 &rng);
+
+/// Position on one axis of an object starting at `start` and moving `velocity`
+/// pixels per frame that bounces off `lo` and `hi`: a triangle wave of `index`.
+float bounce_position(float start, float velocity, int index, float lo, float hi);
 
 /// Writes the clip as a Motion-JPEG AVI (decodable by OpenCV and by GStreamer's
 /// avidemux/jpegdec without extra plugins), atomically. Throws std::runtime_error.

@@ -1,5 +1,8 @@
 // STRA-Net behind the SaliencyModel interface: official pre-processing
 // (model-spec B.10), stateful per-frame inference (B.11), weights (B.9).
+#include <fstream>
+
+#include "salmodel/checkpoint.hpp"
 #include "salmodel/module_utils.hpp"
 #include "salmodel/resample.hpp"
 #include "salmodel/stranet.hpp"
@@ -147,17 +150,57 @@ void STRANetModel::load_weights(const std::string &path) {
   state_ = torch::Tensor();
 }
 
+namespace {
+
+// torch.save files are zip archives ("PK\x03\x04"); Keras weights are HDF5.
+bool is_torch_checkpoint(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+}
+
+}  // namespace
+
 std::unique_ptr<SaliencyModel> create_stranet_model(const ModelConfig &config) {
   if (config.weights.empty() && !config.random_init)
     throw ModelError(
         "stranet needs weights: pass --weights UHD_dcross_res_matt_res.h5 (the official Keras weights, "
         "linked from github.com/ashleylqx/STRA-Net) or --random-init for tests");
-  auto model = std::make_unique<STRANetModel>();
-  if (!config.weights.empty())
-    model->load_weights(config.weights);
-  else
+  if (config.weights.empty()) {
+    auto model = std::make_unique<STRANetModel>();
     model->network()->reset_parameters(config.seed);
-  return model;
+    return model;
+  }
+  if (!is_torch_checkpoint(config.weights)) {
+    auto model = std::make_unique<STRANetModel>();
+    model->load_weights(config.weights);  // the official Keras .h5
+    return model;
+  }
+  // A state dict of this module tree (saliency-train's best.pth / last.pth):
+  // the width divisor is the one whose shapes load strictly.
+  StateDict state;
+  for (auto &[key, tensor] : read_checkpoint(config.weights))
+    if (key.rfind("optimizer.", 0) != 0 && key.rfind("trainer.", 0) != 0 &&
+        key.rfind("feature_head.", 0) != 0)
+      state.emplace_back(key, tensor);
+  std::int64_t stem = -1;
+  for (const auto &[key, tensor] : state)
+    if (key == "appearance.A_conv1.weight" && tensor.dim() == 4) stem = tensor.size(0);
+  std::string first_error;
+  for (std::int64_t d = 1; d <= 64; d++) {
+    if (stem >= 0 && stranet::Widths(d)(64) != stem) continue;
+    auto model = std::make_unique<STRANetModel>(STRANetOptions().width_divisor(d));
+    try {
+      load_state_dict(*model->network(), state, config.weights);
+    } catch (const ModelError &e) {
+      if (first_error.empty()) first_error = e.what();
+      continue;
+    }
+    model->network()->eval();
+    return model;
+  }
+  throw ModelError(first_error.empty() ? config.weights + ": not a STRA-Net state dict" : first_error);
 }
 
 }  // namespace model
