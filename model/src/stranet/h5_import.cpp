@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <map>
 #include <regex>
@@ -32,6 +33,12 @@ struct Walk {
   // or hostile file can make us allocate (its dataspaces may claim any size;
   // unallocated or compressed datasets cost no bytes in the file).
   std::uint64_t budget = 0;
+  // Links still allowed, and the longest link path accepted: a Keras weight
+  // file has a few thousand short names, while a corrupt file can chain its
+  // groups into a tree so deep or wide that walking it never ends (found by
+  // fuzzing: HDF5 rebuilt ever longer paths for minutes).
+  std::uint64_t links_left = 1u << 16;
+  static constexpr std::size_t kMaxPathLength = 1024;
 };
 
 herr_t visit_link_unchecked(hid_t group, const char *name, Walk *walk);
@@ -50,6 +57,15 @@ herr_t visit_link(hid_t group, const char *name, const H5L_info_t *, void *data)
 }
 
 herr_t visit_link_unchecked(hid_t group, const char *name, Walk *walk) {
+  if (walk->links_left == 0) {
+    walk->error = "more than 65536 links (corrupt file?)";
+    return -1;
+  }
+  --walk->links_left;
+  if (std::strlen(name) > Walk::kMaxPathLength) {
+    walk->error = "a link path longer than 1024 characters (corrupt file?)";
+    return -1;
+  }
   hid_t obj;
   H5E_BEGIN_TRY { obj = H5Oopen(group, name, H5P_DEFAULT); }
   H5E_END_TRY;
