@@ -43,23 +43,13 @@ STRANetModel::Letterbox letterbox_n(int64_t h, int64_t w, int64_t n) {
   return {rows, n, (n - rows) / 2, 0};
 }
 
-// Continuous maps (L, H, W) -> (L, n, n) letterboxed (zero bars).
-torch::Tensor letterbox_maps(const torch::Tensor &maps, int64_t n) {
-  const auto box = letterbox_n(maps.size(1), maps.size(2), n);
-  auto out = torch::zeros({maps.size(0), n, n});
-  out.narrow(1, box.top, box.rows)
-      .narrow(2, box.left, box.cols)
-      .copy_(resize_maps_linear(maps, box.rows, box.cols));
-  return out;
-}
-
-// Fixations (L, H, W) -> (L, n, n): points remapped into the letterbox.
-torch::Tensor letterbox_fixations(const torch::Tensor &fix, int64_t n) {
-  const auto box = letterbox_n(fix.size(1), fix.size(2), n);
-  auto out = torch::zeros({fix.size(0), n, n});
-  out.narrow(1, box.top, box.rows)
-      .narrow(2, box.left, box.cols)
-      .copy_(resize_fixations_points(fix, box.rows, box.cols));
+// Targets (L, H, W) -> (L, n, n) letterboxed (zero bars), resized into the
+// box by `resize` (bilinear for continuous maps, point remapping for fixations).
+torch::Tensor letterbox_targets(const torch::Tensor &targets, int64_t n,
+                                torch::Tensor (*resize)(const torch::Tensor &, int64_t, int64_t)) {
+  const auto box = letterbox_n(targets.size(1), targets.size(2), n);
+  auto out = torch::zeros({targets.size(0), n, n});
+  out.narrow(1, box.top, box.rows).narrow(2, box.left, box.cols).copy_(resize(targets, box.rows, box.cols));
   return out;
 }
 
@@ -117,8 +107,8 @@ class StranetTask : public TrainTask {
     s.prepared.push_back(torch::stack(motions));  // (T, 10, 224, 224)
     if (s.maps.defined()) {
       const int64_t n = feature_stage_ ? kFeatureSize : kInputSize;
-      s.prepared.push_back(letterbox_maps(s.maps, n));
-      s.prepared.push_back(letterbox_fixations(s.fixations, n));
+      s.prepared.push_back(letterbox_targets(s.maps, n, resize_maps_linear));
+      s.prepared.push_back(letterbox_targets(s.fixations, n, resize_fixations_points));
     }
   }
 
