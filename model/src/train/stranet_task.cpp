@@ -115,10 +115,8 @@ class StranetTask : public TrainTask {
   torch::Tensor loss(const std::vector<data::Sample> &batch, torch::Device device) override {
     torch::Tensor total;
     for (const auto &s : batch) {
-      auto out = outputs(s, device);
-      const auto map = s.prepared.at(2).to(device), fix = s.prepared.at(3).to(device);
-      auto l = feature_stage_ ? losses::stranet_feature_loss(out, map, fix)
-                              : losses::stranet_model_loss(out, map, fix);
+      losses::StraNetOutputs out;
+      auto l = sample_loss(s, device, out);
       total = total.defined() ? total + l : l;
     }
     return total / double(batch.size());
@@ -129,10 +127,8 @@ class StranetTask : public TrainTask {
     Evaluation e;
     torch::Tensor total;
     for (const auto &s : batch) {
-      auto out = outputs(s, device);
-      const auto map = s.prepared.at(2).to(device), fix = s.prepared.at(3).to(device);
-      auto l = feature_stage_ ? losses::stranet_feature_loss(out, map, fix)
-                              : losses::stranet_model_loss(out, map, fix);
+      losses::StraNetOutputs out;
+      auto l = sample_loss(s, device, out);
       total = total.defined() ? total + l : l;
       // The letterbox region of every frame's final map.
       const int64_t n = out.final_map.size(-1);
@@ -189,6 +185,14 @@ class StranetTask : public TrainTask {
     // Flows cover the clip's span: (frames - 1) * step + 5 flows.
     const int64_t frames = s.frames.size(0);
     return frames > 1 ? int((s.flows.size(0) - kFlowsPerFrame) / (frames - 1)) : 1;
+  }
+
+  // The stage's loss of one sample; `out` receives the network outputs.
+  torch::Tensor sample_loss(const data::Sample &s, torch::Device device, losses::StraNetOutputs &out) {
+    out = outputs(s, device);
+    const auto map = s.prepared.at(2).to(device), fix = s.prepared.at(3).to(device);
+    return feature_stage_ ? losses::stranet_feature_loss(out, map, fix)
+                          : losses::stranet_model_loss(out, map, fix);
   }
 
   losses::StraNetOutputs outputs(const data::Sample &s, torch::Device device) {
