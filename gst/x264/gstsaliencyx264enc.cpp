@@ -82,6 +82,7 @@ enum {
   PROP_TUNE,
   PROP_KEY_INT_MAX,
   PROP_THREADS,
+  PROP_OPTION_STRING,
 };
 
 /* Rate control (x264.h X264_RC_*). */
@@ -150,6 +151,7 @@ struct Settings {
   GstSaliencyX264Tune tune = DEFAULT_TUNE;
   guint key_int_max = DEFAULT_KEY_INT_MAX;
   guint threads = DEFAULT_THREADS;
+  std::string option_string; /* "key=value:key=value", x264_param_parse names */
 };
 
 }  // namespace
@@ -409,6 +411,27 @@ static void gst_saliency_x264_enc_class_init(GstSaliencyX264EncClass *klass) {
       gobject_class, PROP_THREADS,
       g_param_spec_uint("threads", "Threads", "Encoder threads (0 = automatic) [0, 64]", 0, 64,
                         DEFAULT_THREADS, ready));
+  /**
+   * GstSaliencyX264Enc:option-string:
+   *
+   * Further libx264 settings as `key=value` pairs separated by `:`, with
+   * libx264's own option names (as x264enc's option-string), for example
+   * `aq-mode=3:bframes=2`. Applied after the preset, the tune and the other
+   * properties, and the same whatever the strength, so a plain encode
+   * (strength 0) and a saliency encode differ only by the offsets. Options
+   * that would change the input or output format (size, csp, fps, timebase,
+   * annexb, repeat-headers) are ignored: the caps decide those. An unknown
+   * option or a bad value fails the start of the stream with an element error.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_OPTION_STRING,
+      g_param_spec_string("option-string", "Option string",
+                          "Further libx264 settings, key=value pairs separated by ':' "
+                          "(libx264 option names, e.g. aq-mode=3:bframes=2), applied after "
+                          "the other properties",
+                          "", ready));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -482,6 +505,11 @@ static void gst_saliency_x264_enc_set_property(GObject *object, guint prop_id, c
     case PROP_THREADS:
       s.threads = g_value_get_uint(value);
       break;
+    case PROP_OPTION_STRING: {
+      const gchar *text = g_value_get_string(value);
+      s.option_string = text ? text : "";
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -527,6 +555,9 @@ static void gst_saliency_x264_enc_get_property(GObject *object, guint prop_id, G
       break;
     case PROP_THREADS:
       g_value_set_uint(value, s.threads);
+      break;
+    case PROP_OPTION_STRING:
+      g_value_set_string(value, s.option_string.c_str());
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -637,12 +668,50 @@ static gboolean gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self,
       p->rc.f_rf_constant = float(s.crf);
       break;
   }
+  /* option-string last, so it can override the encoding settings above; the
+   * fields the caps and the output format depend on are put back after it. */
+  const x264_param_t format = *p;
+  const std::string &opts = s.option_string;
+  for (std::size_t begin = 0; begin < opts.size();) {
+    std::size_t end = opts.find(':', begin);
+    if (end == std::string::npos) end = opts.size();
+    const std::string item = opts.substr(begin, end - begin);
+    begin = end + 1;
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "1" : item.substr(eq + 1);
+    const int rc = x264_param_parse(p, key.c_str(), value.c_str());
+    if (rc != 0) {
+      GST_ELEMENT_ERROR(
+          self, LIBRARY, SETTINGS, ("Invalid option-string."),
+          ("option-string: %s '%s'",
+           rc == X264_PARAM_BAD_NAME ? "unknown libx264 option" : "bad value in", item.c_str()));
+      return FALSE;
+    }
+  }
+  p->i_csp = format.i_csp;
+  p->i_bitdepth = format.i_bitdepth;
+  p->i_width = format.i_width;
+  p->i_height = format.i_height;
+  p->i_fps_num = format.i_fps_num;
+  p->i_fps_den = format.i_fps_den;
+  p->b_vfr_input = format.b_vfr_input;
+  p->i_timebase_num = format.i_timebase_num;
+  p->i_timebase_den = format.i_timebase_den;
+  p->b_annexb = format.b_annexb;
+  p->b_repeat_headers = format.b_repeat_headers;
+  p->pf_log = format.pf_log;
+  p->p_log_private = format.p_log_private;
   /* x264.h: quant_offsets need adaptive quantisation. Only touched when the
-   * offsets will be used, so strength 0 stays plain x264. */
+   * offsets will be used, so strength 0 stays plain x264. When the settings
+   * turned AQ off (tune=psnr, aq-mode=0), it goes on at strength 0: libx264
+   * then applies our offsets alone and adds no variance AQ of its own, so the
+   * encode differs from the plain one only by the offsets. */
   if (s.strength > 0 && p->rc.i_aq_mode == X264_AQ_NONE) {
-    GST_INFO_OBJECT(self, "turning variance AQ on: per-macroblock QP offsets need it");
+    GST_INFO_OBJECT(self, "AQ on at strength 0: per-macroblock QP offsets need it");
     p->rc.i_aq_mode = X264_AQ_VARIANCE;
-    if (p->rc.f_aq_strength <= 0) p->rc.f_aq_strength = 1.0f;
+    p->rc.f_aq_strength = 0.0f;
   }
   GST_INFO_OBJECT(self,
                   "%dx%d @ %d/%d, preset %s, tune %s, rc %d, bitrate %u kbit/s, crf %.1f, "

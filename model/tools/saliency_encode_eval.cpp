@@ -7,8 +7,10 @@
 //
 // The weights of EWPSNR are the model's maps of the ORIGINAL frames (no ground
 // truth gaze is needed, and both encodes are scored with the same weights).
-// Both encodes use the same x264 settings (preset, AQ, psy, MB-tree); only the
-// offsets differ, so the deltas are what the saliency offsets buy.
+// Both encodes use the same x264 settings (preset, AQ, psy, MB-tree, and any
+// --option-string); only the offsets differ, so the deltas are what the saliency
+// offsets buy. Rate points are ABR bitrates or, with --crfs, CRF values; the
+// Bjontegaard deltas always compare achieved bitrates.
 // The reconstruction comes from libx264 itself (b_full_recon), so no decoder
 // is involved: it is bit-exact with what a decoder would output.
 #include <algorithm>
@@ -40,24 +42,33 @@ constexpr const char *kProgram = "saliency-encode-eval";
 
 const char *kUsage =
     "usage: saliency-encode-eval --input PATH [--model M] [--weights FILE] [--frames N]\n"
-    "                            [--bitrates K1,K2,...] [--strength S] [--max-qp-offset Q]\n"
+    "                            [--bitrates K1,K2,... | --crfs C1,C2,...] [--strength S]\n"
+    "                            [--max-qp-offset Q]\n"
     "                            [--mapping log|linear]\n"
-    "                            [--preset P] [--fps F] [--threads N] [--quiet]\n"
+    "                            [--preset P] [--option-string K=V:K=V...]\n"
+    "                            [--fps F] [--threads N] [--quiet]\n"
     "\n"
     "Encodes PATH (video file, frame directory or glob) with libx264 at each target bitrate\n"
-    "(ABR, kbit/s), once plainly and once with saliency QP offsets, and prints one table row\n"
-    "per encode (achieved kbit/s, Y-PSNR, EWPSNR in dB, averaged over frames) and the\n"
-    "Bjontegaard deltas of the saliency encodes (needs >= 4 bitrates):\n"
+    "(ABR, kbit/s) or CRF, once plainly and once with saliency QP offsets, and prints one\n"
+    "table row per encode (achieved kbit/s, Y-PSNR, EWPSNR in dB, averaged over frames) and\n"
+    "the Bjontegaard deltas of the saliency encodes (needs >= 4 rate points):\n"
     "  bd_rate_ewpsnr: X %   bd_ewpsnr: X dB   bd_rate_psnr: X %   bd_psnr: X dB\n"
     "Frames with an odd width or height lose their last column/row (H.264 4:2:0).\n"
     "\n"
     "  --model M          saliency model for the offsets and the EWPSNR weights (default "
     "baseline)\n"
     "  --bitrates LIST    target bitrates in kbit/s (default 150,300,600,1200)\n"
+    "  --crfs LIST        constant rate factors instead of bitrates (x264 CRF mode, e.g.\n"
+    "                     35,29,23,17); the Bjontegaard deltas use the achieved bitrates\n"
     "  --strength S       saliencyx264enc strength (default 1)\n"
     "  --max-qp-offset Q  saliencyx264enc max-qp-offset (default 8)\n"
     "  --mapping M        saliencyx264enc mapping: log or log-ratio (default), linear\n"
     "  --preset P         x264 speed preset (default medium)\n"
+    "  --option-string S  further libx264 settings, key=value pairs separated by ':' (x264's\n"
+    "                     option names, e.g. aq-mode=3:mbtree=0), applied to BOTH encodes\n"
+    "                     after the preset, as saliencyx264enc's option-string. Settings\n"
+    "                     that turn AQ off keep it off in the saliency encode too: AQ goes\n"
+    "                     on at strength 0 so that libx264 applies the offsets alone\n"
     "  --fps F            frame rate for rate control when the input has none (default 25)\n"
     "  --frames N         use the first N frames (default: all)\n";
 
@@ -88,6 +99,21 @@ std::vector<int> parse_list(const std::string &text) {
     out.push_back(int(v));
   }
   if (out.empty()) throw std::invalid_argument("--bitrates is empty");
+  return out;
+}
+
+std::vector<double> parse_crfs(const std::string &text) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char *end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(v >= 0) || v > 51)
+      throw std::invalid_argument("--crfs: '" + item + "' is not a CRF in [0, 51]");
+    out.push_back(v);
+  }
+  if (out.empty()) throw std::invalid_argument("--crfs is empty");
   return out;
 }
 
@@ -140,8 +166,39 @@ Clip load_clip(const std::string &input, int max_frames, double fps_default,
   return clip;
 }
 
-EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, double strength,
-                    double max_qp_offset, model::QpMapping mapping, int threads) {
+// Applies "key=value:key=value" libx264 settings with x264_param_parse; throws
+// std::invalid_argument naming the first bad pair.
+void apply_x264_options(x264_param_t &p, const std::string &text) {
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ':')) {
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "1" : item.substr(eq + 1);
+    const int rc = x264_param_parse(&p, key.c_str(), value.c_str());
+    if (rc == X264_PARAM_BAD_NAME)
+      throw std::invalid_argument("--option-string: unknown x264 option '" + key + "'");
+    if (rc != 0)
+      throw std::invalid_argument("--option-string: bad value '" + value + "' for '" + key + "'");
+  }
+}
+
+std::string format_crf(double crf) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", crf);
+  return buf;
+}
+
+// One rate point: a target bitrate (ABR) or, when crf >= 0, a constant rate factor.
+struct RateTarget {
+  int kbps = 0;
+  double crf = -1;
+};
+
+EncodeResult encode(const Clip &clip, const RateTarget &target, const std::string &preset,
+                    const std::string &option_string, double strength, double max_qp_offset,
+                    model::QpMapping mapping, int threads) {
   x264_param_t p;
   if (x264_param_default_preset(&p, preset.c_str(), nullptr) < 0)
     throw std::invalid_argument("--preset: unknown x264 preset '" + preset + "'");
@@ -161,10 +218,21 @@ EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, doubl
   p.b_annexb = 1;
   p.b_repeat_headers = 1;
   p.b_full_recon = 1;  // the reconstruction in pic_out is complete (deblocked)
-  p.rc.i_rc_method = X264_RC_ABR;
-  p.rc.i_bitrate = kbps;
-  // Same rule as saliencyx264enc: offsets need AQ (on in every preset by default).
-  if (strength > 0 && p.rc.i_aq_mode == X264_AQ_NONE) p.rc.i_aq_mode = X264_AQ_VARIANCE;
+  if (target.crf >= 0) {
+    p.rc.i_rc_method = X264_RC_CRF;
+    p.rc.f_rf_constant = float(target.crf);
+  } else {
+    p.rc.i_rc_method = X264_RC_ABR;
+    p.rc.i_bitrate = target.kbps;
+  }
+  apply_x264_options(p, option_string);
+  // Same rule as saliencyx264enc: libx264 reads quant_offsets only with AQ on. When the
+  // settings turn AQ off (aq-mode=0, tune=psnr), AQ goes on at strength 0: x264 then applies
+  // the offsets alone, adding no variance AQ of its own, so the encode stays "AQ off".
+  if (strength > 0 && p.rc.i_aq_mode == X264_AQ_NONE) {
+    p.rc.i_aq_mode = X264_AQ_VARIANCE;
+    p.rc.f_aq_strength = 0;
+  }
 
   x264_t *enc = x264_encoder_open(&p);
   if (!enc) throw std::runtime_error("x264_encoder_open failed");
@@ -240,8 +308,8 @@ EncodeResult encode(const Clip &clip, int kbps, const std::string &preset, doubl
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string input, model_name = "baseline", weights, bitrates = "150,300,600,1200",
-                     preset = "medium", mapping_name = "log";
+  std::string input, model_name = "baseline", weights, bitrates, preset = "medium",
+                     mapping_name = "log", option_string, crfs;
   int frames = 0, threads = 0;
   double strength = 1.0, max_qp_offset = 8.0, fps = 25.0;
   bool quiet = false;
@@ -251,10 +319,12 @@ int main(int argc, char **argv) {
   args.option("--weights", &weights);
   args.option("--frames", &frames);
   args.option("--bitrates", &bitrates);
+  args.option("--crfs", &crfs);
   args.option("--strength", &strength);
   args.option("--max-qp-offset", &max_qp_offset);
   args.option("--preset", &preset);
   args.option("--mapping", &mapping_name);
+  args.option("--option-string", &option_string);
   args.option("--fps", &fps);
   args.option("--threads", &threads);
   args.flag("--quiet", &quiet);
@@ -268,29 +338,46 @@ int main(int argc, char **argv) {
     args.usage_error("--mapping must be log (log-ratio) or linear");
   const model::QpMapping mapping =
       mapping_name == "linear" ? model::QpMapping::Linear : model::QpMapping::LogRatio;
+  if (!bitrates.empty() && !crfs.empty()) args.usage_error("give --bitrates or --crfs, not both");
+  if (bitrates.empty()) bitrates = "150,300,600,1200";
   if (frames < 0 || threads < 0) args.usage_error("--frames and --threads must be >= 0");
   bool known_preset = false;
   for (int i = 0; x264_preset_names[i]; ++i) known_preset |= preset == x264_preset_names[i];
   if (!known_preset) args.usage_error("--preset: unknown x264 preset '" + preset + "'");
 
   try {
-    const std::vector<int> rates = parse_list(bitrates);
+    std::vector<RateTarget> rates;
+    if (!crfs.empty()) {
+      for (double c : parse_crfs(crfs)) rates.push_back({0, c});
+    } else {
+      for (int k : parse_list(bitrates)) rates.push_back({k, -1});
+    }
+    {  // reject bad --option-string before the slow part
+      x264_param_t check;
+      x264_param_default(&check);
+      apply_x264_options(check, option_string);
+    }
     model::PredictorOptions po;
     po.model = model::parse_model_kind(model_name);
     po.weights = weights;
     const Clip clip = load_clip(input, frames, fps, po, quiet);
 
     std::printf(
-        "| target kbit/s | plain kbit/s | plain PSNR | plain EWPSNR | saliency kbit/s | "
-        "saliency PSNR | saliency EWPSNR | dPSNR | dEWPSNR |\n");
+        "| %s | plain kbit/s | plain PSNR | plain EWPSNR | saliency kbit/s | "
+        "saliency PSNR | saliency EWPSNR | dPSNR | dEWPSNR |\n",
+        crfs.empty() ? "target kbit/s" : "crf");
     std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     std::vector<model::RatePoint> plain_psnr, plain_ew, sal_psnr, sal_ew;
-    for (int kbps : rates) {
-      const EncodeResult a = encode(clip, kbps, preset, 0.0, max_qp_offset, mapping, threads);
-      const EncodeResult b = encode(clip, kbps, preset, strength, max_qp_offset, mapping, threads);
-      std::printf("| %d | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f | %+.2f | %+.2f |\n", kbps,
-                  a.kbps, a.psnr, a.ewpsnr, b.kbps, b.psnr, b.ewpsnr, b.psnr - a.psnr,
-                  b.ewpsnr - a.ewpsnr);
+    for (const RateTarget &target : rates) {
+      const EncodeResult a =
+          encode(clip, target, preset, option_string, 0.0, max_qp_offset, mapping, threads);
+      const EncodeResult b =
+          encode(clip, target, preset, option_string, strength, max_qp_offset, mapping, threads);
+      const std::string point =
+          target.crf >= 0 ? format_crf(target.crf) : std::to_string(target.kbps);
+      std::printf("| %s | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f | %+.2f | %+.2f |\n",
+                  point.c_str(), a.kbps, a.psnr, a.ewpsnr, b.kbps, b.psnr, b.ewpsnr,
+                  b.psnr - a.psnr, b.ewpsnr - a.ewpsnr);
       std::fflush(stdout);
       plain_psnr.push_back({a.kbps, a.psnr});
       plain_ew.push_back({a.kbps, a.ewpsnr});

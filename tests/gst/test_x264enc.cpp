@@ -1,8 +1,10 @@
 // GstHarness tests of saliencyx264enc (plugin "saliencyx264", gst/x264): every frame leaves
 // once after EOS as an H.264 access unit with the input's timestamps; strength 0 (or no meta)
 // is bit-identical to plain encoding; saliency changes the bitstream; flush, latency, caps
-// errors and property ranges. Frames are built in code: a moving textured pattern at a size
-// that is not a multiple of 16, so the last macroblock row and column are partial.
+// errors, property ranges and option-string (applied alike to plain and saliency encodes; AQ
+// stays off when the settings turn it off). Frames are built in code: a moving textured
+// pattern at a size that is not a multiple of 16, so the last macroblock row and column are
+// partial.
 // GLib criticals and unexpected warnings fail a test.
 #include <gst/check/gstharness.h>
 #include <gst/saliency/gstsaliencymeta.h>
@@ -418,6 +420,108 @@ TEST_F(X264EncTest, BadPropertyValuesAreRefused) {
   g_clear_error(&err);
   if (bad) gst_object_unref(bad);
   gst_object_unref(enc);
+}
+
+// A map that is the same everywhere: saliency_to_qp_offsets gives all-zero offsets.
+BufferPtr make_flat_meta_frame(int i) {
+  BufferPtr b = make_frame(i, false);
+  std::vector<float> map(12 * 8, 0.5f);
+  gst_buffer_add_saliency_meta(b.get(), 12, 8, map.data());
+  return b;
+}
+
+std::vector<guint8> encode_flat(const std::string &launch, int n) {
+  EncHarness h(launch);
+  for (int i = 0; i < n; ++i) EXPECT_EQ(h.push(make_flat_meta_frame(i)), GST_FLOW_OK);
+  h.push_eos();
+  return concat(h.pull_all());
+}
+
+TEST_F(X264EncTest, OptionStringReachesLibx264) {
+  // keyint=1: every frame an IDR frame, so no output buffer may be a delta unit.
+  // annexb=0 would break the byte-stream caps: the element ignores it.
+  const auto coded =
+      encode("saliencyx264enc option-string=keyint=1:bframes=0:annexb=0 bitrate=300", 6, true);
+  ASSERT_EQ(coded.size(), 6u);
+  for (const auto &b : coded) {
+    EXPECT_FALSE(GST_BUFFER_FLAG_IS_SET(b.get(), GST_BUFFER_FLAG_DELTA_UNIT))
+        << "option-string keyint=1 must make every frame a keyframe";
+    EXPECT_TRUE(starts_with_start_code(b.get())) << "format options must not change the output";
+  }
+  // Without it the default GOP has delta frames.
+  const auto plain = encode("saliencyx264enc bitrate=300", 6, true);
+  int deltas = 0;
+  for (const auto &b : plain) deltas += GST_BUFFER_FLAG_IS_SET(b.get(), GST_BUFFER_FLAG_DELTA_UNIT);
+  EXPECT_GT(deltas, 0);
+}
+
+TEST_F(X264EncTest, OptionStringAppliesToPlainAndSaliencyEncodesAlike) {
+  const std::string settings =
+      " rc-mode=crf crf=30 speed-preset=fast threads=1 option-string=aq-mode=2:bframes=1";
+  const auto plain = concat(encode("saliencyx264enc strength=0" + settings, 12, false));
+  const auto no_meta = concat(encode("saliencyx264enc strength=1" + settings, 12, false));
+  const auto salient = concat(encode("saliencyx264enc strength=1" + settings, 12, true));
+  const auto other =
+      concat(encode("saliencyx264enc strength=0 rc-mode=crf crf=30 "
+                    "speed-preset=fast threads=1",
+                    12, false));
+  ASSERT_GT(plain.size(), 100u);
+  EXPECT_NE(plain, other) << "option-string must change the encode";
+  EXPECT_EQ(no_meta, plain) << "without metas the settings must be the plain encode's";
+  EXPECT_NE(salient, plain) << "saliency offsets must still change the bitstream";
+}
+
+// The Annex B stream without its SEI NAL units (type 6): libx264 writes its settings into
+// one, and those differ in the aq field even when every coded macroblock is the same.
+std::vector<guint8> without_sei(const std::vector<guint8> &annexb) {
+  std::vector<std::size_t> starts;  // first byte after each 00 00 01
+  for (std::size_t i = 0; i + 3 <= annexb.size(); ++i)
+    if (annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1) starts.push_back(i + 3);
+  std::vector<guint8> out;
+  for (std::size_t k = 0; k < starts.size(); ++k) {
+    const std::size_t end = k + 1 < starts.size() ? starts[k + 1] - 3 : annexb.size();
+    if ((annexb[starts[k]] & 0x1f) == 6) continue;
+    out.insert(out.end(), annexb.begin() + starts[k], annexb.begin() + end);
+  }
+  return out;
+}
+
+TEST_F(X264EncTest, AqOffSettingsKeepAqOffExceptForTheOffsets) {
+  // tune=psnr turns AQ off. Offsets need AQ on, so the element turns it on at strength 0:
+  // with all-zero offsets (a flat map) the encode must be exactly the AQ-off plain one,
+  // i.e. no variance AQ sneaks in, and a real map must still change it.
+  for (const std::string aq_off : {" tune=psnr", " option-string=aq-mode=0"}) {
+    const std::string settings = aq_off + " rc-mode=crf crf=30 speed-preset=fast threads=1";
+    const auto plain = concat(encode("saliencyx264enc strength=0" + settings, 12, false));
+    const auto flat = encode_flat("saliencyx264enc strength=1" + settings, 12);
+    const auto salient = concat(encode("saliencyx264enc strength=1" + settings, 12, true));
+    ASSERT_GT(plain.size(), 100u);
+    EXPECT_NE(without_sei(plain).size(), plain.size()) << "the stream has a settings SEI";
+    EXPECT_EQ(without_sei(flat), without_sei(plain))
+        << aq_off << ": zero offsets must give the AQ-off encode";
+    EXPECT_NE(salient, plain) << aq_off << ": offsets must be applied with AQ off";
+  }
+}
+
+TEST_F(X264EncTest, BadOptionStringFailsWithAnErrorNamingIt) {
+  for (const char *bad : {"option-string=no-such-option=3", "option-string=aq-mode=banana"}) {
+    EncHarness h(std::string("saliencyx264enc ") + bad);
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h.element(), bus);
+    EXPECT_NE(h.push(make_frame(0, true)), GST_FLOW_OK) << bad;
+    GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    ASSERT_NE(msg, nullptr) << bad << ": a bad option-string must post an element error";
+    GError *err = nullptr;
+    gchar *debug = nullptr;
+    gst_message_parse_error(msg, &err, &debug);
+    const std::string text = debug ? debug : "";
+    EXPECT_NE(text.find(std::string(bad).substr(14)), std::string::npos) << text;
+    g_clear_error(&err);
+    g_free(debug);
+    gst_message_unref(msg);
+    gst_element_set_bus(h.element(), nullptr);
+    gst_object_unref(bus);
+  }
 }
 
 TEST_F(X264EncTest, StrengthCanChangeWhileStreaming) {
