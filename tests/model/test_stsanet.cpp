@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -676,6 +677,90 @@ TEST(StsaNetCheckpoint, KineticsS3DInitialisesOnlyTheBackbone) {
 
   model::write_checkpoint(dir / "other.pt", {{"fc.weight", torch::zeros({2, 2})}});
   EXPECT_THROW(model::load_s3d_backbone(*target, dir / "other.pt"), ModelError);
+}
+
+// ------------------------------------------------------------ stem reuse
+
+// The windows a stream of `count` frames gives (clamped at both ends, as the
+// Predictor builds them), each holding the very frame tensors it shares with
+// its neighbours.
+std::vector<std::vector<torch::Tensor>> sliding_windows(const std::vector<torch::Tensor> &frames,
+                                                        int64_t window) {
+  const int64_t before = window / 2 - 1, count = static_cast<int64_t>(frames.size());
+  std::vector<std::vector<torch::Tensor>> out;
+  for (int64_t t = 0; t < count; ++t) {
+    std::vector<torch::Tensor> w;
+    for (int64_t k = 0; k < window; ++k)
+      w.push_back(frames[std::clamp<int64_t>(t - before + k, 0, count - 1)]);
+    out.push_back(w);
+  }
+  return out;
+}
+
+TEST(StsaNetStemReuse, SlidingWindowsGiveBase1BitForBitWithLessWork) {
+  auto net = tiny_net(11);
+  randomise_norms(*net, 12);
+  torch::manual_seed(13);
+  c10::InferenceMode guard;
+  std::vector<torch::Tensor> frames;
+  for (int i = 0; i < 40; ++i) frames.push_back(torch::randn({3, 32, 64}));
+  stsanet::StemCache cache;
+  const auto windows = sliding_windows(frames, 32);
+  for (size_t t = 0; t < windows.size(); ++t) {
+    const auto clip = torch::stack(windows[t], 1).unsqueeze(0);
+    auto *base1 = net->backbone->base1.get();
+    auto y = base1->ptr<stsanet::SepConv3dImpl>(0)->forward(clip);
+    y = stsanet::max_pool3d(y, base1->ptr<torch::nn::MaxPool3dImpl>(1)->options);
+    y = base1->ptr<stsanet::BasicConv3dImpl>(2)->forward(y);
+    const auto full = base1->ptr<stsanet::SepConv3dImpl>(3)->forward(y);
+    const auto reused = cache.f1(*net->backbone, windows[t]);
+    ASSERT_TRUE(torch::equal(reused, full)) << "window " << t << ": max difference "
+                                            << (reused - full).abs().max().item<float>();
+    if (t >= 20 && t < 24) {  // inside the stream: no clamped frames
+      // Two frames per window through the first convolution: the new one and
+      // the one entering the window's first 6 (read by the padded rows; the
+      // cache keeps only frames a window reads). Rows before the last temporal convolution
+      // (kernel 7, stride 2, padding 3) that read the window's padding (0, 1,
+      // 15) or the two frames new since the window before last (14) are new:
+      // 4 of 16; the F1 rows (kernel 3, padding 1) that read them or the
+      // padding: 0-2 and 13-15, 6 of 16.
+      EXPECT_EQ(cache.last_work().frames, 2) << "window " << t;
+      EXPECT_EQ(cache.last_work().mid_rows, 4) << "window " << t;
+      EXPECT_EQ(cache.last_work().f1_rows, 6) << "window " << t;
+    }
+  }
+}
+
+TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForward) {
+  STSANetModel model(tiny_options());
+  model.network()->reset_parameters(14);
+  randomise_norms(*model.network(), 15);
+  torch::manual_seed(16);
+  std::vector<torch::Tensor> frames;
+  {
+    c10::InferenceMode guard;
+    for (int i = 0; i < 36; ++i) frames.push_back(torch::randn({3, 32, 64}));
+  }
+  const auto windows = sliding_windows(frames, 32);
+  // Out of order and repeated windows too: the cache keys on frames, not time.
+  for (const size_t t : {0, 1, 2, 3, 17, 18, 35, 34, 18, 5}) {
+    model::Window w;
+    w.frames = windows[t];
+    const auto reused = model.predict({w});
+    torch::Tensor full;
+    {
+      c10::InferenceMode guard;
+      full = model.network()->forward(torch::stack(windows[t], 1).unsqueeze(0));
+    }
+    ASSERT_TRUE(torch::equal(reused, full)) << "window " << t;
+  }
+  model.reset_state();
+  stsanet::set_stem_reuse(false);
+  model::Window w;
+  w.frames = windows[9];
+  const auto plain = model.predict({w});
+  stsanet::set_stem_reuse(true);
+  EXPECT_TRUE(torch::equal(plain, model.predict({w})));
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -209,10 +210,59 @@ TORCH_MODULE(Mixed);
 struct S3DBackboneImpl : torch::nn::Module {
   explicit S3DBackboneImpl(const Geometry &geometry);
   std::array<torch::Tensor, 4> forward(const torch::Tensor &x);
+  /// F2..F4 from F1 (base1's output); forward(x) is forward_from_f1(base1(x)).
+  std::array<torch::Tensor, 4> forward_from_f1(const torch::Tensor &f1);
   torch::nn::Sequential base1{nullptr}, base2{nullptr}, base3{nullptr}, base4{nullptr};
   torch::nn::MaxPool3d maxpooling2{nullptr}, maxpooling3{nullptr}, maxpooling4{nullptr};
 };
 TORCH_MODULE(S3DBackbone);
+
+/// F1 of consecutive sliding windows without recomputing what the previous
+/// windows already computed. base1 has no temporal mixing beyond two temporal
+/// convolutions (kernel 7 stride 2, kernel 3), so each of its output rows
+/// depends on a known run of input frames: a row whose frames (the same
+/// prepared tensors, compared by identity) were seen in the same positions
+/// relative to the convolutions' zero padding has the same value. The cache
+/// keeps, for the last two windows (a one-frame shift changes the stride-2
+/// phase, so a row recurs two windows later): conv_s/bn_s/relu_s of each frame,
+/// the rows before the last temporal convolution and the F1 rows, and computes
+/// only the missing ones, with the window padding written as explicit zero
+/// rows. Every operation is the one the full base1 runs, on fewer rows; on the
+/// CPU the result is bit-identical to base1 (tested), so branch 0's arg-max
+/// sees the same values. Sliding by one frame, about 3 of 16 rows are computed
+/// per window instead of 16. Inference only (batch 1, eval mode, no autograd);
+/// holds references to the frames it keys on (their identity stays unique).
+class StemCache {
+ public:
+  /// F1 (1, C, T', h, w) of the window `frames` ((3, H, W) prepared tensors,
+  /// on the network's device and dtype). Falls back to base1 on the stacked
+  /// clip when base1's layout is not the one described above.
+  torch::Tensor f1(S3DBackboneImpl &backbone, const std::vector<torch::Tensor> &frames);
+  /// Drops every cached tensor.
+  void clear();
+  /// Rows computed by the last f1() call (tests, benchmarks).
+  struct Work {
+    int64_t frames = 0, mid_rows = 0, f1_rows = 0;
+  };
+  Work last_work() const { return work_; }
+
+ private:
+  using Key = std::vector<const void *>;
+  struct Entry {
+    torch::Tensor value;
+    torch::Tensor pin;  // the frame keyed on (stage 1 only)
+    int64_t last_window = 0;
+  };
+  std::map<Key, Entry> frames_, mid_, rows_;
+  int64_t window_ = 0;
+  Work work_;
+};
+
+/// Whether STSANetModel predicts single windows through a StemCache (default
+/// on; off recomputes base1 for every window, as the official code does).
+/// Process-wide, like set_inference_channels_last.
+void set_stem_reuse(bool enabled);
+bool stem_reuse();
 
 // --------------------------------------------------------------- STSA branch
 
@@ -302,6 +352,10 @@ TORCH_MODULE(AmsfStage);
 struct STSANetImpl : torch::nn::Module {
   explicit STSANetImpl(const STSANetOptions &options = {});
   torch::Tensor forward(const torch::Tensor &clips);
+  /// forward() of one window given as its frames ((3, height, width) each),
+  /// with base1 through `cache` (StemCache): the same map, less work when
+  /// consecutive windows share frames. Inference only.
+  torch::Tensor forward_frames(const std::vector<torch::Tensor> &frames, stsanet::StemCache &cache);
 
   const STSANetOptions &options() const { return options_; }
   const stsanet::Geometry &geometry() const { return geometry_; }
@@ -319,6 +373,8 @@ struct STSANetImpl : torch::nn::Module {
   torch::nn::Sequential readout_1{nullptr}, readout_2{nullptr};
 
  private:
+  /// The STSA branches, AMSF stages and readout on the backbone's levels.
+  torch::Tensor head(std::array<torch::Tensor, 4> levels, int64_t batch);
   STSANetOptions options_;
   stsanet::Geometry geometry_;
 };
@@ -361,9 +417,12 @@ class STSANetModel : public SaliencyModel {
   /// layout, with or without `module.`). Throws ModelError naming the file.
   void load_weights(const std::string &path);
   STSANet &network() { return net_; }
+  /// Drops the stem cache (frames of the previous windows).
+  void reset_state() override { stem_cache_.clear(); }
 
  private:
   STSANet net_;
+  stsanet::StemCache stem_cache_;
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;
 };

@@ -80,6 +80,13 @@ torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, Deri
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
                          Arithmetic arithmetic = Arithmetic::Fast);
 
+/// Conv3d (no bias) -> BatchNorm3d -> ReLU as the S3D blocks run it: with
+/// Arithmetic::Fast in eval mode the BatchNorm is folded into the convolution
+/// (computed once into `folded` without autograd); with Reference the very
+/// conv3d and batch_norm calls of the official modules.
+torch::Tensor conv_bn_relu(const torch::Tensor &x, const torch::nn::Conv3d &conv,
+                           torch::nn::BatchNorm3d bn, Arithmetic arithmetic, DerivedTensors &folded);
+
 /// Whether the current call records autograd history for `x`.
 inline bool needs_grad(const torch::Tensor &x) {
   return torch::GradMode::is_enabled() && x.requires_grad();

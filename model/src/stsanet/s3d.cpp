@@ -14,6 +14,8 @@ nn::BatchNorm3d s3d_batch_norm(int64_t channels) {
   return nn::BatchNorm3d(nn::BatchNorm3dOptions(channels).eps(1e-3).momentum(1e-3));
 }
 
+}  // namespace
+
 // conv (no bias) -> BatchNorm -> ReLU. Fast eval mode folds the BatchNorm's
 // affine map into the convolution: w' = w * g, b' = beta - mean * g with
 // g = gamma / sqrt(var + eps), the same per-channel map batch_norm applies.
@@ -36,8 +38,6 @@ torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::B
   const auto &padding = c10::get<torch::ExpandingArray<3>>(o.padding());
   return conv3d(x, wb[0], wb[1], *o.stride(), *padding).relu_();
 }
-
-}  // namespace
 
 BasicConv3dImpl::BasicConv3dImpl(int64_t in, int64_t out, Arithmetic arithmetic)
     : arithmetic_(arithmetic) {
@@ -132,8 +132,11 @@ std::array<torch::Tensor, 4> S3DBackboneImpl::forward(const torch::Tensor &x) {
   auto y = base1->ptr<SepConv3dImpl>(0)->forward(x);
   y = max_pool3d(y, base1->ptr<nn::MaxPool3dImpl>(1)->options);
   y = base1->ptr<BasicConv3dImpl>(2)->forward(y);
-  auto f1 = base1->ptr<SepConv3dImpl>(3)->forward(y);
-  y = max_pool3d(f1, maxpooling2->options);
+  return forward_from_f1(base1->ptr<SepConv3dImpl>(3)->forward(y));
+}
+
+std::array<torch::Tensor, 4> S3DBackboneImpl::forward_from_f1(const torch::Tensor &f1) {
+  auto y = max_pool3d(f1, maxpooling2->options);
   for (const auto &block : base2->children()) y = block->as<MixedImpl>()->forward(y);
   auto f2 = y;
   y = max_pool3d(f2, maxpooling3->options);

@@ -180,7 +180,23 @@ torch::Tensor STSANetImpl::forward(const torch::Tensor &clips) {
                   clips.size(3) == g.height && clips.size(4) == g.width,
               "STSANet expects clips (B, 3, ", g.window, ", ", g.height, ", ", g.width, "), got ",
               clips.sizes());
-  auto levels = backbone->forward(clips);
+  return head(backbone->forward(clips), clips.size(0));
+}
+
+torch::Tensor STSANetImpl::forward_frames(const std::vector<torch::Tensor> &frames,
+                                          stsanet::StemCache &cache) {
+  const auto &g = geometry_;
+  TORCH_CHECK(static_cast<int64_t>(frames.size()) == g.window, "STSANet expects windows of ",
+              g.window, " frames, got ", frames.size());
+  for (const auto &f : frames)
+    TORCH_CHECK(f.dim() == 3 && f.size(0) == 3 && f.size(1) == g.height && f.size(2) == g.width,
+                "STSANet expects frames (3, ", g.height, ", ", g.width, "), got ", f.sizes());
+  return head(backbone->forward_from_f1(cache.f1(*backbone, frames)), 1);
+}
+
+torch::Tensor STSANetImpl::head(std::array<torch::Tensor, 4> levels, int64_t batch) {
+  using namespace stsanet;
+  const auto &g = geometry_;
   // Each level is released as soon as its branch has consumed it.
   std::array<torch::Tensor, 4> outs;
   for (size_t i = 0; i < 4; i++) {
@@ -194,7 +210,7 @@ torch::Tensor STSANetImpl::forward(const torch::Tensor &clips) {
     outs[2 - k] = torch::Tensor();
   }
   y = run_layers(readout_2, run_layers(readout_1, y));
-  return y.reshape({clips.size(0), g.height, g.width});
+  return y.reshape({batch, g.height, g.width});
 }
 
 void STSANetImpl::reset_parameters(std::uint64_t seed) {

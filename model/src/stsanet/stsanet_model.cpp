@@ -39,7 +39,6 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
   if (windows.empty()) throw ModelError("stsanet: predict() needs at least one window");
   c10::InferenceMode inference;
   std::vector<torch::Tensor> clips;
-  clips.reserve(windows.size());
   for (const auto &window : windows) {
     if (static_cast<int64_t>(window.frames.size()) != g.window)
       throw ModelError("stsanet: a window must hold " + std::to_string(g.window) + " frames, got " +
@@ -49,8 +48,19 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
           frame.size(2) != g.width)
         throw ModelError("stsanet: prepared frames must be (3, " + std::to_string(g.height) + ", " +
                          std::to_string(g.width) + ")");
-    clips.push_back(torch::stack(window.frames, 1));  // (3, T, H, W)
   }
+  // One window at a time (the streaming case): base1 reuses the rows the
+  // previous windows computed (StemCache).
+  if (windows.size() == 1 && stsanet::stem_reuse() && !net_->is_training()) {
+    bool prepared = true;
+    for (const auto &frame : windows[0].frames)
+      prepared &= frame.device() == device_ && frame.scalar_type() == dtype_;
+    if (prepared)
+      return net_->forward_frames(windows[0].frames, stem_cache_).to(torch::kFloat32);
+  }
+  stem_cache_.clear();
+  clips.reserve(windows.size());
+  for (const auto &window : windows) clips.push_back(torch::stack(window.frames, 1));  // (3, T, H, W)
   // One window is its own batch (a view): no second 33 MB copy at batch 1.
   auto batch =
       (clips.size() == 1 ? clips[0].unsqueeze(0) : torch::stack(clips, 0)).to(device_, dtype_);
