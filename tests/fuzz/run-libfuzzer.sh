@@ -3,6 +3,7 @@
 # each, from the generated seeds plus the corpus kept from earlier runs.
 #   tests/fuzz/run-libfuzzer.sh 20              # all targets, 20 s each
 #   tests/fuzz/run-libfuzzer.sh 3600 pickle h5  # the long run of some
+#   tests/fuzz/run-libfuzzer.sh 600 h5-inprocess   # libhdf5 in process (not in the default list)
 # Builds what is missing first (needs build-fuzz configured with
 # -Dfuzzing=enabled; see the README). Exits non-zero when a target found a crash.
 set -uo pipefail
@@ -11,7 +12,7 @@ BUILD_DIR=${GST_SALIENCY_FUZZ_BUILD_DIR:-"$ROOT/build-fuzz"}
 SECONDS_EACH=${1:?usage: run-libfuzzer.sh SECONDS [TARGET...]}
 shift
 TARGETS=("$@")
-((${#TARGETS[@]})) || TARGETS=(pickle checkpoint flo mat h5)
+((${#TARGETS[@]})) || TARGETS=(pickle checkpoint flo mat h5 dataset)
 
 ninja_targets=()
 for t in "${TARGETS[@]}"; do ninja_targets+=("tests/fuzz/fuzz-$t" "tests/fuzz/fuzz-replay-$t"); done
@@ -32,11 +33,12 @@ for t in "${TARGETS[@]}"; do
   # Most damaged archives make LibTorch's zip reader and libhdf5 leak (suppressed, see
   # tests/sanitizers/lsan.supp), and each leak makes libFuzzer scan the whole
   # heap: 20 inputs/s instead of thousands. Our leaks are checked elsewhere.
-  [[ $t == checkpoint || $t == h5 ]] && extra+=(-detect_leaks=0)
+  [[ $t == checkpoint || $t == h5* ]] && extra+=(-detect_leaks=0)
   # libhdf5 sizes its metadata cache from the file and checks malloc's result;
-  # let a huge request fail as it would without ASan instead of aborting.
+  # let a huge request fail as it would without ASan instead of aborting (and,
+  # below libFuzzer's malloc limit, without it calling that an out-of-memory).
   opts=$ASAN_OPTIONS
-  [[ $t == h5 ]] && opts="$ASAN_OPTIONS:allocator_may_return_null=1"
+  [[ $t == h5* ]] && opts="$ASAN_OPTIONS:allocator_may_return_null=1:max_allocation_size_mb=2000"
   ASAN_OPTIONS=$opts "$BUILD_DIR/tests/fuzz/fuzz-$t" "$corpus" "$seeds" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 \
     -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/" "${extra[@]}" >"$log" 2>&1
   rc=$?

@@ -2,14 +2,20 @@
 // prior, ConvGRU step, legacy TF upsampling, pre-processing), recurrent state
 // and the Keras .h5 import (fixtures from tests/model/make_keras_h5.py).
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include <torch/torch.h>
+
+#include "../../model/src/stranet/h5_reader.hpp"  // the in-process walk and the child's fault hook
 
 #include "salmodel/checkpoint.hpp"
 #include "salmodel/predictor.hpp"
@@ -332,6 +338,17 @@ torch::Tensor dataset(const std::vector<model::H5Dataset> &ds, const std::string
   return torch::zeros({1});
 }
 
+void expect_same_datasets(const std::vector<model::H5Dataset> &a, const std::vector<model::H5Dataset> &b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].path, b[i].path);
+    EXPECT_EQ(a[i].shape, b[i].shape) << a[i].path;
+    ASSERT_EQ(a[i].values.size(), b[i].values.size()) << a[i].path;
+    EXPECT_EQ(std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(float)), 0)
+        << a[i].path;
+  }
+}
+
 TEST_F(StraNetTest, KerasH5RoundTripMapsNamesLayoutsAndGates) {
   testsupport::TempDir dir;
   const std::string h5 = dir / "stranet.h5";
@@ -352,6 +369,8 @@ TEST_F(StraNetTest, KerasH5RoundTripMapsNamesLayoutsAndGates) {
   }
   EXPECT_EQ(lines, 680u);
   EXPECT_EQ(ds.size(), 680u);
+  // The child process's stream carries them bit for bit, in the walk's order.
+  expect_same_datasets(ds, model::h5::read_h5_datasets_in_process(h5));
 
   STRANet net(tiny(8));
   EXPECT_EQ(model::import_keras_h5(*net, h5), 680u);
@@ -410,6 +429,114 @@ TEST_F(StraNetTest, KerasH5ImportRejectsMissingExtraAndMisshapenWeightsByName) {
   expect_import_error(dir / "absent.h5", "cannot open");
   std::ofstream(dir / "text.h5") << "not hdf5";
   expect_import_error(dir / "text.h5", "HDF5");
+}
+
+// A small HDF5 file written with the C API (no h5py needed): float datasets of
+// several shapes and types, and optionally an integer one (refused by the walk).
+void write_small_h5(const std::string &path, bool with_integer_dataset) {
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  auto put = [&](const char *name, std::vector<hsize_t> dims, hid_t file_type, hid_t mem_type, const void *v) {
+    const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+    const hid_t ds = H5Dcreate2(file, name, file_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(ds, 0) << name;
+    if (v) H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds);
+    H5Sclose(space);
+  };
+  std::vector<float> k(3 * 3 * 2 * 5);
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = std::ldexp(float(i) - 40.f, -int(i % 7)) + 1e-7f * float(i);
+  const double b[5] = {-0.5, 1e-30, 3.25, -7e20, 0.1};
+  put("model_weights/conv2d_1/conv2d_1/kernel:0", {3, 3, 2, 5}, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, k.data());
+  put("model_weights/conv2d_1/conv2d_1/bias:0", {5}, H5T_IEEE_F64BE, H5T_NATIVE_DOUBLE, b);
+  put("model_weights/empty/empty/kernel:0", {0, 4}, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, nullptr);
+  if (with_integer_dataset) {
+    const int v[3] = {1, 2, 3};
+    put("zz_counter", {3}, H5T_STD_I32LE, H5T_NATIVE_INT, v);
+  }
+  H5Pclose(lcpl);
+  H5Fclose(file);
+}
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd"); it != std::filesystem::directory_iterator(); ++it)
+    ++n;
+  return n;
+}
+
+// No child of this process is left unreaped (the reader's, or any other).
+void expect_no_zombie() {
+  int status = 0;
+  errno = 0;
+  const pid_t r = ::waitpid(-1, &status, WNOHANG);
+  EXPECT_TRUE(r == 0 || (r == -1 && errno == ECHILD)) << "waitpid returned " << r << ": a zombie child";
+}
+
+TEST(KerasH5Reader, ChildProcessReturnsWhatTheInProcessWalkReadsOrItsError) {
+  testsupport::TempDir dir;
+  const std::string good = dir / "good.h5", ints = dir / "ints.h5";
+  write_small_h5(good, false);
+  write_small_h5(ints, true);
+  const std::size_t fds = open_descriptors();
+  const auto child = model::read_h5_datasets(good);
+  ASSERT_EQ(child.size(), 3u);
+  EXPECT_EQ(child[0].shape, (std::vector<int64_t>{5}));     // path order: bias, kernel, empty
+  EXPECT_EQ(child[1].shape, (std::vector<int64_t>{3, 3, 2, 5}));
+  EXPECT_EQ(child[2].shape, (std::vector<int64_t>{0, 4}));
+  EXPECT_EQ(child[0].values[3], -7e20f);
+  expect_same_datasets(child, model::h5::read_h5_datasets_in_process(good));
+  // The walk's own errors cross the pipe unchanged.
+  for (const std::string &f : {ints, dir / "absent.h5"}) {
+    std::string in_process, in_child;
+    try {
+      model::h5::read_h5_datasets_in_process(f);
+    } catch (const model::ModelError &e) {
+      in_process = e.what();
+    }
+    try {
+      model::read_h5_datasets(f);
+    } catch (const model::ModelError &e) {
+      in_child = e.what();
+    }
+    EXPECT_NE(in_child.find(f), std::string::npos) << in_child;
+    EXPECT_FALSE(in_child.empty());
+    EXPECT_EQ(in_child, in_process);
+  }
+  EXPECT_EQ(open_descriptors(), fds) << "a pipe leaked";
+  expect_no_zombie();
+}
+
+TEST(KerasH5Reader, ACrashOfTheChildIsAnErrorNamingTheFileWithNoZombieOrLeakedPipe) {
+  testsupport::TempDir dir;
+  const std::string good = dir / "good.h5";
+  write_small_h5(good, false);
+  using model::h5::ChildFault;
+  const std::pair<ChildFault, std::string> cases[] = {
+      {ChildFault::SegfaultAfterFirstDataset, "HDF5 library crashed reading it (signal 11"},
+      {ChildFault::AbortAfterFirstDataset, "HDF5 library crashed reading it (signal 6"},
+      {ChildFault::TruncateFirstDataset, "stopped before the end"},
+      // A stream that makes no sense: the parent stops (kills) the child, still running.
+      {ChildFault::GarbageThenHang, "sent a record of unknown type 88"},
+  };
+  const std::size_t fds = open_descriptors();
+  for (const auto &[fault, needle] : cases) {
+    try {
+      model::h5::read_h5_datasets_in_child(good, fault);
+      ADD_FAILURE() << "fault " << int(fault) << ": no error";
+    } catch (const model::ModelError &e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.rfind(good + ": ", 0), 0u) << msg;
+      EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+    expect_no_zombie();
+  }
+  EXPECT_EQ(open_descriptors(), fds) << "a pipe leaked";
+  // And the same process reads the file afterwards.
+  EXPECT_EQ(model::read_h5_datasets(good).size(), 3u);
 }
 
 }  // namespace

@@ -140,7 +140,7 @@ std::vector<std::string> match_labels(
   const std::string ext = files.empty() ? ".png" : files.front().extension().string();
 
   std::vector<std::string> out;
-  std::map<std::string, bool> used;
+  std::map<std::string, std::string> used;  // label stem -> the frame it was matched to
   std::string first_missing, first_frame_without;
   for (const fs::path &frame : frames) {
     const std::string stem = label_stem(frame.stem().string());
@@ -153,7 +153,13 @@ std::vector<std::string> match_labels(
       }
       continue;
     }
-    used[stem] = true;
+    // Two frames of one name ("0001.jpg" and "0001.png"; DIEM: one number)
+    // would share this label while another label went unused (found with the
+    // dataset fuzz target's one-file-per-frame check).
+    const auto [at, fresh] = used.emplace(stem, frame.string());
+    if (!fresh)
+      throw DataError(frame.string() + ": matches the same " + what + " file (" + it->second.string() +
+                      ") as " + at->second + "; frames need distinct names");
     out.push_back(it->second.string());
   }
   if (files.size() != frames.size() || !first_missing.empty()) {
@@ -187,9 +193,15 @@ std::vector<std::string> match_flows(const fs::path &folder, const std::vector<f
   std::vector<std::string> out;
   std::size_t matched = 0;
   std::string first_missing;
+  std::map<std::string, std::string> stems;  // frame stem -> frame (each names one flow)
   for (std::size_t i = 0; i < needed; ++i) {
     const fs::path p = folder / (frames[i].stem().string() + ".flo");
     if (names.count(p.filename().string())) {
+      // Two frames of one name would share this flow (as labels above).
+      const auto [at, fresh] = stems.emplace(frames[i].stem().string(), frames[i].string());
+      if (!fresh)
+        throw DataError(frames[i].string() + ": same name as " + at->second + ", so both would use " +
+                        p.string() + " (flows are named after their first frame)");
       ++matched;
       out.push_back(p.string());
     } else if (first_missing.empty()) {
