@@ -67,7 +67,16 @@
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_debug);
 #define GST_CAT_DEFAULT gst_saliency_debug
 
-enum { PROP_0, PROP_MODEL, PROP_WEIGHTS, PROP_DEVICE, PROP_INTERVAL, PROP_BATCH, PROP_RANDOM_INIT };
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_WEIGHTS,
+  PROP_DEVICE,
+  PROP_INTERVAL,
+  PROP_BATCH,
+  PROP_RANDOM_INIT,
+  PROP_INTERVAL_MODE
+};
 
 typedef enum {
   GST_SALIENCY_MODEL_STSANET,
@@ -81,11 +90,17 @@ typedef enum {
   GST_SALIENCY_DEVICE_AUTO,
 } GstSaliencyDevice;
 
+typedef enum {
+  GST_SALIENCY_INTERVAL_MODE_FORWARD,
+  GST_SALIENCY_INTERVAL_MODE_BIDIRECTIONAL,
+} GstSaliencyIntervalMode;
+
 #define DEFAULT_MODEL GST_SALIENCY_MODEL_BASELINE
 #define DEFAULT_WEIGHTS NULL
 #define DEFAULT_DEVICE GST_SALIENCY_DEVICE_CPU
 #define DEFAULT_INTERVAL 1
 #define MAX_INTERVAL 1000
+#define DEFAULT_INTERVAL_MODE GST_SALIENCY_INTERVAL_MODE_BIDIRECTIONAL
 #define DEFAULT_BATCH 1
 #define MAX_BATCH 64
 #define DEFAULT_RANDOM_INIT FALSE
@@ -129,6 +144,24 @@ static GType gst_saliency_device_get_type(void) {
   return (GType)id;
 }
 
+#define GST_TYPE_SALIENCY_INTERVAL_MODE (gst_saliency_interval_mode_get_type())
+static GType gst_saliency_interval_mode_get_type(void) {
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+      {GST_SALIENCY_INTERVAL_MODE_FORWARD,
+       "Previous map warped forward along the flow; no added latency", "forward"},
+      {GST_SALIENCY_INTERVAL_MODE_BIDIRECTIONAL,
+       "Distance-weighted blend of the previous and the next key map, each warped along the "
+       "flow; adds interval - 1 frames of latency",
+       "bidirectional"},
+      {0, NULL, NULL}};
+  if (g_once_init_enter(&id)) {
+    GType t = g_enum_register_static("GstSaliencyIntervalMode", values);
+    g_once_init_leave(&id, t);
+  }
+  return (GType)id;
+}
+
 #define SALIENCY_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, GRAY8 }"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -143,6 +176,7 @@ struct Settings {
   std::string weights;
   GstSaliencyDevice device = DEFAULT_DEVICE;
   guint interval = DEFAULT_INTERVAL;
+  GstSaliencyIntervalMode interval_mode = DEFAULT_INTERVAL_MODE;
   guint batch = DEFAULT_BATCH;
   bool random_init = DEFAULT_RANDOM_INIT;
 };
@@ -329,10 +363,11 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
   /**
    * GstSaliency:interval:
    *
-   * Run the model on every N-th frame only and give the frames in between
-   * the last computed map (moved along the optical flow when flow is
-   * available). Saves compute; the look-ahead, and so the latency, stay
-   * the same. Read when the element starts.
+   * Run the model on every N-th frame only; the frames in between get the
+   * key maps carried along the optical flow as #GstSaliency:interval-mode
+   * says. Saves compute. In the default bidirectional mode the look-ahead,
+   * and so the latency, grow by interval - 1 frames; in forward mode they
+   * stay the model's. Read when the element starts.
    *
    * Since: 0.1
    */
@@ -340,9 +375,28 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
       gobject_class, PROP_INTERVAL,
       g_param_spec_uint(
           "interval", "Interval",
-          "Infer on every N-th frame; the frames in between get the previous map warped "
-          "along the optical flow (1 = every frame); does not change the latency",
+          "Infer on every N-th frame; the frames in between get the key maps warped "
+          "along the optical flow (1 = every frame); see interval-mode for the latency",
           1, MAX_INTERVAL, DEFAULT_INTERVAL,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSaliency:interval-mode:
+   *
+   * How frames between key frames get their maps when interval > 1:
+   * `bidirectional` blends the previous key map warped forward and the next
+   * one warped backward (closer to the every-frame maps; holds interval - 1
+   * more frames, which the LATENCY answer includes); `forward` warps the
+   * previous map only (no added latency, for live use). Read when the
+   * element starts.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_INTERVAL_MODE,
+      g_param_spec_enum(
+          "interval-mode", "Interval mode",
+          "How frames between key frames get their maps (interval > 1)",
+          GST_TYPE_SALIENCY_INTERVAL_MODE, DEFAULT_INTERVAL_MODE,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
    * GstSaliency:batch:
@@ -396,6 +450,7 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
 
   gst_type_mark_as_plugin_api(GST_TYPE_SALIENCY_MODEL, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_SALIENCY_DEVICE, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_SALIENCY_INTERVAL_MODE, (GstPluginAPIFlags)0);
 }
 
 static void gst_saliency_init(GstSaliency *self) {
@@ -435,6 +490,9 @@ static void gst_saliency_set_property(GObject *object, guint prop_id, const GVal
     case PROP_INTERVAL:
       s.interval = g_value_get_uint(value);
       break;
+    case PROP_INTERVAL_MODE:
+      s.interval_mode = (GstSaliencyIntervalMode)g_value_get_enum(value);
+      break;
     case PROP_BATCH:
       s.batch = g_value_get_uint(value);
       break;
@@ -465,6 +523,9 @@ static void gst_saliency_get_property(GObject *object, guint prop_id, GValue *va
       break;
     case PROP_INTERVAL:
       g_value_set_uint(value, s.interval);
+      break;
+    case PROP_INTERVAL_MODE:
+      g_value_set_enum(value, s.interval_mode);
       break;
     case PROP_BATCH:
       g_value_set_uint(value, s.batch);
@@ -503,6 +564,9 @@ static gboolean gst_saliency_start(GstBaseTransform *trans) {
   options.random_init = s.random_init;
   options.device = to_device(s.device);
   options.interval = (int)s.interval;
+  options.interval_mode = s.interval_mode == GST_SALIENCY_INTERVAL_MODE_FORWARD
+                              ? model::IntervalMode::Forward
+                              : model::IntervalMode::Bidirectional;
   options.batch = (int)s.batch;
   options.log = [self](const std::string &message) {
     GST_DEBUG_OBJECT(self, "%s", message.c_str());

@@ -2,6 +2,8 @@
 // estimator), one "name: value unit" line per figure.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <memory>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -13,9 +15,11 @@
 #include "salflow/estimator.hpp"
 #include "salflow/frame_source.hpp"
 #include "salflow/synthetic.hpp"
+#include "salmodel/baseline.hpp"
 #include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
 #include "salmodel/stsanet.hpp"
+#include "op_profile.hpp"
 #include "pipeline_bench.hpp"
 #include "tool_common.hpp"
 
@@ -27,22 +31,31 @@ static const char *kUsage =
     "\n"
     "Measures steady-state inference on synthetic frames (decoding excluded) and prints\n"
     "one 'name: value unit' line per figure: parameters, buffers, seconds_per_frame,\n"
-    "frames_per_second, peak_rss_mb. Frames are the model's default input size unless\n"
+    "frames_per_second, cpu_seconds_per_frame (all threads; compare it across runs on a busy\n"
+    "machine, with OMP_WAIT_POLICY=passive), peak_rss_mb. Frames are the model's default input size unless\n"
     "--width/--height are given (baseline and STSANet: 384x224, STRA-Net: 224x224).\n"
     "With --flow, measures the optical-flow estimator instead (flow_frames_per_second).\n"
     "With --interval-quality PATH, runs the model on every frame of PATH (video, folder or glob)\n"
-    "and with interval 2, 4 and 8, and prints the mean CC and KL of the interval maps against the\n"
-    "every-frame maps and the speed-up (interval_N_cc, interval_N_kl, interval_N_speedup).\n"
+    "and with interval 2, 4 and 8 in both interval modes (forward, bidirectional), and prints the\n"
+    "mean CC and KL of the interval maps against the every-frame maps, the CC by distance to the key\n"
+    "frame and the speed-up (interval_N_MODE_cc, _kl, _cc_by_distance, _speedup), and the CC between\n"
+    "every-frame maps 1, 2, 4 and 8 frames apart (full_lag_N_cc: how fast the maps themselves change).\n"
     "With --pipeline, runs the same frames through appsrc ! saliency ! fakesink and through a bare\n"
     "Predictor (push + finish, alternately, --rounds times each, best of each kept) and prints\n"
     "element_seconds_per_frame, predictor_seconds_per_frame and overhead_percent (only when built\n"
     "with GStreamer).\n"
     "\n"
     "  --model M      baseline (default), stsanet, stranet\n"
-    "  --frames N     timed output frames after warm-up (default: 200 baseline, 3 deep models)\n"
+    "  --frames N     timed output frames after warm-up (16 outputs for deep models, 10 for the\n"
+    "                 baseline; default: 200 baseline, 3 deep models)\n"
     "  --random-init  deep models without weights (timing does not depend on the values)\n"
     "  --batch N      windows per forward pass (deep models; offline throughput)\n"
-    "  --channels-last  STSANet inference with channels-last activations (A/B against the default)\n";
+    "  --channels-last  STSANet inference with channels-last activations (A/B against the default)\n"
+    "  --no-stem-reuse  STSANet: recompute base1 for every window, as the official code does (A/B\n"
+    "                 against the default, which reuses the rows of the previous windows)\n"
+    "  --profile      also record every LibTorch operator of the timed frames and print the most\n"
+    "                 expensive ones by self time (profile_op: by name, profile_shape: by name and\n"
+    "                 input shapes); recording adds some overhead to seconds_per_frame\n";
 
 namespace {
 
@@ -70,20 +83,47 @@ int bench_flow(const std::string &algorithm, const std::string &preset, int fram
   return 0;
 }
 
+// CPU time of every thread of the process: on a machine shared with other
+// work it follows the work done where wall time follows the load (with
+// OMP_WAIT_POLICY=passive, so that idle OpenMP threads do not spin).
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 using MapList = std::vector<model::SaliencyMap>;
 
-// Every map of a clip with the given interval; returns the seconds spent in the predictor.
-double run_clip(const model::PredictorOptions &base, int interval, const std::vector<cv::Mat> &frames,
-                MapList &maps) {
+// Every map of a clip with the given interval and mode; returns the seconds spent in the
+// predictor. `baseline`: the baseline built with these options instead of po.model.
+double run_clip(const model::PredictorOptions &base, int interval, model::IntervalMode mode,
+                const std::vector<cv::Mat> &frames, MapList &maps,
+                const model::BaselineOptions *baseline = nullptr) {
   model::PredictorOptions po = base;
   po.interval = interval;
-  model::Predictor predictor(po);
+  po.interval_mode = mode;
+  auto predictor = baseline ? std::make_unique<model::Predictor>(model::create_baseline_model(*baseline), po)
+                            : std::make_unique<model::Predictor>(po);
   maps.clear();
   const auto t0 = Clock::now();
   for (const cv::Mat &f : frames)
-    for (auto &m : predictor.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) maps.push_back(m);
-  for (auto &m : predictor.finish()) maps.push_back(m);
+    for (auto &m : predictor->push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) maps.push_back(m);
+  for (auto &m : predictor->finish()) maps.push_back(m);
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double map_cc(const model::SaliencyMap &a, const model::SaliencyMap &b) {
+  return model::metrics::cc(cv::Mat(a.height, a.width, CV_32F, const_cast<float *>(a.values.data())),
+                            cv::Mat(b.height, b.width, CV_32F, const_cast<float *>(b.values.data())));
+}
+
+// Mean CC between every-frame maps `lag` frames apart: how fast the model's own maps
+// change, and so the most any carrying of key maps has to bridge.
+double lag_cc(const MapList &maps, int lag) {
+  double sum = 0;
+  int count = 0;
+  for (std::size_t i = 0; i + lag < maps.size(); ++i, ++count) sum += map_cc(maps[i], maps[i + lag]);
+  return count ? sum / count : 0.0;
 }
 
 int bench_interval_quality(const model::PredictorOptions &po, const std::string &path) {
@@ -92,22 +132,46 @@ int bench_interval_quality(const model::PredictorOptions &po, const std::string 
   cv::Mat f;
   while (source.read(f)) frames.push_back(f.clone());
   MapList full, sparse;
-  const double full_s = run_clip(po, 1, frames, full);
+  const double full_s = run_clip(po, 1, po.interval_mode, frames, full);
   std::printf("frames: %zu\ninterval_1_seconds_per_frame: %.6f s\n", frames.size(), full_s / frames.size());
-  for (int n : {2, 4, 8}) {
-    const double s = run_clip(po, n, frames, sparse);
-    double cc = 0, kl = 0;
-    int count = 0;
-    for (std::size_t i = 0; i < full.size(); ++i) {
-      if (i % n == 0) continue;  // inferred frames are identical by construction
-      const cv::Mat a(full[i].height, full[i].width, CV_32F, full[i].values.data());
-      const cv::Mat b(sparse[i].height, sparse[i].width, CV_32F, sparse[i].values.data());
-      cc += model::metrics::cc(b, a);
-      kl += model::metrics::kl(b, a);
-      ++count;
+  for (int lag : {1, 2, 4, 8}) std::printf("full_lag_%d_cc: %.4f\n", lag, lag_cc(full, lag));
+  if (po.model == model::ModelKind::Baseline) {
+    // Sanity: the default baseline against the same baseline without temporal smoothing.
+    model::BaselineOptions plain;
+    plain.temporal_frames = 0;
+    MapList untemporal;
+    run_clip(po, 1, po.interval_mode, frames, untemporal, &plain);
+    double cc = 0;
+    for (std::size_t i = 0; i < full.size(); ++i) cc += map_cc(full[i], untemporal[i]);
+    std::printf("baseline_vs_untemporal_cc: %.4f\nuntemporal_lag_1_cc: %.4f\n", cc / full.size(),
+                lag_cc(untemporal, 1));
+  }
+  for (model::IntervalMode mode : {model::IntervalMode::Forward, model::IntervalMode::Bidirectional}) {
+    const char *name = model::to_string(mode);
+    for (int n : {2, 4, 8}) {
+      const double s = run_clip(po, n, mode, frames, sparse);
+      double cc = 0, kl = 0;
+      int count = 0;
+      std::vector<double> by_distance(n, 0.0);  // CC by frames since the key frame
+      std::vector<int> at_distance(n, 0);
+      const std::size_t last = full.size() - 1;
+      for (std::size_t i = 0; i < full.size(); ++i) {
+        // Inferred frames are identical by construction (bidirectional also infers the last one).
+        if (i % n == 0 || (mode == model::IntervalMode::Bidirectional && i == last)) continue;
+        const double c = map_cc(sparse[i], full[i]);
+        cc += c;
+        kl += model::metrics::kl(cv::Mat(sparse[i].height, sparse[i].width, CV_32F, sparse[i].values.data()),
+                                 cv::Mat(full[i].height, full[i].width, CV_32F, full[i].values.data()));
+        by_distance[i % n] += c;
+        ++at_distance[i % n];
+        ++count;
+      }
+      std::printf("interval_%d_%s_cc: %.4f\ninterval_%d_%s_kl: %.4f\ninterval_%d_%s_speedup: %.2f x\n", n, name,
+                  cc / count, n, name, kl / count, n, name, full_s / s);
+      std::printf("interval_%d_%s_cc_by_distance:", n, name);
+      for (int j = 1; j < n; ++j) std::printf(" %.3f", at_distance[j] ? by_distance[j] / at_distance[j] : 0.0);
+      std::printf("\n");
     }
-    std::printf("interval_%d_cc: %.4f\ninterval_%d_kl: %.4f\ninterval_%d_speedup: %.2f x\n", n, cc / count, n,
-                kl / count, n, full_s / s);
   }
   std::printf("peak_rss_mb: %.0f MB\n", tools::peak_rss_mb());
   return 0;
@@ -178,7 +242,7 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
 
 int main(int argc, char **argv) {
   std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality;
-  bool random_init = false, pipeline = false, channels_last = false;
+  bool random_init = false, pipeline = false, channels_last = false, profile = false, no_stem_reuse = false;
   int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0, rounds = 2;
   tools::Args args(argc, argv, kProgram, kUsage);
   args.option("--model", &model_name);
@@ -196,10 +260,13 @@ int main(int argc, char **argv) {
   args.flag("--random-init", &random_init);
   args.flag("--pipeline", &pipeline);
   args.flag("--channels-last", &channels_last);
+  args.flag("--profile", &profile);
+  args.flag("--no-stem-reuse", &no_stem_reuse);
   args.option("--rounds", &rounds);
   args.parse();
   tools::set_threads(threads);
   model::stsanet::set_inference_channels_last(channels_last);
+  model::stsanet::set_stem_reuse(!no_stem_reuse);
   try {
     if (!flow_alg.empty())
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
@@ -241,14 +308,23 @@ int main(int argc, char **argv) {
     };
     // Warm-up: fill the look-ahead, then a couple of outputs (allocator, caches).
     std::size_t out = 0;
-    const int warm_outputs = deep ? 1 : 10;
+    // Deep models: 16 outputs, so the timed windows hold no clamped copies of
+    // the first frame (STSANet's window starts 15 frames back), which would
+    // flatter STSANet's stem reuse.
+    const int warm_outputs = deep ? 16 : 10;
     while (out < std::size_t(warm_outputs)) out += push();
     std::size_t timed = 0;
+    std::unique_ptr<tools::OpProfile> op_profile;
+    if (profile) op_profile = std::make_unique<tools::OpProfile>();
+    const double cpu0 = process_cpu_seconds();
     const auto t0 = Clock::now();
     while (timed < std::size_t(frames)) timed += push();
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("frames: %zu\nseconds_per_frame: %.6f s\nframes_per_second: %.2f fps\npeak_rss_mb: %.0f MB\n", timed,
-                s / double(timed), double(timed) / s, tools::peak_rss_mb());
+    const double cpu = process_cpu_seconds() - cpu0;
+    if (op_profile) op_profile->report(stdout, int(timed));
+    std::printf("frames: %zu\nseconds_per_frame: %.6f s\nframes_per_second: %.2f fps\n"
+                "cpu_seconds_per_frame: %.6f s\npeak_rss_mb: %.0f MB\n",
+                timed, s / double(timed), double(timed) / s, cpu / double(timed), tools::peak_rss_mb());
   } catch (const std::exception &e) {
     tools::fail(kProgram, e.what());
   }

@@ -243,16 +243,22 @@ ElementPtr make_element(const char *factory) {
 // ------------------------------------------------------------------ saliency
 
 TEST_F(ElementTest, SaliencyEveryFrameLeavesOnceInOrderWithItsMap) {
-  for (const char *interval : {"1", "3"}) {
-    SCOPED_TRACE(std::string("interval=") + interval);
-    Harness h(std::string("saliency model=baseline interval=") + interval);
+  // The baseline has no look-ahead: each frame leaves as soon as it is pushed,
+  // except in bidirectional interval mode, where frames 37 and 38 wait for
+  // key frame 39 and frame 40 for key frame 42 (drained at EOS).
+  const struct {
+    const char *props;
+    guint queued;
+  } cases[] = {{"interval=1", 41}, {"interval=3 interval-mode=forward", 41}, {"interval=3", 40}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(c.props);
+    Harness h(std::string("saliency model=baseline ") + c.props);
     h.set_caps(rgb_caps());
-    push_squares(h, 0, 40);
-    // The baseline has no look-ahead: each frame leaves as soon as it is pushed.
-    EXPECT_EQ(h.queued(), 40u);
+    push_squares(h, 0, 41);
+    EXPECT_EQ(h.queued(), c.queued);
     h.eos();
     const auto out = h.pull_all();
-    expect_frames_in_order(out, 0, 40);
+    expect_frames_in_order(out, 0, 41);
     expect_valid_maps(out);  // frames between inferences carry a map too
   }
 }
@@ -332,7 +338,7 @@ TEST_F(ElementTest, SaliencyLatencyIsLookaheadTimesFrameDuration) {
   }
   {
     // Variable framerate: the buffers' duration, then 25 fps before any buffer.
-    Harness h("saliency model=baseline batch=3 interval=2");
+    Harness h("saliency model=baseline batch=3 interval=2 interval-mode=forward");
     h.set_caps(rgb_caps(32, 24, "0/1"));
     gst_harness_set_upstream_latency(h.get(), 0);
     EXPECT_EQ(gst_harness_query_latency(h.get()), 2 * 2 * kFrame) << "(batch-1) x interval frames";
@@ -340,6 +346,13 @@ TEST_F(ElementTest, SaliencyLatencyIsLookaheadTimesFrameDuration) {
         make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, moving_square(32, 24, 0), 0, 30 * GST_MSECOND);
     ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
     EXPECT_EQ(gst_harness_query_latency(h.get()), 4 * 30 * GST_MSECOND);
+  }
+  {
+    // Bidirectional interval mode (the default) holds interval - 1 more frames.
+    Harness h("saliency model=baseline batch=3 interval=2");
+    h.set_caps(rgb_caps(32, 24, "50/1"));
+    gst_harness_set_upstream_latency(h.get(), 0);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), (2 * 2 + 1) * 20 * GST_MSECOND);
   }
 }
 

@@ -6,13 +6,16 @@
 #include <opencv2/imgproc.hpp>
 
 #include "salflow/synthetic.hpp"
+#include "salmodel/baseline.hpp"
+#include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
 
 namespace {
 
-std::vector<model::SaliencyMap> predict_clip(const flow::SyntheticClip &clip, int frames) {
+std::vector<model::SaliencyMap> predict_clip(const flow::SyntheticClip &clip, int frames,
+                                             const model::BaselineOptions &bo = {}) {
   model::PredictorOptions o;  // baseline by default
-  model::Predictor p(o);
+  model::Predictor p(model::create_baseline_model(bo), o);
   std::vector<model::SaliencyMap> maps;
   for (int i = 0; i < frames; ++i) {
     cv::Mat f = clip.frame(i);
@@ -99,4 +102,58 @@ TEST(Baseline, TakesNoWeights) {
   model::PredictorOptions o;
   o.weights = "/tmp/some.pth";
   EXPECT_THROW(model::Predictor p(o), model::ModelError);
+}
+
+namespace {
+
+double map_cc(const model::SaliencyMap &a, const model::SaliencyMap &b) {
+  return model::metrics::cc(cv::Mat(a.height, a.width, CV_32F, const_cast<float *>(a.values.data())),
+                            cv::Mat(b.height, b.width, CV_32F, const_cast<float *>(b.values.data())));
+}
+
+}  // namespace
+
+TEST(Baseline, TemporalSmoothingIsAWeightedMeanThatChangesNothingOnAStillClip) {
+  // Every frame the same: averaging identical terms must give the per-frame map.
+  flow::SyntheticClipOptions co;
+  co.frames = 1;
+  flow::SyntheticClip clip(co);
+  const cv::Mat still = clip.frame(0);
+  model::BaselineOptions plain;
+  plain.temporal_frames = 0;
+  model::Predictor smoothed(model::create_baseline_model(), model::PredictorOptions{});
+  model::Predictor single(model::create_baseline_model(plain), model::PredictorOptions{});
+  for (int i = 0; i < 10; ++i) {
+    auto a = smoothed.push({still.data, still.cols, still.rows, still.step, model::PixelFormat::BGR});
+    auto b = single.push({still.data, still.cols, still.rows, still.step, model::PixelFormat::BGR});
+    ASSERT_EQ(a.size(), 1u);
+    ASSERT_EQ(b.size(), 1u);
+    for (size_t k = 0; k < a[0].values.size(); ++k) ASSERT_NEAR(a[0].values[k], b[0].values[k], 1e-5) << i;
+  }
+}
+
+TEST(Baseline, TemporalSmoothingMakesConsecutiveMapsMoreAlike) {
+  flow::SyntheticClipOptions co;
+  co.frames = 24;
+  flow::SyntheticClip clip(co);
+  model::BaselineOptions plain;
+  plain.temporal_frames = 0;
+  const auto smooth = predict_clip(clip, co.frames), rough = predict_clip(clip, co.frames, plain);
+  double cc_smooth = 0, cc_rough = 0, cc_between = 0;
+  for (int t = 1; t < co.frames; ++t) {
+    cc_smooth += map_cc(smooth[t - 1], smooth[t]);
+    cc_rough += map_cc(rough[t - 1], rough[t]);
+    cc_between += map_cc(smooth[t], rough[t]);
+  }
+  EXPECT_GT(cc_smooth, cc_rough) << "smoothed maps must change less from frame to frame";
+  EXPECT_GT(cc_between / (co.frames - 1), 0.5) << "and still resemble the per-frame maps";
+}
+
+TEST(Baseline, BadTemporalOptionsAreRefused) {
+  model::BaselineOptions o;
+  o.temporal_frames = -1;
+  EXPECT_THROW(model::create_baseline_model(o), model::ModelError);
+  o.temporal_frames = 3;
+  o.temporal_decay = 1.5;
+  EXPECT_THROW(model::create_baseline_model(o), model::ModelError);
 }

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "salmodel/predictor.hpp"
@@ -64,12 +66,14 @@ class FakeModel final : public model::SaliencyModel {
 };
 
 struct Stream {
-  Stream(int before, int after, bool flow = false, int batch = 1, int interval = 1) {
+  Stream(int before, int after, bool flow = false, int batch = 1, int interval = 1,
+         model::IntervalMode mode = model::IntervalMode::Forward) {
     auto m = std::make_unique<FakeModel>(before, after, flow);
     fake = m.get();
     PredictorOptions o;
     o.batch = batch;
     o.interval = interval;
+    o.interval_mode = mode;
     predictor = std::make_unique<Predictor>(std::move(m), o);
   }
   // Pushes frame `id` (1-based) with an external flow whose u equals flow_id.
@@ -346,6 +350,7 @@ int peak_x(const SaliencyMap &m) {
 TEST(Predictor, IntervalWarpsTheMapAlongTheFlow) {
   PredictorOptions o;
   o.interval = 3;
+  o.interval_mode = model::IntervalMode::Forward;
   Predictor p(std::make_unique<SpotModel>(), o);
   std::vector<uint8_t> px(16 * 8 * 3, 0);
   std::vector<float> flow(16 * 8 * 2, 0.f);
@@ -360,4 +365,182 @@ TEST(Predictor, IntervalWarpsTheMapAlongTheFlow) {
   EXPECT_EQ(peak_x(maps[2]), 8);  // warped twice
   EXPECT_EQ(peak_x(maps[3]), 4);  // inferred again
   EXPECT_EQ(peak_x(maps[4]), 6);
+}
+
+// ------------------------------------------------------- bidirectional interval mode
+
+namespace {
+
+// A 1x4 map [0, id/200, 0.5 + id/400, 1] for the frame whose red value is id:
+// every map spans exactly [0, 1], so a blend of two keeps that range and the
+// predictor's range restoration leaves it unchanged: blends can be checked exactly.
+class RampModel final : public model::SaliencyModel {
+ public:
+  explicit RampModel(int after = 0) { spec_.frames_after = after; }
+  std::string name() const override { return "ramp"; }
+  model::WindowSpec window_spec() const override { return spec_; }
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) override { return rgb[0][0][0].to(torch::kFloat32); }
+  torch::Tensor predict(const std::vector<model::Window> &windows) override {
+    ++calls;
+    torch::Tensor out = torch::zeros({int64_t(windows.size()), 1, 4});
+    for (size_t b = 0; b < windows.size(); ++b) {
+      const float id = windows[b].frames[spec_.frames_before].item<float>();
+      out[b][0][1] = id / 200.f;
+      out[b][0][2] = 0.5f + id / 400.f;
+      out[b][0][3] = 1.f;
+    }
+    return out;
+  }
+  void to(torch::Device, torch::Dtype) override {}
+  torch::Device device() const override { return torch::kCPU; }
+  int calls = 0;
+
+ private:
+  model::WindowSpec spec_;
+};
+
+// Pushes frames 1..n (red value = id) with zero flow, so warping changes nothing.
+std::vector<SaliencyMap> run_ramp(Predictor &p, int n, std::vector<size_t> *ready_after_push = nullptr) {
+  std::vector<SaliencyMap> maps;
+  std::vector<float> zero(4 * 2 * 2, 0.f);
+  const model::FlowView fv{zero.data(), 4, 2, 4 * 2 * sizeof(float), 4, 2};
+  for (int id = 1; id <= n; ++id) {
+    std::vector<uint8_t> px(4 * 2 * 3, uint8_t(id));
+    for (auto &m : p.push({px.data(), 4, 2, 4 * 3, PixelFormat::RGB}, id > 1 ? &fv : nullptr))
+      maps.push_back(std::move(m));
+    if (ready_after_push) ready_after_push->push_back(maps.size());
+  }
+  for (auto &m : p.finish()) maps.push_back(std::move(m));
+  return maps;
+}
+
+PredictorOptions bidirectional(int interval, int batch = 1) {
+  PredictorOptions o;
+  o.interval = interval;
+  o.batch = batch;
+  o.interval_mode = model::IntervalMode::Bidirectional;
+  return o;
+}
+
+}  // namespace
+
+TEST(Predictor, BidirectionalIsTheDefaultIntervalMode) {
+  EXPECT_EQ(PredictorOptions().interval_mode, model::IntervalMode::Bidirectional);
+  EXPECT_EQ(model::parse_interval_mode("forward"), model::IntervalMode::Forward);
+  EXPECT_EQ(model::parse_interval_mode("bidirectional"), model::IntervalMode::Bidirectional);
+  EXPECT_STREQ(model::to_string(model::IntervalMode::Forward), "forward");
+  EXPECT_THROW(model::parse_interval_mode("both"), model::ModelError);
+}
+
+TEST(Predictor, BidirectionalBlendsTheKeyMapsByDistance) {
+  auto m = std::make_unique<RampModel>();
+  RampModel *ramp = m.get();
+  Predictor p(std::move(m), bidirectional(4));
+  const int n = 11;  // keys 0, 4, 8; the last frame (10) closes the last segment
+  auto maps = run_ramp(p, n);
+  ASSERT_EQ(maps.size(), size_t(n));
+  EXPECT_EQ(ramp->calls, 4) << "frames 0, 4, 8 and, at the end, 10";
+  for (int t = 0; t < n; ++t) {
+    SCOPED_TRACE("frame " + std::to_string(t));
+    const int k = t - t % 4, e = std::min(k + 4, n - 1);
+    const double b = e > k ? double(t - k) / (e - k) : 0.0, a = 1.0 - b;
+    const double id_k = k + 1, id_e = e + 1;
+    EXPECT_EQ(maps[t].frame_index, t);
+    ASSERT_EQ(maps[t].values.size(), 4u);
+    EXPECT_NEAR(maps[t].values[0], 0.0, 1e-6);
+    EXPECT_NEAR(maps[t].values[1], a * id_k / 200 + b * id_e / 200, 1e-6);
+    EXPECT_NEAR(maps[t].values[2], a * (0.5 + id_k / 400) + b * (0.5 + id_e / 400), 1e-6);
+    EXPECT_NEAR(maps[t].values[3], 1.0, 1e-6);
+  }
+}
+
+TEST(Predictor, BidirectionalLookAheadIsReportedAndExact) {
+  for (int after : {0, 2}) {
+    for (int batch : {1, 2}) {
+      SCOPED_TRACE("frames_after " + std::to_string(after) + ", batch " + std::to_string(batch));
+      const int interval = 4, n = 40;
+      Predictor p(std::make_unique<RampModel>(after), bidirectional(interval, batch));
+      const int lookahead = p.lookahead_frames();
+      EXPECT_EQ(lookahead, after + (batch - 1) * interval + interval - 1);
+      std::vector<size_t> ready;  // maps out after each push
+      auto maps = run_ramp(p, n, &ready);
+      ASSERT_EQ(maps.size(), size_t(n));
+      // Frame t's map leaves at most `lookahead` frames after frame t arrived,
+      // and some frame waits exactly that long (the bound is what latency reports).
+      int longest = 0;
+      for (int t = 0; t < n; ++t) {
+        int pushes = 1;
+        while (pushes <= n && int(ready[pushes - 1]) <= t) ++pushes;
+        if (pushes > n) continue;  // drained by finish()
+        const int waited = pushes - (t + 1);
+        EXPECT_LE(waited, lookahead) << "frame " << t;
+        longest = std::max(longest, waited);
+      }
+      EXPECT_EQ(longest, lookahead);
+    }
+  }
+}
+
+TEST(Predictor, BidirectionalBatchingAndEveryLengthGiveEveryFrame) {
+  for (int n = 1; n <= 10; ++n) {
+    SCOPED_TRACE("frames " + std::to_string(n));
+    Predictor one(std::make_unique<RampModel>(), bidirectional(3, 1));
+    auto m3 = std::make_unique<RampModel>();
+    RampModel *batched_model = m3.get();
+    Predictor three(std::move(m3), bidirectional(3, 3));
+    auto a = run_ramp(one, n), b = run_ramp(three, n);
+    ASSERT_EQ(a.size(), size_t(n));
+    ASSERT_EQ(b.size(), size_t(n));
+    for (int t = 0; t < n; ++t) {
+      EXPECT_EQ(a[t].frame_index, t);
+      EXPECT_EQ(b[t].frame_index, t);
+      for (int i = 0; i < 4; ++i) EXPECT_NEAR(a[t].values[i], b[t].values[i], 1e-6) << "frame " << t;
+    }
+    const int keys = (n - 1) / 3 + 1 + ((n - 1) % 3 ? 1 : 0);
+    EXPECT_LE(batched_model->calls, keys);
+  }
+}
+
+TEST(Predictor, BidirectionalResetDropsTheHeldSegment) {
+  Predictor p(std::make_unique<RampModel>(), bidirectional(4));
+  std::vector<uint8_t> px(4 * 2 * 3, 7);
+  std::vector<float> zero(4 * 2 * 2, 0.f);
+  const model::FlowView fv{zero.data(), 4, 2, 4 * 2 * sizeof(float), 4, 2};
+  for (int i = 0; i < 3; ++i) p.push({px.data(), 4, 2, 4 * 3, PixelFormat::RGB}, i ? &fv : nullptr);
+  EXPECT_EQ(p.pending(), 2) << "frames 1 and 2 wait for key frame 4";
+  p.reset();
+  EXPECT_EQ(p.pending(), 0);
+  Predictor fresh(std::make_unique<RampModel>(), bidirectional(4));
+  auto a = run_ramp(p, 9), b = run_ramp(fresh, 9);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    EXPECT_EQ(a[t].frame_index, int64_t(t));
+    EXPECT_EQ(a[t].values, b[t].values);
+  }
+}
+
+TEST(Predictor, BidirectionalWarpsBothKeyMapsTowardsTheFrame) {
+  // Everything moves 2 px right per frame; the spot model puts its peak at x=4
+  // on every key frame (0, 3, 6). Frame 1: the key-0 map carried forward once
+  // (peak at 6, weight 2/3) and the key-3 map carried backward twice (peak at
+  // 0, weight 1/3); frame 2 the other way round (8 at 1/3, 2 at 2/3).
+  Predictor p(std::make_unique<SpotModel>(), bidirectional(3));
+  std::vector<uint8_t> px(16 * 8 * 3, 0);
+  std::vector<float> flow(16 * 8 * 2, 0.f);
+  for (size_t i = 0; i < flow.size(); i += 2) flow[i] = 2.f;
+  model::FlowView fv{flow.data(), 16, 8, 16 * 2 * sizeof(float), 16, 8};
+  std::vector<SaliencyMap> maps;
+  for (int i = 0; i < 7; ++i)
+    for (auto &m : p.push({px.data(), 16, 8, 16 * 3, PixelFormat::RGB}, i ? &fv : nullptr)) maps.push_back(m);
+  ASSERT_EQ(maps.size(), 7u);
+  auto at = [](const SaliencyMap &m, int x) { return m.values[4 * m.width + x]; };
+  EXPECT_EQ(peak_x(maps[1]), 6);
+  EXPECT_NEAR(at(maps[1], 0), 0.5, 1e-5) << "1/3 against 2/3, after rescaling the peak to 1";
+  EXPECT_EQ(peak_x(maps[2]), 2);
+  EXPECT_NEAR(at(maps[2], 8), 0.5, 1e-5);
+  for (int t : {1, 2, 4, 5}) {
+    EXPECT_NEAR(*std::max_element(maps[t].values.begin(), maps[t].values.end()), 1.0, 1e-5) << t;
+    EXPECT_NEAR(*std::min_element(maps[t].values.begin(), maps[t].values.end()), 0.0, 1e-5) << t;
+  }
+  EXPECT_EQ(peak_x(maps[3]), 4);  // inferred
 }

@@ -25,9 +25,15 @@ struct BaselineOptions {
   /// Motion below this magnitude (fraction of frame width per frame, after removing
   /// the global median motion) counts as noise.
   double motion_noise = 0.002;
+  /// Temporal smoothing: the static and the motion term of frame t are averaged
+  /// with those of the `temporal_frames` frames before it, frame t-k weighted by
+  /// temporal_decay^k (temporal_frames = 0: every frame on its own, the method
+  /// before issue 7). Why and how the default was chosen: baseline.cpp.
+  int temporal_frames = 6;
+  double temporal_decay = 0.8;
 };
 
-/// One frame of context before the target (for the flow into it), no look-ahead.
+/// 1 + temporal_frames frames of context before the target (for the flows), no look-ahead.
 std::unique_ptr<SaliencyModel> create_baseline_model(const BaselineOptions &options = {});
 
 }  // namespace model

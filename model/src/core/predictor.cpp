@@ -31,6 +31,16 @@ const char *to_string(ModelKind kind) {
   return "?";
 }
 
+IntervalMode parse_interval_mode(const std::string &name) {
+  if (name == "forward") return IntervalMode::Forward;
+  if (name == "bidirectional") return IntervalMode::Bidirectional;
+  throw ModelError("unknown interval mode '" + name + "' (expected forward or bidirectional)");
+}
+
+const char *to_string(IntervalMode mode) {
+  return mode == IntervalMode::Forward ? "forward" : "bidirectional";
+}
+
 namespace {
 
 torch::Device parse_device(const std::string &name) {
@@ -110,6 +120,9 @@ struct Predictor::Impl {
   int frame_w = 0, frame_h = 0;
 
   bool is_key(std::int64_t t) const { return t % options.interval == 0; }
+  bool bidirectional() const {
+    return options.interval > 1 && options.interval_mode == IntervalMode::Bidirectional;
+  }
   // Flow grid: the model's choice when it consumes flow; otherwise (flow only
   // for warping maps between interval frames) a small grid, which is plenty
   // for maps of a few hundred cells and keeps the flow cost near 1 ms.
@@ -202,10 +215,13 @@ struct Predictor::Impl {
     prev_grey = grey;
   }
 
-  // Carries a map one frame forward along the flow (previous -> current): the
-  // map at y in the current frame is the previous map at y - flow(y), the usual
-  // backward-warping approximation of forward flow, bilinear, borders replicated.
-  torch::Tensor warp(const torch::Tensor &map, const cv::Mat &flow_grid_px) const {
+  // Carries a map along the flow f of frame t -> t+1, bilinear, borders replicated.
+  // Forward (map of t -> map of t+1): the map at y in t+1 is the map of t at
+  // y - f(y), the usual approximation (f belongs to the pixels of t, not t+1).
+  // Backward (map of t+1 -> map of t): the map at y in t is the map of t+1 at
+  // y + f(y), which is exact: f(y) says where pixel y of t went. So the
+  // bidirectional mode needs no extra flow and no flow inversion.
+  torch::Tensor warp(const torch::Tensor &map, const cv::Mat &flow_grid_px, bool backward = false) const {
     const int mh = int(map.size(0)), mw = int(map.size(1));
     cv::Mat f;
     cv::resize(flow_grid_px, f, cv::Size(mw, mh), 0, 0, cv::INTER_LINEAR);
@@ -215,8 +231,8 @@ struct Predictor::Impl {
       const cv::Vec2f *fr = f.ptr<cv::Vec2f>(y);
       float *mx = map_x.ptr<float>(y), *my = map_y.ptr<float>(y);
       for (int x = 0; x < mw; ++x) {
-        mx[x] = float(x) - fr[x][0] * sx;
-        my[x] = float(y) - fr[x][1] * sy;
+        mx[x] = backward ? float(x) + fr[x][0] * sx : float(x) - fr[x][0] * sx;
+        my[x] = backward ? float(y) + fr[x][1] * sy : float(y) - fr[x][1] * sy;
       }
     }
     torch::Tensor src = map.contiguous();
@@ -293,34 +309,91 @@ struct Predictor::Impl {
     return out;
   }
 
+  // Makes sure the map of `first` is inferred: a key frame is batched with
+  // the key frames after it that are ready (targets < ready_end); any other
+  // frame (the last frame closing a bidirectional segment at the end of a
+  // stream) is inferred alone. False: waiting for a full batch.
+  bool infer_from(std::int64_t first, std::int64_t ready_end, bool final) {
+    if (key_maps.count(first)) return true;
+    std::vector<std::int64_t> targets;
+    if (!is_key(first)) targets.push_back(first);
+    for (std::int64_t t = first; is_key(first) && t < ready_end && int(targets.size()) < options.batch; ++t)
+      if (is_key(t)) targets.push_back(t);
+    if (int(targets.size()) < options.batch && !final) return false;
+    if (spec.recurrent)  // state carries frame to frame: one window at a time, in order
+      for (auto t : targets) infer({t});
+    else
+      infer(targets);
+    return true;
+  }
+
+  // Min and max of a map, as doubles.
+  static std::pair<double, double> value_range(const torch::Tensor &m) {
+    return {m.min().item<double>(), m.max().item<double>()};
+  }
+
+  // Bidirectional interval mode: the maps of frames k+1 .. e-1 between the
+  // key maps of k (last_map) and e (inferred). Each is the distance-weighted
+  // blend of the forward-carried map of k and the backward-carried map of e.
+  // Blending two maps whose peaks differ lowers the peak, so the blend is
+  // rescaled to the interpolated min/max of the two key maps: the output keeps
+  // the value range the model gives (min-max normalised for the baseline).
+  std::vector<torch::Tensor> interpolate(std::int64_t k, std::int64_t e) const {
+    const std::int64_t n = e - k;
+    auto carry = [&](const torch::Tensor &m, std::int64_t flow_of, bool backward) {
+      auto f = raw_flows.find(flow_of);
+      return f != raw_flows.end() ? warp(m, f->second, backward) : m;
+    };
+    std::vector<torch::Tensor> fwd(n), bwd(n + 1);
+    fwd[0] = last_map;
+    for (std::int64_t j = 1; j < n; ++j) fwd[j] = carry(fwd[j - 1], k + j - 1, false);
+    bwd[n] = key_maps.at(e);
+    for (std::int64_t j = n - 1; j >= 1; --j) bwd[j] = carry(bwd[j + 1], k + j, true);
+    const auto [lo_k, hi_k] = value_range(last_map);
+    const auto [lo_e, hi_e] = value_range(bwd[n]);
+    std::vector<torch::Tensor> out;
+    for (std::int64_t j = 1; j < n; ++j) {
+      const double b = double(j) / double(n), a = 1.0 - b;
+      torch::Tensor m = fwd[j] * a + bwd[j] * b;
+      const auto [lo, hi] = value_range(m);
+      const double want_lo = a * lo_k + b * lo_e, want_hi = a * hi_k + b * hi_e;
+      if (hi - lo > 1e-12) m = ((m - lo) * ((want_hi - want_lo) / (hi - lo)) + want_lo).clamp(want_lo, want_hi);
+      out.push_back(m.contiguous());
+    }
+    return out;
+  }
+
   // Emits every frame whose map can be produced now. `final`: end of stream.
   std::vector<SaliencyMap> collect(bool final) {
     std::vector<SaliencyMap> out;
     const std::int64_t ready_end = final ? pushed : pushed - spec.frames_after;  // targets < ready_end are ready
-    while (next_out < ready_end) {
-      if (is_key(next_out) && !key_maps.count(next_out)) {
-        // Batch the next key frames that are ready.
-        std::vector<std::int64_t> targets;
-        for (std::int64_t t = next_out; t < ready_end && int(targets.size()) < options.batch; ++t)
-          if (is_key(t)) targets.push_back(t);
-        if (int(targets.size()) < options.batch && !final) break;  // wait for a full batch
-        if (spec.recurrent)  // state carries frame to frame: one window at a time, in order
-          for (auto t : targets) infer({t});
-        else
-          infer(targets);
-      }
-      torch::Tensor m;
-      if (is_key(next_out)) {
-        m = key_maps.at(next_out);
-        key_maps.erase(next_out);
-      } else {
-        // interval > 1: carry the previous frame's map forward along the flow.
-        auto f = raw_flows.find(next_out - 1);
-        m = f != raw_flows.end() ? warp(last_map, f->second) : last_map;
-      }
+    auto emit = [&](const torch::Tensor &m) {
       last_map = m;
       out.push_back(make_map(next_out, m));
       ++next_out;
+    };
+    while (next_out < ready_end) {
+      const std::int64_t t = next_out;
+      if (is_key(t) || key_maps.count(t)) {
+        if (!infer_from(t, ready_end, final)) break;  // wait for a full batch
+        torch::Tensor m = key_maps.at(t);
+        key_maps.erase(t);
+        emit(m);
+      } else if (!bidirectional()) {
+        // Forward: carry the previous frame's map along the flow into t.
+        auto f = raw_flows.find(t - 1);
+        emit(f != raw_flows.end() ? warp(last_map, f->second) : last_map);
+      } else {
+        // Bidirectional: the whole segment up to the next key frame at once.
+        const std::int64_t k = t - t % options.interval;
+        std::int64_t e = k + options.interval;
+        if (e >= ready_end) {
+          if (!final) break;  // the next key frame's window is not complete yet
+          e = pushed - 1;     // end of stream: the last frame closes the segment
+        }
+        if (!infer_from(e, ready_end, final)) break;
+        for (const torch::Tensor &m : interpolate(k, e)) emit(m);
+      }
     }
     // Drop what no future window can reference.
     const std::int64_t keep_from = next_out - spec.frames_before - 1;
@@ -374,7 +447,8 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
 Predictor::~Predictor() = default;
 
 int Predictor::lookahead_frames() const {
-  return impl_->spec.frames_after + (impl_->options.batch - 1) * impl_->options.interval;
+  return impl_->spec.frames_after + (impl_->options.batch - 1) * impl_->options.interval +
+         (impl_->bidirectional() ? impl_->options.interval - 1 : 0);
 }
 
 bool Predictor::needs_flow() const { return impl_->spec.needs_flow; }
