@@ -24,7 +24,7 @@ class OpProfile {
   /// by name + shapes to `out`, as "profile_op" / "profile_shape" lines with
   /// the self milliseconds per output frame (`frames` frames were timed), the
   /// share of the total, and the call count.
-  void report(std::FILE *out, int frames, int top = 25);
+  void report(std::FILE *out, int frames, int top = 60);
 
  private:
   bool active_ = true;

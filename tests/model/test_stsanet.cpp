@@ -763,4 +763,28 @@ TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForward) {
   EXPECT_TRUE(torch::equal(plain, model.predict({w})));
 }
 
+TEST_F(OfficialStsaNet, StemReuseIsBitIdenticalAtTheOfficialSize) {
+  // At the official size LibTorch's kernel choice depends on the input's
+  // size: the rows the cache computes on their own must get the kernel the
+  // whole window gets, or the bits differ.
+  c10::InferenceMode guard;
+  torch::manual_seed(17);
+  std::vector<torch::Tensor> frames;
+  for (int i = 0; i < 40; ++i) frames.push_back(torch::randn({3, 224, 384}));
+  const auto windows = sliding_windows(frames, 32);
+  stsanet::StemCache cache;
+  for (size_t t = 16; t < 20; ++t) {
+    const auto reused = cache.f1(*net()->backbone, windows[t]);
+    if (t < 18) continue;  // the cache fills
+    EXPECT_EQ(cache.last_work().f1_rows, 6);
+    auto *base1 = net()->backbone->base1.get();
+    auto y = base1->ptr<stsanet::SepConv3dImpl>(0)->forward(torch::stack(windows[t], 1).unsqueeze(0));
+    y = stsanet::max_pool3d(y, base1->ptr<torch::nn::MaxPool3dImpl>(1)->options);
+    y = base1->ptr<stsanet::BasicConv3dImpl>(2)->forward(y);
+    const auto full = base1->ptr<stsanet::SepConv3dImpl>(3)->forward(y);
+    ASSERT_TRUE(torch::equal(reused, full)) << "window " << t << ": max difference "
+                                            << (reused - full).abs().max().item<float>();
+  }
+}
+
 }  // namespace

@@ -218,20 +218,22 @@ struct S3DBackboneImpl : torch::nn::Module {
 TORCH_MODULE(S3DBackbone);
 
 /// F1 of consecutive sliding windows without recomputing what the previous
-/// windows already computed. base1 has no temporal mixing beyond two temporal
-/// convolutions (kernel 7 stride 2, kernel 3), so each of its output rows
+/// windows already computed. base1's only temporal mixing is two temporal
+/// convolutions (kernel 7 stride 2, kernel 3), so each row of their outputs
 /// depends on a known run of input frames: a row whose frames (the same
-/// prepared tensors, compared by identity) were seen in the same positions
-/// relative to the convolutions' zero padding has the same value. The cache
-/// keeps, for the last two windows (a one-frame shift changes the stride-2
-/// phase, so a row recurs two windows later): conv_s/bn_s/relu_s of each frame,
-/// the rows before the last temporal convolution and the F1 rows, and computes
-/// only the missing ones, with the window padding written as explicit zero
-/// rows. Every operation is the one the full base1 runs, on fewer rows; on the
-/// CPU the result is bit-identical to base1 (tested), so branch 0's arg-max
-/// sees the same values. Sliding by one frame, about 3 of 16 rows are computed
-/// per window instead of 16. Inference only (batch 1, eval mode, no autograd);
-/// holds references to the frames it keys on (their identity stays unique).
+/// prepared tensors, compared by identity) sit at the same positions relative
+/// to the convolutions' zero padding has the same value. The cache keeps, for
+/// the last two windows (a one-frame shift changes the stride-2 phase, so a
+/// row recurs two windows later), conv_s/bn_s/relu_s of the frames the window
+/// reads, the rows of the first temporal convolution and the F1 rows, and
+/// computes only the missing ones, with the window's padding as explicit zero
+/// rows; the spatial layers between the two temporal convolutions run on all
+/// rows (see stem_cache.cpp why). Every operation is one base1 runs; on the CPU
+/// the result is bit-identical to base1 (tested at the official size), so
+/// branch 0's arg-max sees the same values. Sliding by one frame, a window
+/// computes 2 of 32 frames, 4 of 16 first-temporal rows and 6 of 16 F1 rows.
+/// Inference only (batch 1, eval mode, no autograd); holds references to the
+/// frames it keys on (so their identity stays unique).
 class StemCache {
  public:
   /// F1 (1, C, T', h, w) of the window `frames` ((3, H, W) prepared tensors,

@@ -151,7 +151,6 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   // Which F1 rows, and which inputs of them, are missing.
   std::vector<Key> row_keys(row_count), mid_keys(mid_count);
   std::vector<int64_t> missing_rows, missing_mids;
-  std::vector<bool> mid_needed(mid_count, false);
   for (int64_t m = 0; m < mid_count; ++m) mid_keys[m] = mid_key(m);
   for (int64_t r = 0; r < row_count; ++r) {
     row_keys[r] = row_key(r);
@@ -161,11 +160,14 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
       continue;
     }
     missing_rows.push_back(r);
-    for (int64_t j = 0; j < t2.kernel; ++j) {
-      const int64_t m = r - t2.padding + j;
-      if (m >= 0 && m < mid_count) mid_needed[m] = true;
-    }
   }
+  // The spatial layers between the two temporal convolutions (max pool,
+  // BasicConv3d, conv_s) run on all rows at once, the very call base1 makes:
+  // LibTorch picks a convolution kernel (oneDNN or its own) from the input's
+  // size, and a few rows could get another kernel that rounds differently.
+  // The temporal convolutions and the first spatial one get the same kernel
+  // for any number of rows at the official size (tested), so only they skip
+  // rows.
   std::vector<bool> frame_needed(steps, false);
   for (int64_t m = 0; m < mid_count; ++m) {
     auto it = mid_.find(mid_keys[m]);
@@ -173,7 +175,7 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
       it->second.last_window = window_;
       continue;
     }
-    if (!mid_needed[m]) continue;
+    if (missing_rows.empty()) continue;
     missing_mids.push_back(m);
     for (int64_t j = 0; j < t1.kernel; ++j) {
       const int64_t i = m * t1.stride - t1.padding + j;
@@ -212,7 +214,8 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   }
   work_.frames = static_cast<int64_t>(new_frames.size());
 
-  // Stage 2: the rows before the last temporal convolution, one run at a time.
+  // Stage 2: the missing rows of the first temporal convolution (with its
+  // BatchNorm and ReLU), one run at a time.
   for (const auto &[first, last] : runs(missing_mids, kRowsPerCall)) {
     std::vector<torch::Tensor> inputs;
     torch::Tensor zero;
@@ -226,30 +229,36 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
       }
     }
     auto y = temporal_bn_relu(torch::cat(inputs, 2), sep1->conv_t, sep1->bn_t);
-    y = max_pool3d(y, pool->options);
-    y = basic->forward(y);
-    y = conv_bn_relu(y, sep2->conv_s, sep2->bn_s, Arithmetic::Reference, unused);
     for (int64_t m = first; m <= last; ++m)
       mid_[mid_keys[m]] = {row(y, m - first), torch::Tensor(), window_};
     work_.mid_rows += last - first + 1;
   }
 
-  // Stage 3: the missing F1 rows.
-  for (const auto &[first, last] : runs(missing_rows, kRowsPerCall)) {
-    std::vector<torch::Tensor> inputs;
-    torch::Tensor zero;
-    for (int64_t m = first - t2.padding; m <= last - t2.padding + t2.kernel - 1; ++m) {
-      if (m >= 0 && m < mid_count) {
-        inputs.push_back(mid_.at(mid_keys[m]).value);
-      } else {
-        if (!zero.defined()) zero = torch::zeros_like(mid_.begin()->second.value);
-        inputs.push_back(zero);
+  // Stage 3: the spatial layers on every row, then the missing F1 rows of
+  // the last temporal convolution.
+  if (!missing_rows.empty()) {
+    std::vector<torch::Tensor> temporal;
+    for (int64_t m = 0; m < mid_count; ++m) temporal.push_back(mid_.at(mid_keys[m]).value);
+    auto mids = max_pool3d(torch::cat(temporal, 2), pool->options);
+    temporal.clear();
+    mids = basic->forward(mids);
+    mids = conv_bn_relu(mids, sep2->conv_s, sep2->bn_s, Arithmetic::Reference, unused);
+    for (const auto &[first, last] : runs(missing_rows, kRowsPerCall)) {
+      std::vector<torch::Tensor> inputs;
+      torch::Tensor zero;
+      for (int64_t m = first - t2.padding; m <= last - t2.padding + t2.kernel - 1; ++m) {
+        if (m >= 0 && m < mid_count) {
+          inputs.push_back(mids.narrow(2, m, 1));
+        } else {
+          if (!zero.defined()) zero = torch::zeros_like(mids.narrow(2, 0, 1));
+          inputs.push_back(zero);
+        }
       }
+      auto y = temporal_bn_relu(torch::cat(inputs, 2), sep2->conv_t, sep2->bn_t);
+      for (int64_t r = first; r <= last; ++r)
+        rows_[row_keys[r]] = {row(y, r - first), torch::Tensor(), window_};
+      work_.f1_rows += last - first + 1;
     }
-    auto y = temporal_bn_relu(torch::cat(inputs, 2), sep2->conv_t, sep2->bn_t);
-    for (int64_t r = first; r <= last; ++r)
-      rows_[row_keys[r]] = {row(y, r - first), torch::Tensor(), window_};
-    work_.f1_rows += last - first + 1;
   }
 
   std::vector<torch::Tensor> rows;
