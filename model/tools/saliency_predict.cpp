@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 static const char *kUsage =
     "usage: saliency-predict --model {stsanet,stranet,baseline} [--weights FILE] --input PATH --output DIR\n"
     "                        [--device cpu|cuda|auto] [--format png|npy] [--overlay FILE] [--flow DIR]\n"
-    "                        [--random-init] [--batch N] [--interval N] [--threads N] [--colormap NAME]\n"
+    "                        [--random-init] [--batch N] [--interval N] [--interval-mode M] [--threads N] [--colormap NAME]\n"
     "                        [--alpha A] [--quiet]\n"
     "\n"
     "Predicts where people look in every frame and writes one map per input frame to DIR,\n"
@@ -38,6 +38,8 @@ static const char *kUsage =
     "  --flow DIR       precomputed forward flows NNNN.flo (frame NNNN -> next), as flow-extract writes\n"
     "  --random-init    allow a deep model without weights (tests and benchmarks only)\n"
     "  --batch N        windows per forward pass (default 1); --interval N: infer every N-th frame\n"
+    "  --interval-mode M  bidirectional (default: blend the key maps before and after along the\n"
+    "                   flow) or forward (carry the last key map forward)\n"
     "  --threads N      CPU threads (default: one per core)\n"
     "  --colormap NAME  overlay colours: jet (default), turbo, inferno, magma, viridis, hot, gray\n"
     "  --alpha A        overlay opacity in [0,1] (default 0.5)\n";
@@ -85,6 +87,7 @@ int main(int argc, char **argv) {
                                                   colormap = "jet";
   bool random_init = false, quiet = false;
   int batch = 1, interval = 1, threads = 0;
+  std::string interval_mode = "bidirectional";
   double alpha = 0.5;
   tools::Args args(argc, argv, kProgram, kUsage);
   args.option("--model", &model_name);
@@ -97,6 +100,7 @@ int main(int argc, char **argv) {
   args.option("--flow", &flow_dir);
   args.option("--batch", &batch);
   args.option("--interval", &interval);
+  args.option("--interval-mode", &interval_mode);
   args.option("--threads", &threads);
   args.option("--colormap", &colormap);
   args.option("--alpha", &alpha);
@@ -119,6 +123,7 @@ int main(int argc, char **argv) {
     po.device = device;
     po.batch = batch;
     po.interval = interval;
+    po.interval_mode = model::parse_interval_mode(interval_mode);
     if (!weights.empty() && !fs::is_regular_file(weights))
       throw model::ModelError(weights + (fs::is_directory(weights) ? ": is a directory, not a weights file"
                                                                     : ": no such file"));
