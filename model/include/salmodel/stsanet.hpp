@@ -230,7 +230,8 @@ TORCH_MODULE(S3DBackbone);
 /// rows; the spatial layers between the two temporal convolutions run on all
 /// rows (see stem_cache.cpp why). Every operation is one base1 runs; on the CPU
 /// the result is bit-identical to base1 (tested at the official size), so
-/// branch 0's arg-max sees the same values. Sliding by one frame, a window
+/// branch 0's arg-max sees the same values. On CUDA (not run here) cuDNN may
+/// pick another algorithm for fewer rows, so expect agreement within rounding. Sliding by one frame, a window
 /// computes 2 of 32 frames, 4 of 16 first-temporal rows and 6 of 16 F1 rows.
 /// Inference only (batch 1, eval mode, no autograd); holds references to the
 /// frames it keys on (so their identity stays unique).
