@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "fuzz_target.hpp"
+#include "state_dict_oracle.hpp"
 #include "salmodel/checkpoint.hpp"
 
 namespace fuzz {
@@ -55,13 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   fuzz::MemFile file(data, size);
   try {
     model::StateDict sd = model::read_checkpoint(file.path());
-    for (const auto &[key, t] : sd) {  // the same oracle as fuzz_pickle.cpp
-      if (t.numel() == 0) continue;
-      std::int64_t last = t.storage_offset();
-      for (std::int64_t d = 0; d < t.dim(); d++) last += (t.size(d) - 1) * t.stride(d);
-      const auto elements = static_cast<std::int64_t>(t.storage().nbytes() / t.element_size());
-      if (last >= elements) throw std::logic_error("tensor '" + key + "' reaches past its storage");
-    }
+    fuzz::check_tensors_inside_storage(sd);
   } catch (const model::ModelError &) {
   }
   return 0;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "fuzz_target.hpp"
+#include "state_dict_oracle.hpp"
 #include "pickle_writer.hpp"
 #include "salmodel/checkpoint.hpp"
 
@@ -130,15 +131,7 @@ std::vector<Bytes> seeds() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
   try {
     model::StateDict sd = model::parse_state_dict_pickle(data, size, fake_storage);
-    // The oracle: every tensor lies inside its storage (LibTorch is not
-    // instrumented, so an out-of-range view would go unnoticed by ASan).
-    for (const auto &[key, t] : sd) {
-      if (t.numel() == 0) continue;
-      std::int64_t last = t.storage_offset();
-      for (std::int64_t d = 0; d < t.dim(); d++) last += (t.size(d) - 1) * t.stride(d);
-      const auto elements = static_cast<std::int64_t>(t.storage().nbytes() / t.element_size());
-      if (last >= elements) throw std::logic_error("tensor '" + key + "' reaches past its storage");
-    }
+    fuzz::check_tensors_inside_storage(sd);
   } catch (const model::ModelError &) {
   }
   return 0;
