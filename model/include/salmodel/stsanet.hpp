@@ -378,6 +378,8 @@ struct STSANetImpl : torch::nn::Module {
  private:
   /// The STSA branches, AMSF stages and readout on the backbone's levels.
   torch::Tensor head(std::array<torch::Tensor, 4> levels, int64_t batch);
+  /// readout_1 then readout_2, one output step at a time in inference.
+  torch::Tensor readout(const torch::Tensor &y);
   STSANetOptions options_;
   stsanet::Geometry geometry_;
 };

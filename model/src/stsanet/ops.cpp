@@ -211,9 +211,16 @@ torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, Deri
 
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
                          Arithmetic arithmetic) {
+  return run_layers(layers, x, arithmetic, 0, layers->size());
+}
+
+torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
+                         Arithmetic arithmetic, size_t first, size_t last) {
   torch::Tensor y = x;
   bool owned = false;  // y is a temporary of ours: activations may work in place
-  for (const auto &layer : layers->children()) {
+  const auto children = layers->children();
+  for (size_t i = first; i < last && i < children.size(); ++i) {
+    const auto &layer = children[i];
     if (auto conv = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(layer)) {
       y = conv3d(y, torch::nn::Conv3d(conv), arithmetic);
     } else if (std::dynamic_pointer_cast<torch::nn::ReLUImpl>(layer)) {

@@ -79,6 +79,9 @@ torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, Deri
 /// functions above and activations in place on tensors the runner created.
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
                          Arithmetic arithmetic = Arithmetic::Fast);
+/// The same for the layers [first, last) of `layers` only.
+torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
+                         Arithmetic arithmetic, size_t first, size_t last);
 
 /// Conv3d (no bias) -> BatchNorm3d -> ReLU as the S3D blocks run it: with
 /// Arithmetic::Fast in eval mode the BatchNorm is folded into the convolution

@@ -268,9 +268,17 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
 
   // Keep what the last two windows used: with a one-frame shift the stride-2
   // phase alternates, so this window's rows recur in the window after next.
+  // Rows that read the window's padding recur only where the stream's ends
+  // repeat frames: they go at once (a few rows recomputed there, ~70 MB less
+  // held at the official size).
+  auto reads_padding = [](const Key &key) {
+    return std::any_of(key.begin(), key.end(),
+                       [](const void *k) { return k == kPad || k == kPadRow; });
+  };
   for (auto *cache : {&frames_, &mid_, &rows_})
     for (auto it = cache->begin(); it != cache->end();)
-      it = it->second.last_window + 1 < window_ ? cache->erase(it) : std::next(it);
+      it = it->second.last_window + 1 < window_ || reads_padding(it->first) ? cache->erase(it)
+                                                                            : std::next(it);
   return f1;
 }
 

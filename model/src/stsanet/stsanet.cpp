@@ -209,8 +209,29 @@ torch::Tensor STSANetImpl::head(std::array<torch::Tensor, 4> levels, int64_t bat
     y = stages[k]->forward(y, outs[2 - k]);
     outs[2 - k] = torch::Tensor();
   }
-  y = run_layers(readout_2, run_layers(readout_1, y));
+  y = readout(y);
   return y.reshape({batch, g.height, g.width});
+}
+
+torch::Tensor STSANetImpl::readout(const torch::Tensor &y) {
+  using namespace stsanet;
+  // readout_2 opens with a temporal convolution whose kernel equals its stride:
+  // output step t reads input steps kt*t .. kt*t+kt-1 and nothing else. Without
+  // autograd the full-resolution part (readout_1's upsampling, that
+  // convolution) then runs one output step at a time, so only one step's
+  // frame-size activations are alive at once: the peak of the network's memory.
+  const auto first = readout_2->ptr<nn::Conv3dImpl>(0);
+  const int64_t kt = (*first->options.kernel_size())[0];
+  const bool per_step = !needs_grad(y) && kt == (*first->options.stride())[0] &&
+                        (*c10::get<torch::ExpandingArray<3>>(first->options.padding()))[0] == 0 &&
+                        y.size(2) > kt && y.size(2) % kt == 0 &&
+                        std::dynamic_pointer_cast<nn::ReLUImpl>(readout_2->children().at(1));
+  if (!per_step) return run_layers(readout_2, run_layers(readout_1, y));
+  std::vector<torch::Tensor> steps;
+  for (int64_t t = 0; t < y.size(2); t += kt)
+    steps.push_back(run_layers(readout_2, run_layers(readout_1, y.narrow(2, t, kt)),
+                               Arithmetic::Fast, 0, 2));  // the convolution and its ReLU
+  return run_layers(readout_2, torch::cat(steps, 2), Arithmetic::Fast, 2, readout_2->size());
 }
 
 void STSANetImpl::reset_parameters(std::uint64_t seed) {
