@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B=$(cd "${1:-${GST_SALIENCY_BUILD_DIR:-$ROOT/build}}" && pwd)
 T=$(mktemp -d /tmp/gst-saliency-bad-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-export GST_PLUGIN_PATH_1_0="$B/gst/elements" GST_REGISTRY_1_0="$T/registry.bin" LD_LIBRARY_PATH="$B/gst/meta${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export GST_PLUGIN_PATH_1_0="$B/gst/elements:$B/gst/x264" GST_REGISTRY_1_0="$T/registry.bin" LD_LIBRARY_PATH="$B/gst/meta${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 PY=/usr/bin/python3
 broken=0
 
@@ -40,7 +40,7 @@ row() {
   printf '| %s | %s | %s | `%s`%s |\n' "$tool" "$what" "$rc" "${msg//\`/\'}" "$mark"
 }
 
-P="$B/model/tools/saliency-predict" E="$B/model/tools/saliency-eval"
+P="$B/model/tools/saliency-predict" E="$B/model/tools/saliency-eval" EE="$B/model/tools/saliency-encode-eval"
 FE="$B/flow/tools/flow-eval" FX="$B/flow/tools/flow-extract" CLIP="$B/flow/tools/saliency-make-clip"
 GL=$(command -v gst-launch-1.0)
 
@@ -165,6 +165,11 @@ row saliency-predict "input: directory with a corrupt PNG" 0001.png "$P" --model
 row saliency-predict "output is an existing file" out-is-a-file "$P" --model baseline --input "$T/clip.avi" --output "$T/out-is-a-file"
 row saliency-predict "--flow folder missing" noflow "$P" --model baseline --input "$T/clip.avi" --flow "$T/noflow" --output "$T/out/a"
 row saliency-predict "--batch 0" - "$P" --model baseline --batch 0 --input "$T/clip.avi" --output "$T/out/a"
+row saliency-predict "--interval-mode sideways" - "$P" --model baseline --interval 4 --interval-mode sideways --input "$T/clip.avi" --output "$T/out/a"
+if [[ -x "$EE" ]]; then
+  row saliency-encode-eval "--option-string with an unknown libx264 option" - "$EE" --input "$T/clip.avi" --option-string nonsense=1
+  row saliency-encode-eval "--bitrates and --crfs together" - "$EE" --input "$T/clip.avi" --bitrates 100,200,300,400 --crfs 20,25,30,35
+fi
 row flow-eval "bad magic number" badmagic.flo "$FE" --pred "$T/good.flo" --gt "$T/badmagic.flo"
 row flow-eval "truncated data" short.flo "$FE" --pred "$T/good.flo" --gt "$T/short.flo"
 row flow-eval "truncated header" header.flo "$FE" --pred "$T/good.flo" --gt "$T/header.flo"
@@ -190,4 +195,8 @@ row "gst-launch saliency" "deep model without weights" - "$GL" -q $SRC ! salienc
 row "gst-launch saliency" "unknown model" - "$GL" -q $SRC ! saliency model=nosuchmodel ! fakesink
 row "gst-launch saliency" "device=cuda on a CPU-only build" - "$GL" -q $SRC ! saliency device=cuda ! fakesink
 row "gst-launch saliency" "YUV input (needs videoconvert)" - "$GL" -q videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! saliency ! fakesink
+if gst-inspect-1.0 saliencyx264enc >/dev/null 2>&1; then
+  row "gst-launch saliencyx264enc" "option-string with an unknown libx264 option" - "$GL" -q videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=64,height=48 ! saliencyx264enc option-string=nonsense=1 ! fakesink
+fi
+row "gst-launch saliency" "interval-mode=sideways" - "$GL" -q $SRC ! saliency interval=4 interval-mode=sideways ! fakesink
 exit $broken
