@@ -520,11 +520,14 @@ TEST(KerasH5Reader, ACrashOfTheChildIsAnErrorNamingTheFileWithNoZombieOrLeakedPi
       {ChildFault::TruncateFirstDataset, "stopped before the end"},
       // A stream that makes no sense: the parent stops (kills) the child, still running.
       {ChildFault::GarbageThenHang, "sent a record of unknown type 88"},
+      // A loop inside libhdf5: nothing more arrives; the child is stopped
+      // after the idle timeout (2 s here, 60 s in use).
+      {ChildFault::HangAfterFirstDataset, "made no progress reading it for 2 s"},
   };
   const std::size_t fds = open_descriptors();
   for (const auto &[fault, needle] : cases) {
     try {
-      model::h5::read_h5_datasets_in_child(good, fault);
+      model::h5::read_h5_datasets_in_child(good, fault, /*idle_timeout_ms=*/2000);
       ADD_FAILURE() << "fault " << int(fault) << ": no error";
     } catch (const model::ModelError &e) {
       const std::string msg = e.what();

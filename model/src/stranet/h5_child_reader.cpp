@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -163,6 +164,8 @@ void limit_address_space(std::uint64_t extra) {
         ++sent;
         if (fault == ChildFault::SegfaultAfterFirstDataset) ::raise(SIGSEGV);
         if (fault == ChildFault::AbortAfterFirstDataset) std::abort();
+        if (fault == ChildFault::HangAfterFirstDataset)
+          for (;;) ::pause();  // until the parent gives up on it
       });
       out.end(sent);
     } catch (const ModelError &e) {
@@ -235,9 +238,12 @@ class ReaderProcess {
 };
 
 // Buffered reads from the pipe; false at end of stream before `n` bytes.
+// A child that sends nothing for `idle_timeout_ms` (libhdf5 looping on a
+// corrupt file) reads as the end of the stream, with stalled() set.
 class StreamReader {
  public:
-  explicit StreamReader(int fd) : fd_(fd) {}
+  StreamReader(int fd, int idle_timeout_ms) : fd_(fd), idle_timeout_ms_(idle_timeout_ms) {}
+  bool stalled() const { return stalled_; }
 
   bool read(void *dst, std::size_t n) {
     char *out = static_cast<char *>(dst);
@@ -278,6 +284,13 @@ class StreamReader {
   }
   ssize_t read_some(char *out, std::size_t n) {
     for (;;) {
+      pollfd ready{fd_, POLLIN, 0};
+      const int events = ::poll(&ready, 1, idle_timeout_ms_);
+      if (events < 0 && errno == EINTR) continue;
+      if (events == 0) {
+        stalled_ = true;
+        return 0;
+      }
       const ssize_t r = ::read(fd_, out, n);
       if (r < 0 && errno == EINTR) continue;
       return r;  // an error reads as the end of the stream
@@ -285,13 +298,15 @@ class StreamReader {
   }
 
   int fd_;
+  int idle_timeout_ms_;
+  bool stalled_ = false;
   char buf_[1 << 16];
   std::size_t pos_ = 0, end_ = 0;
 };
 
 // What the stream held: its datasets, and how it ended.
 struct Stream {
-  enum class End { Complete, Error, Incomplete, Malformed } end = End::Incomplete;
+  enum class End { Complete, Error, Incomplete, Malformed, Stalled } end = End::Incomplete;
   std::string detail;  // End::Error: the child's message; Malformed: what was wrong
   std::vector<H5Dataset> datasets;
 };
@@ -340,8 +355,16 @@ Stream::End read_dataset(StreamReader &in, std::uint64_t &budget, Stream &s) {
   return Stream::End::Complete;
 }
 
-Stream read_stream(int fd, std::uint64_t budget) {
-  StreamReader in(fd);
+Stream read_records(StreamReader &in, std::uint64_t budget);
+
+Stream read_stream(int fd, std::uint64_t budget, int idle_timeout_ms) {
+  StreamReader in(fd, idle_timeout_ms);
+  Stream s = read_records(in, budget);
+  if (in.stalled()) s.end = Stream::End::Stalled;
+  return s;
+}
+
+Stream read_records(StreamReader &in, std::uint64_t budget) {
   Stream s;
   for (;;) {
     char tag = 0;
@@ -401,7 +424,8 @@ std::string describe_signal(int sig) {
 
 }  // namespace
 
-std::vector<H5Dataset> read_h5_datasets_in_child(const std::string &path, ChildFault fault) {
+std::vector<H5Dataset> read_h5_datasets_in_child(const std::string &path, ChildFault fault,
+                                                 int idle_timeout_ms) {
   // The parent's own bound on what the stream may make it allocate: the walk's
   // budget for this file (the child applies the same one; a file that grows in
   // between only makes a stream refused, never a larger allocation).
@@ -412,12 +436,16 @@ std::vector<H5Dataset> read_h5_datasets_in_child(const std::string &path, ChildF
   ReaderProcess child(path, fault, file_bytes);
   Stream s;
   try {
-    s = read_stream(child.fd(), budget);
+    s = read_stream(child.fd(), budget, idle_timeout_ms);
   } catch (const std::bad_alloc &) {
     throw ModelError(path + ": out of memory reading the HDF5 datasets");  // child killed and reaped
   }
-  if (s.end == Stream::End::Malformed) child.kill();  // it may still be writing: stop it
+  // A malformed stream's child may still be writing, a stalled one looping: stop it.
+  if (s.end == Stream::End::Malformed || s.end == Stream::End::Stalled) child.kill();
   const int status = child.wait();
+  if (s.end == Stream::End::Stalled)
+    throw ModelError(path + ": corrupt HDF5 file: the HDF5 library made no progress reading it for " +
+                     std::to_string(idle_timeout_ms / 1000) + " s (stopped)");
 
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && s.end != Stream::End::Malformed)
     throw ModelError(path + ": cannot read the HDF5 file: its reader process was killed (" +

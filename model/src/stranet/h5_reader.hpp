@@ -53,7 +53,13 @@ enum class ChildFault {
   AbortAfterFirstDataset,     ///< abort() after sending one dataset
   TruncateFirstDataset,       ///< send half of the first record, then _exit(0)
   GarbageThenHang,            ///< send a record of unknown type, then wait forever
+  HangAfterFirstDataset,      ///< wait forever after sending one dataset (a libhdf5 loop)
 };
+
+/// How long the child may send nothing before it counts as stuck (a loop
+/// inside libhdf5 on a corrupt file) and is stopped: far beyond any real walk,
+/// which streams a dataset at a time.
+constexpr int kReaderIdleTimeoutMs = 60 * 1000;
 
 /// The walk in a forked child process; its datasets (or its error) come back
 /// over a pipe and are parsed here with every size checked. A child that dies
@@ -61,7 +67,10 @@ enum class ChildFault {
 /// the child is always reaped and the pipe closed, also when this throws.
 /// The child may allocate at most 1 GiB plus twice the file's size beyond the
 /// address space it inherits (libhdf5 sizes some buffers from the file).
+/// A child that sends nothing for `idle_timeout_ms` is stopped: a ModelError
+/// saying the HDF5 library made no progress.
 std::vector<H5Dataset> read_h5_datasets_in_child(const std::string &path,
-                                                 ChildFault fault = ChildFault::None);
+                                                 ChildFault fault = ChildFault::None,
+                                                 int idle_timeout_ms = kReaderIdleTimeoutMs);
 
 }  // namespace model::h5
