@@ -69,6 +69,18 @@ struct Trainer::Impl {
   torch::ScalarType autocast_dtype = torch::kFloat32;
   std::vector<data::VideoRecord> train_videos, val_videos;
   data::ClipSpec spec;
+
+  // Training and validation read alike: the task prepares each sample in the
+  // loader's workers, which stay a few batches ahead.
+  data::ClipLoader make_loader(const std::vector<data::VideoRecord> &videos,
+                               std::vector<data::ClipRef> plan) {
+    data::LoaderOptions lo;
+    lo.threads = o.loader_threads;
+    lo.prefetch = std::max(4, 2 * o.batch);
+    TrainTask *t = task.get();
+    return data::ClipLoader(videos, spec, std::move(plan), [t](data::Sample &s) { t->prepare(s); },
+                            lo);
+  }
   std::unique_ptr<torch::optim::Adam> adam;
   std::unique_ptr<GradSync> sync;
   std::vector<torch::Tensor> params;  // trainable, in named_parameters order
@@ -346,12 +358,7 @@ struct Trainer::Impl {
       if (s >= step_in_epoch) mine.insert(mine.end(), plan.begin() + a, plan.begin() + b);
       shard.emplace_back(b - a, end - begin);
     }
-    data::LoaderOptions lo;
-    lo.threads = o.loader_threads;
-    lo.prefetch = std::max(4, 2 * o.batch);
-    TrainTask *t = task.get();
-    data::ClipLoader loader(
-        train_videos, spec, mine, [t](data::Sample &s) { t->prepare(s); }, lo);
+    auto loader = make_loader(train_videos, std::move(mine));
 
     train_mode();
     for (int s = step_in_epoch; s < steps; s++) {
@@ -469,12 +476,7 @@ struct Trainer::Impl {
     auto plan = data::plan_clips(val_videos, spec, data::Split::Validation, o.seed, 0);
     if (o.max_val_clips > 0 && plan.size() > size_t(o.max_val_clips))
       plan.resize(size_t(o.max_val_clips));
-    data::LoaderOptions lo;
-    lo.threads = o.loader_threads;
-    lo.prefetch = std::max(4, 2 * o.batch);
-    TrainTask *t = task.get();
-    data::ClipLoader loader(
-        val_videos, spec, plan, [t](data::Sample &s) { t->prepare(s); }, lo);
+    auto loader = make_loader(val_videos, plan);
     std::vector<metrics::Metric> which = {metrics::Metric::Cc, metrics::Metric::Kl,
                                           metrics::Metric::Nss, metrics::Metric::Sim};
     if (o.auc) which.push_back(metrics::Metric::AucJudd);
