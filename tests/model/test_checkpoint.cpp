@@ -290,7 +290,7 @@ model::StorageLoader memory_loader(const std::map<std::string, std::string> &rec
         it->second.size() % itemsize)
       throw ModelError("storage " + key + " has the wrong size");
     torch::Tensor t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
-    std::memcpy(t.data_ptr(), it->second.data(), it->second.size());
+    if (!it->second.empty()) std::memcpy(t.data_ptr(), it->second.data(), it->second.size());
     return t;
   };
 }
