@@ -166,6 +166,8 @@ row saliency-predict "output is an existing file" out-is-a-file "$P" --model bas
 row saliency-predict "--flow folder missing" noflow "$P" --model baseline --input "$T/clip.avi" --flow "$T/noflow" --output "$T/out/a"
 row saliency-predict "--batch 0" - "$P" --model baseline --batch 0 --input "$T/clip.avi" --output "$T/out/a"
 row saliency-predict "--interval-mode sideways" - "$P" --model baseline --interval 4 --interval-mode sideways --input "$T/clip.avi" --output "$T/out/a"
+row saliency-predict "--precision half on the CPU" - "$P" --model stsanet --random-init --precision half --input "$T/clip.avi" --output "$T/out/a"
+row saliency-predict "--cuda-graphs on the CPU" - "$P" --model stsanet --random-init --cuda-graphs --input "$T/clip.avi" --output "$T/out/a"
 if [[ -x "$EE" ]]; then
   row saliency-encode-eval "--option-string with an unknown libx264 option" - "$EE" --input "$T/clip.avi" --option-string nonsense=1
   row saliency-encode-eval "--bitrates and --crfs together" - "$EE" --input "$T/clip.avi" --bitrates 100,200,300,400 --crfs 20,25,30,35
@@ -199,4 +201,6 @@ if gst-inspect-1.0 saliencyx264enc >/dev/null 2>&1; then
   row "gst-launch saliencyx264enc" "option-string with an unknown libx264 option" - "$GL" -q videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=64,height=48 ! saliencyx264enc option-string=nonsense=1 ! fakesink
 fi
 row "gst-launch saliency" "interval-mode=sideways" - "$GL" -q $SRC ! saliency interval=4 interval-mode=sideways ! fakesink
+row "gst-launch saliency" "precision=half on the CPU" - "$GL" -q $SRC ! saliency model=stsanet random-init=true precision=half ! fakesink
+row "gst-launch saliency" "cuda-graphs=true on the CPU" - "$GL" -q $SRC ! saliency cuda-graphs=true ! fakesink
 exit $broken

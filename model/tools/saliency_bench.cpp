@@ -50,6 +50,8 @@ static const char *kUsage =
     "                 baseline; default: 200 baseline, 3 deep models)\n"
     "  --random-init  deep models without weights (timing does not depend on the values)\n"
     "  --batch N      windows per forward pass (deep models; offline throughput)\n"
+    "  --precision P  fp32 (default); CUDA: fp16, bf16 (autocast), half (STSANet, fp16 weights)\n"
+    "  --cuda-graphs  CUDA, STSANet, fp32 or half: replay the forward pass from a CUDA graph\n"
     "  --channels-last  STSANet inference with channels-last activations (A/B against the default)\n"
     "  --no-stem-reuse  STSANet: recompute base1 for every window, as the official code does (A/B\n"
     "                 against the default, which reuses the rows of the previous windows)\n"
@@ -241,13 +243,17 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality;
-  bool random_init = false, pipeline = false, channels_last = false, profile = false, no_stem_reuse = false;
+  std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality,
+              precision = "fp32";
+  bool random_init = false, pipeline = false, channels_last = false, profile = false, no_stem_reuse = false,
+       cuda_graphs = false;
   int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0, rounds = 2;
   tools::Args args(argc, argv, kProgram, kUsage);
   args.option("--model", &model_name);
   args.option("--weights", &weights);
   args.option("--device", &device);
+  args.option("--precision", &precision);
+  args.flag("--cuda-graphs", &cuda_graphs);
   args.option("--frames", &frames);
   args.option("--batch", &batch);
   args.option("--interval", &interval);
@@ -277,6 +283,8 @@ int main(int argc, char **argv) {
     po.weights = weights;
     po.random_init = random_init;
     po.device = device;
+    po.precision = precision;
+    po.cuda_graphs = cuda_graphs;
     po.batch = batch;
     po.interval = interval;
     if (!interval_quality.empty()) return bench_interval_quality(po, interval_quality);

@@ -21,7 +21,7 @@ static const char *kUsage =
     "usage: saliency-predict --model {stsanet,stranet,baseline} [--weights FILE] --input PATH --output DIR\n"
     "                        [--device cpu|cuda|auto] [--format png|npy] [--overlay FILE] [--flow DIR]\n"
     "                        [--random-init] [--batch N] [--interval N] [--interval-mode M] [--threads N] [--colormap NAME]\n"
-    "                        [--alpha A] [--quiet]\n"
+    "                        [--alpha A] [--precision P] [--cuda-graphs] [--quiet]\n"
     "\n"
     "Predicts where people look in every frame and writes one map per input frame to DIR,\n"
     "named like the frames (0001.png ... for a video), at the frame resolution.\n"
@@ -32,6 +32,9 @@ static const char *kUsage =
     "  --input PATH     a video file, a directory of frames (sorted by name) or a quoted glob\n"
     "  --output DIR     where the maps go (written atomically: complete, or not at all)\n"
     "  --device D       cpu (default), cuda, cuda:N or auto\n"
+    "  --precision P    fp32 (default); on CUDA also fp16 or bf16 (autocast) and half (STSANet with\n"
+    "                   fp16 weights and activations, the fastest on a GPU)\n"
+    "  --cuda-graphs    CUDA, STSANet, fp32 or half: replay each forward pass from a CUDA graph\n"
     "  --format F       png: 8-bit, min-max normalised per frame (default);\n"
     "                   npy: float32 model output resized to the frame (no normalisation)\n"
     "  --overlay FILE   also write a heat-map overlay video (.avi Motion-JPEG or .mp4)\n"
@@ -84,8 +87,8 @@ class MapWriter {
 
 int main(int argc, char **argv) {
   std::string model_name, weights, input, output, device = "cpu", format = "png", overlay, flow_dir,
-                                                  colormap = "jet";
-  bool random_init = false, quiet = false;
+                                                  colormap = "jet", precision = "fp32";
+  bool random_init = false, quiet = false, cuda_graphs = false;
   int batch = 1, interval = 1, threads = 0;
   std::string interval_mode = "bidirectional";
   double alpha = 0.5;
@@ -95,6 +98,8 @@ int main(int argc, char **argv) {
   args.option("--input", &input);
   args.option("--output", &output);
   args.option("--device", &device);
+  args.option("--precision", &precision);
+  args.flag("--cuda-graphs", &cuda_graphs);
   args.option("--format", &format);
   args.option("--overlay", &overlay);
   args.option("--flow", &flow_dir);
@@ -121,6 +126,8 @@ int main(int argc, char **argv) {
     po.weights = weights;
     po.random_init = random_init;
     po.device = device;
+    po.precision = precision;
+    po.cuda_graphs = cuda_graphs;
     po.batch = batch;
     po.interval = interval;
     po.interval_mode = model::parse_interval_mode(interval_mode);

@@ -493,6 +493,34 @@ TEST_F(ElementTest, SaliencyCudaWithoutCudaFailsWithAReason) {
   EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
 }
 
+// The GPU settings on the CPU: the state change fails, and the debug string
+// says which setting needs what (precision half, CUDA graphs).
+TEST_F(ElementTest, SaliencyGpuSettingsOnTheCpuFailWithTheReason) {
+  const struct {
+    const char *property, *value, *reason;
+  } cases[] = {{"precision", "half", "precision half needs a CUDA device"},
+               {"precision", "fp16", "needs a CUDA device"},
+               {"cuda-graphs", "true", "CUDA graphs need a CUDA device"}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(std::string(c.property) + "=" + c.value);
+    ElementPtr el = make_element("saliency");
+    gst_util_set_object_arg(G_OBJECT(el.get()), c.property, c.value);
+    auto r = set_state_collect_error(el.get(), GST_STATE_PAUSED);
+    ASSERT_EQ(r->ret, GST_STATE_CHANGE_FAILURE);
+    ASSERT_NE(r->error, nullptr);
+    EXPECT_TRUE(g_error_matches(r->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+    EXPECT_NE(r->debug.find(c.reason), std::string::npos) << r->debug;
+    EXPECT_EQ(gst_element_set_state(el.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  // Unknown precision names are refused when the pipeline is parsed.
+  GError *error = nullptr;
+  GstElement *p = gst_parse_launch_full("fakesrc ! saliency precision=fp8 ! fakesink", nullptr,
+                                        GST_PARSE_FLAG_FATAL_ERRORS, &error);
+  EXPECT_NE(error, nullptr);
+  if (error) g_error_free(error);
+  if (p) gst_object_unref(p);
+}
+
 TEST_F(ElementTest, AllElementsSurviveStateCycles) {
   for (const char *factory : {"saliency", "opticalflow", "saliencyoverlay", "saliencyroi"}) {
     SCOPED_TRACE(factory);

@@ -10,6 +10,7 @@
 
 #include "salmodel/predictor.hpp"
 #include "salmodel/saliency_model.hpp"
+#include "salmodel/stsanet.hpp"
 
 using model::FrameView;
 using model::PixelFormat;
@@ -296,6 +297,47 @@ TEST(Predictor, BadOptionsAreRefused) {
   o.flow_algorithm = "nope";
   EXPECT_THROW(Predictor p(o), model::ModelError);
   EXPECT_THROW(model::parse_model_kind("resnet"), model::ModelError);
+}
+
+// The GPU-only settings say why they cannot run, on a CPU machine and on a
+// build without CUDA, rather than running something else.
+TEST(Predictor, GpuOnlySettingsAreRefusedWithTheReason) {
+  auto message = [](const PredictorOptions &o) {
+    try {
+      Predictor p(o);
+    } catch (const model::ModelError &e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  PredictorOptions o;
+  o.precision = "half";
+  EXPECT_NE(message(o).find("precision half needs a CUDA device"), std::string::npos) << message(o);
+  o = {};
+  o.cuda_graphs = true;
+  EXPECT_NE(message(o).find("CUDA graphs need a CUDA device"), std::string::npos) << message(o);
+  o = {};
+  o.precision = "fp8";
+  EXPECT_NE(message(o).find("expected fp32, fp16, bf16 or half"), std::string::npos) << message(o);
+
+  // Below the Predictor: the model and the graph helper refuse too.
+  model::STSANetModel stsanet(model::STSANetOptions().height(32).width(64).width_divisor(16));
+  EXPECT_TRUE(stsanet.supports_half());
+  if (!model::cuda_graphs_available()) {
+    EXPECT_THROW(stsanet.set_cuda_graphs(true), model::ModelError);
+  }
+  EXPECT_NO_THROW(stsanet.set_cuda_graphs(false));
+  model::CudaGraphedCall graphed;
+  try {
+    graphed(torch::zeros({2}), [](const torch::Tensor &x) { return x * 2; });
+    ADD_FAILURE() << "a CPU tensor must be refused";
+  } catch (const model::ModelError &e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA device"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(graphed.captures(), 0);
+  auto baseline = model::create_model(model::ModelConfig{});
+  EXPECT_FALSE(baseline->supports_half());
+  EXPECT_THROW(baseline->set_cuda_graphs(true), model::ModelError);
 }
 
 TEST(Predictor, DeepModelsRefuseToRunWithoutWeights) {

@@ -365,6 +365,32 @@ TEST(StsaNetBlocks, ChannelsLastLayerNormEqualsTheModule) {
   EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-5));
 }
 
+// The CUDA path of the STSA norm (ops.cpp), checked on the CPU against the
+// module: both layouts, autograd included.
+TEST(StsaNetBlocks, LayerNormByReductionEqualsTheModule) {
+  torch::manual_seed(19);
+  torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({6, 4, 3, 5}).eps(1e-5));
+  randomise_norms(*norm, 7);
+  const auto x = (torch::randn({2, 6, 4, 3, 5}) * 3 + 1).requires_grad_();
+  const auto expected = norm->forward(x);
+  const auto y = stsanet::layer_norm_by_reduction(x, norm->weight, norm->bias, 1e-5);
+  EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-5));
+  const auto up = torch::randn_like(expected);
+  const auto grad_expected = torch::autograd::grad({expected}, {x}, {up})[0];
+  const auto grad = torch::autograd::grad({y}, {x}, {up})[0];
+  EXPECT_TRUE(torch::allclose(grad, grad_expected, 1e-4, 1e-5));
+  c10::InferenceMode guard;
+  const auto cl = stsanet::layer_norm_by_reduction(
+      x.detach().contiguous(at::MemoryFormat::ChannelsLast3d), norm->weight, norm->bias, 1e-5);
+  EXPECT_TRUE(stsanet::is_channels_last(cl));
+  EXPECT_TRUE(torch::allclose(cl, expected.detach(), 1e-5, 1e-5));
+  // Half precision in and out, statistics in fp32.
+  const auto h = stsanet::layer_norm_by_reduction(x.detach().to(torch::kHalf), norm->weight.to(torch::kHalf),
+                                                  norm->bias.to(torch::kHalf), 1e-5);
+  EXPECT_EQ(h.scalar_type(), torch::kHalf);
+  EXPECT_TRUE(torch::allclose(h.to(torch::kFloat32), expected.detach(), 2e-2, 2e-2));
+}
+
 TEST(StsaNetBlocks, ReferenceArithmeticIsThePyTorchModulesBitForBit) {
   // Arithmetic::Reference must run exactly Conv3d -> BatchNorm3d -> ReLU, so
   // that branch 0's arg-max positions are PyTorch's (model-spec A.4.6).

@@ -86,8 +86,13 @@ struct PredictorOptions {
   bool random_init = false;
   /// "cpu", "cuda", "cuda:N" or "auto" (cuda when available, else cpu).
   std::string device = "cpu";
-  /// Compute precision: "fp32" (default), "fp16" or "bf16" (CUDA only).
+  /// Compute precision: "fp32" (default); CUDA only: "fp16" or "bf16"
+  /// (autocast: fp32 weights, matrix work in 16 bits), "half" (weights and
+  /// activations in fp16; STSANet).
   std::string precision = "fp32";
+  /// CUDA only: replay the model's forward pass from a CUDA graph (STSANet;
+  /// precision fp32 or half). Needs a LibTorch with CUDA.
+  bool cuda_graphs = false;
   /// Windows per forward pass. >1 raises throughput for offline jobs and adds
   /// up to batch-1 frames of latency.
   int batch = 1;

@@ -60,8 +60,18 @@ class SaliencyModel {
   /// Forget recurrent state (no-op for stateless models).
   virtual void reset_state() {}
 
-  /// Moves parameters and buffers; called once before prediction.
+  /// Moves parameters and buffers; called once before prediction. dtype is
+  /// float32, or float16 where supports_half().
   virtual void to(torch::Device device, torch::Dtype dtype) = 0;
+  /// Whether the model runs with fp16 weights and activations (precision
+  /// "half"; measured for STSANet only, so only it says yes).
+  virtual bool supports_half() const { return false; }
+  /// Replays the forward pass from a CUDA graph (cuda_graph.hpp) on CUDA.
+  /// Throws ModelError where the model cannot (recurrent state, or no
+  /// implementation).
+  virtual void set_cuda_graphs(bool enabled) {
+    if (enabled) throw ModelError(name() + ": CUDA graphs are not supported for this model");
+  }
   virtual torch::Device device() const = 0;
   /// Trainable parameter elements and floating-point buffer elements.
   virtual std::int64_t parameter_count() const { return 0; }

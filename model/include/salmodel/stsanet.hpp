@@ -30,6 +30,7 @@
 #include <tuple>
 #include <vector>
 
+#include "salmodel/cuda_graph.hpp"
 #include "salmodel/saliency_model.hpp"
 
 namespace model {
@@ -424,10 +425,16 @@ class STSANetModel : public SaliencyModel {
   STSANet &network() { return net_; }
   /// Drops the stem cache (frames of the previous windows).
   void reset_state() override { stem_cache_.clear(); }
+  bool supports_half() const override { return true; }
+  /// On CUDA, windows go through one graph-captured forward pass (no stem
+  /// reuse: the graph recomputes base1, which on a GPU costs less than the
+  /// host work of eager execution).
+  void set_cuda_graphs(bool enabled) override;
 
  private:
   STSANet net_;
   stsanet::StemCache stem_cache_;
+  std::unique_ptr<CudaGraphedCall> graph_;  // set_cuda_graphs(true)
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;
 };

@@ -5,12 +5,12 @@
 #include <cmath>
 #include <map>
 
-#include <ATen/autocast_mode.h>
 #include <opencv2/imgproc.hpp>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "salflow/estimator.hpp"
+#include "salmodel/autocast_scope.hpp"
 #include "salmodel/saliency_model.hpp"
 
 namespace model {
@@ -249,19 +249,9 @@ struct Predictor::Impl {
     torch::Tensor maps;
     {
       c10::InferenceMode guard;
-      if (autocast_dtype) {
-        at::autocast::set_autocast_gpu_dtype(*autocast_dtype);
-        at::autocast::set_enabled(true);
-      }
-      try {
+      {
+        CudaAutocastScope autocast(autocast_dtype.has_value(), autocast_dtype.value_or(at::kFloat));
         maps = net->predict(windows);
-      } catch (...) {
-        if (autocast_dtype) at::autocast::set_enabled(false);
-        throw;
-      }
-      if (autocast_dtype) {
-        at::autocast::set_enabled(false);
-        at::autocast::clear_cache();
       }
       // The one host synchronisation per forward pass: the maps leave the
       // device here (clamped there first, so only the final floats travel).
@@ -391,8 +381,18 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
     if (!s.device.is_cuda())
       throw ModelError("precision " + options.precision + " needs a CUDA device (device=" + options.device + ")");
     s.autocast_dtype = options.precision == "fp16" ? at::kHalf : at::kBFloat16;
+  } else if (options.precision == "half") {
+    if (!s.device.is_cuda())
+      throw ModelError("precision half needs a CUDA device (device=" + options.device + ")");
   } else if (options.precision != "fp32") {
-    throw ModelError("unknown precision '" + options.precision + "' (expected fp32, fp16 or bf16)");
+    throw ModelError("unknown precision '" + options.precision + "' (expected fp32, fp16, bf16 or half)");
+  }
+  if (options.cuda_graphs) {
+    if (!s.device.is_cuda())
+      throw ModelError("CUDA graphs need a CUDA device (device=" + options.device + ")");
+    if (s.autocast_dtype)
+      throw ModelError("CUDA graphs need precision fp32 or half, not " + options.precision +
+                       " (autocast cannot be captured)");
   }
   // Validate the flow settings now rather than on the second frame.
   try {
@@ -411,7 +411,10 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
     config.seed = options.seed;
     s.net = create_model(config);
   }
-  s.net->to(s.device, torch::kFloat32);
+  if (options.precision == "half" && !s.net->supports_half())
+    throw ModelError("precision half is not supported by " + s.net->name() + " (use fp16: autocast)");
+  s.net->to(s.device, options.precision == "half" ? torch::kHalf : torch::kFloat32);
+  if (options.cuda_graphs) s.net->set_cuda_graphs(true);
   s.spec = s.net->window_spec();
   if (options.log)
     options.log(description() + " on " + device() + ", " + std::to_string(lookahead_frames()) +

@@ -3,6 +3,7 @@
 #include <c10/util/irange.h>
 
 #include <atomic>
+#include <numeric>
 
 namespace model::stsanet {
 
@@ -100,7 +101,7 @@ torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv, Arit
   TORCH_CHECK(o.groups() == 1 && (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 &&
                   (*o.dilation())[2] == 1 && !o.transposed(),
               "stsanet conv3d: only plain convolutions are supported");
-  const auto &padding = c10::get<torch::ExpandingArray<3>>(o.padding());
+  const auto &padding = conv_padding(o);
   if (arithmetic == Arithmetic::Reference)
     return F::conv3d(x, conv->weight,
                      F::Conv3dFuncOptions().bias(conv->bias).stride(*o.stride()).padding(*padding));
@@ -169,7 +170,7 @@ torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions 
   // step, 0 on the next), so it is a bilinear one on the frames, half the
   // arithmetic of LibTorch's trilinear kernel.
   const auto &scale = options.scale_factor();
-  const bool frames_only = c10::get_if<torch::enumtype::kTrilinear>(&options.mode()) &&
+  const bool frames_only = is_trilinear(options) &&
                            !options.size() && scale && scale->size() == 3 && (*scale)[0] == 1.0 &&
                            x.dim() == 5;
   if (!frames_only) return torch::nn::Upsample(options)->forward(x);
@@ -193,8 +194,20 @@ torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions 
   return y.view({batch, channels, steps, y.size(2), y.size(3)});
 }
 
+torch::Tensor layer_norm_by_reduction(const torch::Tensor &x, const torch::Tensor &weight,
+                                      const torch::Tensor &bias, double eps) {
+  std::vector<int64_t> dims(static_cast<size_t>(x.dim() - 1));
+  std::iota(dims.begin(), dims.end(), 1);
+  const auto xf = x.to(torch::kFloat32);
+  const auto [var, mean] = torch::var_mean(xf, dims, /*unbiased=*/false, /*keepdim=*/true);
+  return ((xf - mean) * (var + eps).rsqrt()).mul_(weight).add_(bias).to(x.scalar_type());
+}
+
 torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, DerivedTensors &cache) {
   const auto &shape = norm->options.normalized_shape();
+  if (x.is_cuda() && norm->options.elementwise_affine() &&
+      static_cast<int64_t>(shape.size()) == x.dim() - 1)
+    return layer_norm_by_reduction(x, norm->weight, norm->bias, norm->options.eps());
   if (!is_channels_last(x) || shape.size() != 4 || !norm->options.elementwise_affine())
     return norm->forward(x);
   // (B, C, T, H, W) channels-last is (B, T, H, W, C) contiguous: normalise

@@ -12,9 +12,25 @@
 
 #include <torch/nn.h>
 
+#include <variant>
+
 #include "salmodel/stsanet.hpp"
 
 namespace model::stsanet {
+
+/// The explicit padding of a convolution. LibTorch 1.13 keeps option variants
+/// in c10::variant, 2.x in std::variant: the unqualified get finds either
+/// (std's by the using-declaration, c10's by argument-dependent lookup).
+inline const torch::ExpandingArray<3> &conv_padding(const torch::nn::detail::ConvNdOptions<3> &o) {
+  using std::get;
+  return get<torch::ExpandingArray<3>>(o.padding());
+}
+
+/// Whether an Upsample's mode is trilinear (same c10/std variant split).
+inline bool is_trilinear(const torch::nn::UpsampleOptions &o) {
+  using std::get_if;
+  return get_if<torch::enumtype::kTrilinear>(&o.mode()) != nullptr;
+}
 
 /// Whether `x` takes the channels-last inference layout: enabled
 /// (set_inference_channels_last) and no autograd recording (InferenceMode or
@@ -72,7 +88,18 @@ torch::Tensor upsample(const torch::Tensor &x, const torch::nn::UpsampleOptions 
 /// is normalised in its own memory order with the affine parameters re-laid
 /// out once in `cache` (same statistics and affine map as LibTorch's layer_norm,
 /// no transposing copies); other inputs go through the module.
+/// On CUDA the statistics come from layer_norm_by_reduction instead.
 torch::Tensor layer_norm(torch::nn::LayerNorm norm, const torch::Tensor &x, DerivedTensors &cache);
+
+/// LayerNorm of x (B, ...) over all dims but the first, with element-wise
+/// weight and bias shaped like x.sizes()[1:], statistics by whole-tensor
+/// reductions accumulated in fp32; the result has x's dtype and layout.
+/// LibTorch's layer_norm kernel gives each normalised row one thread block,
+/// and STSA normalises a whole clip level (up to 4 M values) as one row: on
+/// an H100 that kernel took 67 % of STSANet's time at batch 1 (measured,
+/// model/tools/gpu/README.md). Differentiable; same maths as F::layer_norm.
+torch::Tensor layer_norm_by_reduction(const torch::Tensor &x, const torch::Tensor &weight,
+                                      const torch::Tensor &bias, double eps);
 
 /// Runs a Sequential of Conv3d / ReLU / Sigmoid / MaxPool3d / LayerNorm /
 /// AdaptiveAvgPool3d / Upsample layers, with Conv3d and MaxPool3d through the

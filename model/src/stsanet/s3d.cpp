@@ -35,7 +35,7 @@ torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::B
         return std::vector<torch::Tensor>{conv->weight * scale.view({-1, 1, 1, 1, 1}),
                                           bn->bias - bn->running_mean * scale};
       });
-  const auto &padding = c10::get<torch::ExpandingArray<3>>(o.padding());
+  const auto &padding = conv_padding(o);
   return conv3d(x, wb[0], wb[1], *o.stride(), *padding).relu_();
 }
 

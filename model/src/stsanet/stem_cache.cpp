@@ -28,19 +28,19 @@ struct Temporal {
 
 Temporal temporal_of(const nn::Conv3d &conv) {
   const auto &o = conv->options;
-  const auto &p = c10::get<torch::ExpandingArray<3>>(o.padding());
+  const auto &p = conv_padding(o);
   return {(*o.kernel_size())[0], (*o.stride())[0], (*p)[0]};
 }
 
 bool is_spatial_only(const nn::Conv3d &conv) {
   const auto &o = conv->options;
-  const auto &p = c10::get<torch::ExpandingArray<3>>(o.padding());
+  const auto &p = conv_padding(o);
   return (*o.kernel_size())[0] == 1 && (*o.stride())[0] == 1 && (*p)[0] == 0;
 }
 
 bool is_temporal_only(const nn::Conv3d &conv) {
   const auto &o = conv->options;
-  const auto &p = c10::get<torch::ExpandingArray<3>>(o.padding());
+  const auto &p = conv_padding(o);
   return (*o.kernel_size())[1] == 1 && (*o.kernel_size())[2] == 1 && (*o.stride())[1] == 1 &&
          (*o.stride())[2] == 1 && (*p)[1] == 0 && (*p)[2] == 0;
 }

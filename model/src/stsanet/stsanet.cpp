@@ -223,7 +223,7 @@ torch::Tensor STSANetImpl::readout(const torch::Tensor &y) {
   const auto first = readout_2->ptr<nn::Conv3dImpl>(0);
   const int64_t kt = (*first->options.kernel_size())[0];
   const bool per_step = !needs_grad(y) && kt == (*first->options.stride())[0] &&
-                        (*c10::get<torch::ExpandingArray<3>>(first->options.padding()))[0] == 0 &&
+                        (*stsanet::conv_padding(first->options))[0] == 0 &&
                         y.size(2) > kt && y.size(2) % kt == 0 &&
                         std::dynamic_pointer_cast<nn::ReLUImpl>(readout_2->children().at(1));
   if (!per_step) return run_layers(readout_2, run_layers(readout_1, y));

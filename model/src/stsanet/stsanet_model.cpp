@@ -51,7 +51,7 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
   }
   // One window at a time (the streaming case): base1 reuses the rows the
   // previous windows computed (StemCache).
-  if (windows.size() == 1 && stsanet::stem_reuse() && !net_->is_training()) {
+  if (windows.size() == 1 && stsanet::stem_reuse() && !net_->is_training() && !graph_) {
     bool prepared = true;
     for (const auto &frame : windows[0].frames)
       prepared &= frame.device() == device_ && frame.scalar_type() == dtype_;
@@ -65,7 +65,23 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
   auto batch =
       (clips.size() == 1 ? clips[0].unsqueeze(0) : torch::stack(clips, 0)).to(device_, dtype_);
   clips.clear();
+  if (graph_ && device_.is_cuda() && !net_->is_training()) {
+    auto &net = *net_;
+    // A copy: the graph's output buffer is overwritten by the next replay.
+    return (*graph_)(batch, [&net](const torch::Tensor &x) { return net.forward(x); })
+        .to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+  }
   return net_->forward(batch).to(torch::kFloat32);
+}
+
+void STSANetModel::set_cuda_graphs(bool enabled) {
+  if (!enabled) {
+    graph_.reset();
+    return;
+  }
+  if (!cuda_graphs_available())
+    throw ModelError("stsanet: CUDA graphs are not available in this build (it needs a CUDA LibTorch)");
+  if (!graph_) graph_ = std::make_unique<CudaGraphedCall>();
 }
 
 void STSANetModel::to(torch::Device device, torch::Dtype dtype) {

@@ -3,8 +3,6 @@
 // for inference (best.pth) and for resuming (last.pth).
 #include "salmodel/trainer.hpp"
 
-#include <ATen/autocast_mode.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "grad_sync.hpp"
+#include "salmodel/autocast_scope.hpp"
 #include "salmodel/checkpoint.hpp"
 #include "salmodel/metrics.hpp"
 #include "train_task.hpp"
@@ -32,24 +31,6 @@ const std::string kTrainerPrefix = "trainer.";
 
 torch::Tensor scalar(double v) { return torch::tensor(v, torch::kFloat64); }
 torch::Tensor scalar_i(std::int64_t v) { return torch::tensor(v, torch::kInt64); }
-
-// Turns autocast on for one forward pass (CUDA only), and off again.
-class AutocastScope {
- public:
-  AutocastScope(bool on, torch::ScalarType dtype) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    at::autocast::set_enabled(false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_;
-};
 
 void set_batchnorm_eval(torch::nn::Module &module) {
   for (auto &m : module.modules(/*include_self=*/true)) {
@@ -374,7 +355,7 @@ struct Trainer::Impl {
         if (!batch.empty()) {
           torch::Tensor loss;
           {
-            AutocastScope autocast_scope(autocast, autocast_dtype);
+            CudaAutocastScope autocast_scope(autocast, autocast_dtype);
             loss = task->loss(batch, device) * weight;
           }
           local = loss.item<double>();
@@ -490,7 +471,7 @@ struct Trainer::Impl {
         batch.push_back(*loader.next());
       Evaluation e;
       {
-        AutocastScope autocast_scope(autocast, autocast_dtype);
+        CudaAutocastScope autocast_scope(autocast, autocast_dtype);
         e = task->evaluate(batch, device);
       }
       // One loss per clip, as train.py averages over its validation clips.
