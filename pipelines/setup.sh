@@ -15,6 +15,8 @@ PACKAGES=(
   g++ meson ninja-build pkg-config
   # LibTorch (CPU) with a fast BLAS: without OpenBLAS Debian's LibTorch falls back to the reference BLAS (6x slower)
   libtorch-dev libopenblas0-pthread
+  # tcmalloc for the command-line tools (STSANet: 16 % faster, 230-260 MiB less than glibc's malloc)
+  libtcmalloc-minimal4
   # gloo headers for c10d::ProcessGroupGloo (saliency-train's data-parallel allreduce)
   libgloo-dev
   # OpenCV with contrib (DIS, TV-L1 optical flow)
