@@ -138,6 +138,20 @@ TEST(SaliencyBench, ReportsTheDocumentedFigures) {
     EXPECT_NE(r.output.find(key), std::string::npos) << key << "\n" << r.output;
 }
 
+// The GPU bench on a CPU build: help, and GPU-only flags refused with the reason.
+TEST(StsanetNetBench, HelpAndGpuOnlyFlagsOnTheCpu) {
+  const auto help = run(tool("stsanet-net-bench") + " --help");
+  EXPECT_EQ(help.code, 0);
+  for (const char *flag : {"--device", "--precision", "--cuda-graphs", "--compare-cpu", "--batch"})
+    EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
+  const auto half = run(tool("stsanet-net-bench") + " --precision half");
+  EXPECT_EQ(half.code, 1);
+  EXPECT_NE(half.output.find("--precision half needs --device cuda"), std::string::npos) << half.output;
+  const auto bad = run(tool("stsanet-net-bench") + " --frames 0");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.output.find("--frames 0"), std::string::npos) << bad.output;
+}
+
 TEST(SaliencyPredict, UsesPrecomputedFlowsAndNamesAMissingOne) {
   testsupport::TempDir tmp;
   const std::string clip = tmp / "clip.avi";

@@ -118,6 +118,12 @@ Options parse(int argc, char **argv) {
     throw std::invalid_argument("--precision " + o.precision + ": expected fp32, tf32, fp16, bf16, half or bhalf");
   if (o.precision != "fp32" && o.device.rfind("cuda", 0) != 0)
     throw std::invalid_argument("--precision " + o.precision + " needs --device cuda");
+  if (o.profile_kernels) {
+#ifndef SALMODEL_WITH_CUDA
+    throw std::invalid_argument("--profile-kernels: built without CUDA (model/tools/gpu/build.sh against a CUDA LibTorch)");
+#endif
+    if (o.device.rfind("cuda", 0) != 0) throw std::invalid_argument("--profile-kernels needs --device cuda");
+  }
   if (o.cuda_graph) {
     if (o.device.rfind("cuda", 0) != 0) throw std::invalid_argument("--cuda-graphs needs --device cuda");
     if (o.precision == "fp16" || o.precision == "bf16")
