@@ -49,7 +49,12 @@ if ((${#args[@]})); then
   for a in "${args[@]}"; do [[ "$a" != gst-python-gi ]] && filtered+=("$a"); done
   args=("${filtered[@]}")
 else
-  mapfile -t args < <(meson test -C "$BUILD_DIR" --list 2>/dev/null | sed 's/^.* \/ //' | grep -vx 'gst-python-gi')
+  # Test names from the build's introspection data: `meson test --list` may
+  # first print a reconfigure's log on stdout, whose lines would become test
+  # names (one matched the project's suite and ran everything in one group).
+  mapfile -t args < <(meson introspect "$BUILD_DIR" --tests |
+    /usr/bin/python3 -c 'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin)))' |
+    grep -vx 'gst-python-gi')
 fi
 
 # GLib is built without frame pointers, so ASan's fast unwinder stops at
@@ -70,7 +75,7 @@ if ((${#glib_tests[@]})); then
   ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" \
     meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1 --timeout-multiplier 6 "${glib_tests[@]}" || status=$?
 fi
-if ((want_python)) && meson test -C "$BUILD_DIR" --list 2>/dev/null | grep -q 'gst-python-gi'; then
+if ((want_python)) && meson introspect "$BUILD_DIR" --tests | grep -q '"gst-python-gi"'; then
   LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0:fast_unwind_on_malloc=0" \
     meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1 --timeout-multiplier 6 gst-python-gi || status=$?
