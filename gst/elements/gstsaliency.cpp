@@ -496,7 +496,7 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
    *
    * Replay STSANet's forward pass from a CUDA graph captured on the first
    * window, which removes LibTorch's per-operator host work (on an H100 in
-   * `half`: 13 ms per frame against 19 ms eagerly). Needs device=cuda, a
+   * `half`: 10.9 ms per frame against 19 ms eagerly). Needs device=cuda, a
    * CUDA build of LibTorch and precision fp32 or half; otherwise the state
    * change fails. Read when the element starts.
    *

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../model/src/stsanet/ops.hpp"  // conv3d / max_pool3d fast paths
@@ -389,6 +390,23 @@ TEST(StsaNetBlocks, LayerNormByReductionEqualsTheModule) {
                                                   norm->bias.to(torch::kHalf), 1e-5);
   EXPECT_EQ(h.scalar_type(), torch::kHalf);
   EXPECT_TRUE(torch::allclose(h.to(torch::kFloat32), expected.detach(), 2e-2, 2e-2));
+}
+
+TEST(StsaNetBlocks, ChannelsLastScopeOverridesTheProcessSettingOnItsThreadOnly) {
+  ASSERT_FALSE(stsanet::inference_channels_last());
+  {
+    const stsanet::ChannelsLastScope on(true);
+    EXPECT_TRUE(stsanet::inference_channels_last());
+    bool other_thread = true;
+    std::thread([&] { other_thread = stsanet::inference_channels_last(); }).join();
+    EXPECT_FALSE(other_thread);
+    {
+      const stsanet::ChannelsLastScope off(false);
+      EXPECT_FALSE(stsanet::inference_channels_last());
+    }
+    EXPECT_TRUE(stsanet::inference_channels_last());
+  }
+  EXPECT_FALSE(stsanet::inference_channels_last());
 }
 
 TEST(StsaNetBlocks, ReferenceArithmeticIsThePyTorchModulesBitForBit) {

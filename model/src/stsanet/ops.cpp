@@ -11,10 +11,19 @@ namespace F = torch::nn::functional;
 
 namespace {
 std::atomic<bool> channels_last_enabled{false};
+// -1: no ChannelsLastScope on this thread; 0/1: its setting.
+thread_local int channels_last_override = -1;
 }  // namespace
 
 void set_inference_channels_last(bool enabled) { channels_last_enabled = enabled; }
-bool inference_channels_last() { return channels_last_enabled; }
+bool inference_channels_last() {
+  return channels_last_override >= 0 ? channels_last_override == 1 : channels_last_enabled.load();
+}
+
+ChannelsLastScope::ChannelsLastScope(bool enabled) : previous_(channels_last_override) {
+  channels_last_override = enabled ? 1 : 0;
+}
+ChannelsLastScope::~ChannelsLastScope() { channels_last_override = previous_; }
 
 std::vector<torch::Tensor> DerivedTensors::get(const std::vector<torch::Tensor> &sources,
                                                const Maker &make) {
