@@ -761,16 +761,14 @@ TEST(StsaNetStemReuse, SlidingWindowsGiveBase1BitForBitWithLessWork) {
     ASSERT_TRUE(torch::equal(reused, full)) << "window " << t << ": max difference "
                                             << (reused - full).abs().max().item<float>();
     if (t >= 20 && t < 24) {  // inside the stream: no clamped frames
-      // Two frames per window through the first convolution: the new one and
-      // the one entering the window's first 6 (read by the padded rows; the
-      // cache keeps only frames a window reads). Rows before the last temporal convolution
-      // (kernel 7, stride 2, padding 3) that read the window's padding (0, 1,
-      // 15) or the two frames new since the window before last (14) are new:
-      // 4 of 16; the F1 rows (kernel 3, padding 1) that read them or the
-      // padding: 0-2 and 13-15, 6 of 16.
-      EXPECT_EQ(cache.last_work().frames, 2) << "window " << t;
+      // Rows of the first temporal convolution (kernel 7, stride 2, padding
+      // 3) that read the window's padding (0, 1, 15) or the two frames new
+      // since the window before last (14) are new: 4 of 16. They read frames
+      // 0-5 and 25-31, the 13 frames through the first convolution. The F1
+      // rows are all computed, in one call.
+      EXPECT_EQ(cache.last_work().frames, 13) << "window " << t;
       EXPECT_EQ(cache.last_work().mid_rows, 4) << "window " << t;
-      EXPECT_EQ(cache.last_work().f1_rows, 6) << "window " << t;
+      EXPECT_EQ(cache.last_work().f1_rows, 16) << "window " << t;
     }
   }
 }
@@ -820,7 +818,7 @@ TEST_F(OfficialStsaNet, StemReuseIsBitIdenticalAtTheOfficialSize) {
   for (size_t t = 16; t < 20; ++t) {
     const auto reused = cache.f1(*net()->backbone, windows[t]);
     if (t < 18) continue;  // the cache fills
-    EXPECT_EQ(cache.last_work().f1_rows, 6);
+    EXPECT_EQ(cache.last_work().mid_rows, 4);
     auto *base1 = net()->backbone->base1.get();
     auto y = base1->ptr<stsanet::SepConv3dImpl>(0)->forward(torch::stack(windows[t], 1).unsqueeze(0));
     y = stsanet::max_pool3d(y, base1->ptr<torch::nn::MaxPool3dImpl>(1)->options);

@@ -1,11 +1,14 @@
 // End-to-end runs of the command-line tools, including bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -136,6 +139,39 @@ TEST(SaliencyBench, ReportsTheDocumentedFigures) {
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char *key : {"parameters: ", "buffers: ", "seconds_per_frame: ", "peak_rss_mb: "})
     EXPECT_NE(r.output.find(key), std::string::npos) << key << "\n" << r.output;
+}
+
+// Interval quality pools every placement of the key frames: one CC per key
+// offset (N of them for interval N), the pooled CC between their extremes.
+TEST(SaliencyBench, IntervalQualityPoolsEveryKeyPlacement) {
+  testsupport::TempDir tmp;
+  const std::string clip = tmp / "clip.avi";
+  ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 30 --output " + clip).code, 0);
+  const auto r = run(tool("saliency-bench") + " --interval-quality " + clip + " --threads 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto values = [&](const std::string &key) {
+    std::vector<double> out;
+    const auto at = r.output.find(key + ": ");
+    if (at == std::string::npos) return out;
+    std::istringstream line(r.output.substr(at + key.size() + 2, r.output.find('\n', at) - at - key.size() - 2));
+    for (double v; line >> v;) out.push_back(v);
+    return out;
+  };
+  for (const char *mode : {"forward", "bidirectional"})
+    for (int n : {2, 4, 8}) {
+      const std::string name = "interval_" + std::to_string(n) + "_" + mode;
+      const auto pooled = values(name + "_cc");
+      const auto by_offset = values(name + "_cc_by_key_offset");
+      ASSERT_EQ(pooled.size(), 1u) << name << "\n" << r.output;
+      ASSERT_EQ(by_offset.size(), size_t(n)) << name << "\n" << r.output;
+      for (double c : by_offset) {
+        EXPECT_GT(c, -1.0) << name;
+        EXPECT_LE(c, 1.0) << name;
+      }
+      EXPECT_GE(pooled[0], *std::min_element(by_offset.begin(), by_offset.end()) - 1e-3) << name;
+      EXPECT_LE(pooled[0], *std::max_element(by_offset.begin(), by_offset.end()) + 1e-3) << name;
+      EXPECT_EQ(values(name + "_cc_by_distance").size(), size_t(n - 1)) << name;
+    }
 }
 
 // The GPU bench on a CPU build: help, and GPU-only flags refused with the reason.

@@ -234,21 +234,22 @@ struct S3DBackboneImpl : torch::nn::Module {
 TORCH_MODULE(S3DBackbone);
 
 /// F1 of consecutive sliding windows without recomputing what the previous
-/// windows already computed. base1's only temporal mixing is two temporal
-/// convolutions (kernel 7 stride 2, kernel 3), so each row of their outputs
-/// depends on a known run of input frames: a row whose frames (the same
-/// prepared tensors, compared by identity) sit at the same positions relative
-/// to the convolutions' zero padding has the same value. The cache keeps, for
-/// the last two windows (a one-frame shift changes the stride-2 phase, so a
-/// row recurs two windows later), conv_s/bn_s/relu_s of the frames the window
-/// reads, the rows of the first temporal convolution and the F1 rows, and
-/// computes only the missing ones, with the window's padding as explicit zero
-/// rows; the spatial layers between the two temporal convolutions run on all
-/// rows (see stem_cache.cpp why). Every operation is one base1 runs; on the CPU
-/// the result is bit-identical to base1 (tested at the official size), so
-/// branch 0's arg-max sees the same values. On CUDA (not run here) cuDNN may
-/// pick another algorithm for fewer rows, so expect agreement within rounding. Sliding by one frame, a window
-/// computes 2 of 32 frames, 4 of 16 first-temporal rows and 6 of 16 F1 rows.
+/// windows already computed. base1 opens with conv_s (spatial), a temporal
+/// convolution (kernel 7 stride 2) and a spatial max pool, so each row of the
+/// pooled output depends on a known run of input frames: a row whose frames
+/// (the same prepared tensors, compared by identity) sit at the same
+/// positions relative to the convolution's zero padding has the same value.
+/// The cache keeps the pooled rows of the temporal convolution of the last
+/// two windows (a one-frame shift changes the stride-2 phase, so a row recurs
+/// two windows later) and computes only the missing ones (conv_s of the frames
+/// they read, then those rows), with the window's padding as explicit zero
+/// rows; the rest of base1 (BasicConv3d and the second
+/// separable convolution) runs on all rows in one call (see stem_cache.cpp
+/// why). Every operation is one base1 runs; on the CPU the result is
+/// bit-identical to base1 (tested at the official size), so branch 0's arg-max
+/// sees the same values. On CUDA (not run here) cuDNN may pick another
+/// algorithm for fewer rows, so expect agreement within rounding. Sliding by
+/// one frame, a window computes conv_s on 13 of 32 frames and 4 of 16 pooled rows.
 /// Inference only (batch 1, eval mode, no autograd); holds references to the
 /// frames it keys on (so their identity stays unique).
 class StemCache {
@@ -259,7 +260,7 @@ class StemCache {
   torch::Tensor f1(S3DBackboneImpl &backbone, const std::vector<torch::Tensor> &frames);
   /// Drops every cached tensor.
   void clear();
-  /// Rows computed by the last f1() call (tests, benchmarks).
+  /// Frames, pooled rows and F1 rows computed by the last f1() call (tests, benchmarks).
   struct Work {
     int64_t frames = 0, mid_rows = 0, f1_rows = 0;
   };
@@ -269,10 +270,10 @@ class StemCache {
   using Key = std::vector<const void *>;
   struct Entry {
     torch::Tensor value;
-    torch::Tensor pin;  // the frame keyed on (stage 1 only)
+    std::vector<torch::Tensor> pins;  // the frames keyed on: their addresses stay unique
     int64_t last_window = 0;
   };
-  std::map<Key, Entry> frames_, mid_, rows_;
+  std::map<Key, Entry> mid_;
   int64_t window_ = 0;
   Work work_;
 };

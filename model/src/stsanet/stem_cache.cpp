@@ -17,9 +17,6 @@ std::atomic<bool> stem_reuse_enabled{true};
 
 // Marks a window position outside the window (the convolution's zero padding).
 const void *const kPad = nullptr;
-// Marks a whole padded row of the last temporal convolution's input.
-const char kPadRowTag = 0;
-const void *const kPadRow = &kPadRowTag;
 
 // Temporal kernel, stride and padding of a (k,1,1) convolution.
 struct Temporal {
@@ -86,9 +83,7 @@ void set_stem_reuse(bool enabled) { stem_reuse_enabled = enabled; }
 bool stem_reuse() { return stem_reuse_enabled; }
 
 void StemCache::clear() {
-  frames_.clear();
   mid_.clear();
-  rows_.clear();
   work_ = {};
 }
 
@@ -102,12 +97,8 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   const auto &pk = *pool->options.kernel_size();
   const auto &ps = *pool->options.stride();
   const auto &pp = *pool->options.padding();
-  const auto &bk = *basic->conv->options.kernel_size();
   const bool layout_ok = is_spatial_only(sep1->conv_s) && is_temporal_only(sep1->conv_t) &&
-                         pk[0] == 1 && ps[0] == 1 && pp[0] == 0 && bk[0] == 1 &&
-                         (*basic->conv->options.stride())[0] == 1 &&
-                         is_spatial_only(sep2->conv_s) && is_temporal_only(sep2->conv_t) &&
-                         temporal_of(sep2->conv_t).stride == 1;
+                         pk[0] == 1 && ps[0] == 1 && pp[0] == 0;
   if (!layout_ok || sep1->is_training() || torch::GradMode::is_enabled()) {
     clear();
     auto clip = torch::stack(frames, 1).unsqueeze(0);
@@ -119,13 +110,11 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   ++window_;
   work_ = {};
   const int64_t steps = static_cast<int64_t>(frames.size());
-  const Temporal t1 = temporal_of(sep1->conv_t), t2 = temporal_of(sep2->conv_t);
+  const Temporal t1 = temporal_of(sep1->conv_t);
   const int64_t mid_count = (steps + 2 * t1.padding - t1.kernel) / t1.stride + 1;
-  const int64_t row_count = mid_count + 2 * t2.padding - t2.kernel + 1;
-  TORCH_CHECK(mid_count >= 1 && row_count >= 1, "StemCache: window of ", steps,
-              " frames is too short for base1");
+  TORCH_CHECK(mid_count >= 1, "StemCache: window of ", steps, " frames is too short for base1");
 
-  // Keys: a frame by its tensor; a row by the keys of the inputs it reads.
+  // Keys: a frame by its tensor; a row by the keys of the frames it reads.
   auto frame_key = [&](int64_t i) -> const void * {
     return i >= 0 && i < steps ? frames[i].unsafeGetTensorImpl() : kPad;
   };
@@ -134,151 +123,106 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
     for (int64_t j = 0; j < t1.kernel; ++j) key.push_back(frame_key(m * t1.stride - t1.padding + j));
     return key;
   };
-  auto row_key = [&](int64_t r) {
-    Key key;
-    for (int64_t j = 0; j < t2.kernel; ++j) {
-      const int64_t m = r - t2.padding + j;
-      if (m >= 0 && m < mid_count) {
-        const auto k = mid_key(m);
-        key.insert(key.end(), k.begin(), k.end());
-      } else {
-        key.insert(key.end(), t1.kernel, kPadRow);
-      }
-    }
-    return key;
-  };
 
-  // Which F1 rows, and which inputs of them, are missing.
-  std::vector<Key> row_keys(row_count), mid_keys(mid_count);
-  std::vector<int64_t> missing_rows, missing_mids;
-  for (int64_t m = 0; m < mid_count; ++m) mid_keys[m] = mid_key(m);
-  for (int64_t r = 0; r < row_count; ++r) {
-    row_keys[r] = row_key(r);
-    auto it = rows_.find(row_keys[r]);
-    if (it != rows_.end()) {
-      it->second.last_window = window_;
-      continue;
-    }
-    missing_rows.push_back(r);
-  }
-  // The spatial layers between the two temporal convolutions (max pool,
-  // BasicConv3d, conv_s) run on all rows at once, the very call base1 makes:
-  // LibTorch picks a convolution kernel (oneDNN or its own) from the input's
-  // size, and a few rows could get another kernel that rounds differently.
-  // The temporal convolutions and the first spatial one get the same kernel
-  // for any number of rows at the official size (tested), so only they skip
-  // rows.
-  std::vector<bool> frame_needed(steps, false);
+  // Which rows of the first temporal convolution are missing.
+  std::vector<Key> mid_keys(mid_count);
+  std::vector<int64_t> missing_mids;
   for (int64_t m = 0; m < mid_count; ++m) {
+    mid_keys[m] = mid_key(m);
     auto it = mid_.find(mid_keys[m]);
     if (it != mid_.end()) {
       it->second.last_window = window_;
       continue;
     }
-    if (missing_rows.empty()) continue;
     missing_mids.push_back(m);
-    for (int64_t j = 0; j < t1.kernel; ++j) {
-      const int64_t i = m * t1.stride - t1.padding + j;
-      if (i >= 0 && i < steps) frame_needed[i] = true;
-    }
   }
 
-  // Stage 1: conv_s -> bn_s -> relu of each new frame, all in one call (a
-  // frame repeated in the window, as at clamped stream ends, once).
-  // Only the frames this window reads are kept: a frame in the middle of the
-  // window is next read when it reaches the window's start, some 20 windows
-  // on; recomputing it then (one frame per window) costs less than holding
-  // 20 more frames of 64 x H/2 x W/2 floats.
-  std::vector<int64_t> new_frames;
-  for (int64_t i = 0; i < steps; ++i) {
-    if (!frame_needed[i]) continue;
-    auto it = frames_.find(Key{frame_key(i)});
-    if (it != frames_.end()) {
-      it->second.last_window = window_;
-      continue;
-    }
-    bool repeated = false;
-    for (const int64_t j : new_frames) repeated |= frame_key(j) == frame_key(i);
-    if (!repeated) new_frames.push_back(i);
-  }
+  // Stages 1 and 2, one run of missing rows at a time: conv_s -> bn_s -> relu
+  // of the frames the run reads (a few frames per call; a frame repeated in
+  // the window, as at clamped stream ends, once), then the run's rows of the
+  // temporal convolution (with its BatchNorm and ReLU) and of the max pool.
+  // A frame's conv_s output lives only until the window's last run that reads
+  // it: sliding by one frame, a window misses only the rows at its two ends,
+  // which read 13 frames, and holding those for the next window (70 MB at the
+  // official size) would save about 1 % of a window's time. The first windows
+  // (every row missing) so hold about one run's frames, not all 32 (176 MB).
+  const auto mid_runs = runs(missing_mids, kRowsPerCall);
+  auto reads = [&](const std::pair<int64_t, int64_t> &run) {  // frame positions in the window
+    return std::make_pair(std::max<int64_t>(0, run.first * t1.stride - t1.padding),
+                          std::min(steps - 1, run.second * t1.stride - t1.padding + t1.kernel - 1));
+  };
+  std::map<const void *, size_t> last_reader;  // frame key -> index of the last run reading it
+  for (size_t r = 0; r < mid_runs.size(); ++r)
+    for (auto [i, end] = reads(mid_runs[r]); i <= end; ++i) last_reader[frame_key(i)] = r;
+  std::map<const void *, torch::Tensor> computed;  // frame key -> conv_s output
   DerivedTensors unused;  // Reference arithmetic folds nothing
-  for (size_t begin = 0; begin < new_frames.size(); begin += kRowsPerCall) {
-    const size_t end = std::min(new_frames.size(), begin + kRowsPerCall);
-    std::vector<torch::Tensor> clip;
-    for (size_t k = begin; k < end; ++k) clip.push_back(frames[new_frames[k]]);
-    auto y = conv_bn_relu(torch::stack(clip, 1).unsqueeze(0), sep1->conv_s, sep1->bn_s,
-                          Arithmetic::Reference, unused);
-    for (size_t k = begin; k < end; ++k)
-      frames_[Key{frame_key(new_frames[k])}] = {row(y, int64_t(k - begin)), frames[new_frames[k]],
-                                                window_};
-  }
-  work_.frames = static_cast<int64_t>(new_frames.size());
+  for (size_t r = 0; r < mid_runs.size(); ++r) {
+    const auto [first, last] = mid_runs[r];
+    const auto [from, to] = reads(mid_runs[r]);
+    std::vector<int64_t> new_frames;
+    for (int64_t i = from; i <= to; ++i) {
+      bool known = computed.count(frame_key(i)) > 0;
+      for (const int64_t j : new_frames) known |= frame_key(j) == frame_key(i);
+      if (!known) new_frames.push_back(i);
+    }
+    for (size_t begin = 0; begin < new_frames.size(); begin += kRowsPerCall) {
+      const size_t end = std::min(new_frames.size(), begin + kRowsPerCall);
+      std::vector<torch::Tensor> clip;
+      for (size_t k = begin; k < end; ++k) clip.push_back(frames[new_frames[k]]);
+      auto y = conv_bn_relu(torch::stack(clip, 1).unsqueeze(0), sep1->conv_s, sep1->bn_s,
+                            Arithmetic::Reference, unused);
+      for (size_t k = begin; k < end; ++k)
+        computed[frame_key(new_frames[k])] = row(y, int64_t(k - begin));
+    }
+    work_.frames += static_cast<int64_t>(new_frames.size());
 
-  // Stage 2: the missing rows of the first temporal convolution (with its
-  // BatchNorm and ReLU), one run at a time.
-  for (const auto &[first, last] : runs(missing_mids, kRowsPerCall)) {
-    std::vector<torch::Tensor> inputs;
+    std::vector<torch::Tensor> inputs, pins;
     torch::Tensor zero;
     for (int64_t i = first * t1.stride - t1.padding; i <= last * t1.stride - t1.padding + t1.kernel - 1;
          ++i) {
       if (i >= 0 && i < steps) {
-        inputs.push_back(frames_.at(Key{frame_key(i)}).value);
+        inputs.push_back(computed.at(frame_key(i)));
+        pins.push_back(frames[i]);
       } else {
-        if (!zero.defined()) zero = torch::zeros_like(frames_.begin()->second.value);
+        if (!zero.defined()) zero = torch::zeros_like(computed.begin()->second);
         inputs.push_back(zero);
       }
     }
-    auto y = temporal_bn_relu(torch::cat(inputs, 2), sep1->conv_t, sep1->bn_t);
+    auto y = max_pool3d(temporal_bn_relu(torch::cat(inputs, 2), sep1->conv_t, sep1->bn_t),
+                        pool->options);
+    inputs.clear();
     for (int64_t m = first; m <= last; ++m)
-      mid_[mid_keys[m]] = {row(y, m - first), torch::Tensor(), window_};
+      mid_[mid_keys[m]] = {row(y, m - first), pins, window_};
     work_.mid_rows += last - first + 1;
+    for (auto it = computed.begin(); it != computed.end();)
+      it = last_reader.at(it->first) == r ? computed.erase(it) : std::next(it);
   }
 
-  // Stage 3: the spatial layers on every row, then the missing F1 rows of
-  // the last temporal convolution.
-  if (!missing_rows.empty()) {
-    std::vector<torch::Tensor> temporal;
-    for (int64_t m = 0; m < mid_count; ++m) temporal.push_back(mid_.at(mid_keys[m]).value);
-    auto mids = max_pool3d(torch::cat(temporal, 2), pool->options);
-    temporal.clear();
-    mids = basic->forward(mids);
-    mids = conv_bn_relu(mids, sep2->conv_s, sep2->bn_s, Arithmetic::Reference, unused);
-    for (const auto &[first, last] : runs(missing_rows, kRowsPerCall)) {
-      std::vector<torch::Tensor> inputs;
-      torch::Tensor zero;
-      for (int64_t m = first - t2.padding; m <= last - t2.padding + t2.kernel - 1; ++m) {
-        if (m >= 0 && m < mid_count) {
-          inputs.push_back(mids.narrow(2, m, 1));
-        } else {
-          if (!zero.defined()) zero = torch::zeros_like(mids.narrow(2, 0, 1));
-          inputs.push_back(zero);
-        }
-      }
-      auto y = temporal_bn_relu(torch::cat(inputs, 2), sep2->conv_t, sep2->bn_t);
-      for (int64_t r = first; r <= last; ++r)
-        rows_[row_keys[r]] = {row(y, r - first), torch::Tensor(), window_};
-      work_.f1_rows += last - first + 1;
-    }
-  }
-
-  std::vector<torch::Tensor> rows;
-  rows.reserve(row_count);
-  for (int64_t r = 0; r < row_count; ++r) rows.push_back(rows_.at(row_keys[r]).value);
-  auto f1 = torch::cat(rows, 2);
+  // Stage 3: the rest of base1 (BasicConv3d, then sep2 with its temporal
+  // convolution) on every row, in the very call base1 makes. LibTorch picks a
+  // convolution kernel (oneDNN or its own) from the input's size, and a few
+  // rows could get another kernel that rounds differently; the temporal
+  // convolution above and conv_s get the same kernel for any number of rows
+  // at the official size (tested). Caching F1 rows as well would save sep2's
+  // temporal convolution on 10 of 16 rows (about 3 % of a window's time) for
+  // two windows of F1 held (130 MB at the official size): memory matters more.
+  std::vector<torch::Tensor> pooled;
+  pooled.reserve(mid_count);
+  for (int64_t m = 0; m < mid_count; ++m) pooled.push_back(mid_.at(mid_keys[m]).value);
+  auto f1 = sep2->forward(basic->forward(torch::cat(pooled, 2)));
+  pooled.clear();
+  work_.f1_rows = f1.size(2);
 
   // Keep what the last two windows used: with a one-frame shift the stride-2
   // phase alternates, so this window's rows recur in the window after next.
   // Rows that read the window's padding recur only where the stream's ends
-  // repeat frames: they go at once (a few rows recomputed there, ~70 MB less
-  // held at the official size).
+  // repeat frames: they go at once (a few rows recomputed there).
   auto reads_padding = [](const Key &key) {
-    return std::any_of(key.begin(), key.end(),
-                       [](const void *k) { return k == kPad || k == kPadRow; });
+    return std::any_of(key.begin(), key.end(), [](const void *k) { return k == kPad; });
   };
-  for (auto *cache : {&frames_, &mid_, &rows_})
-    for (auto it = cache->begin(); it != cache->end();)
-      it = it->second.last_window + 1 < window_ || reads_padding(it->first) ? cache->erase(it)
-                                                                            : std::next(it);
+  for (auto it = mid_.begin(); it != mid_.end();)
+    it = it->second.last_window + 1 < window_ || reads_padding(it->first) ? mid_.erase(it)
+                                                                          : std::next(it);
   return f1;
 }
 
