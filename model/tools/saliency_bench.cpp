@@ -29,6 +29,7 @@ static const char *kUsage =
     "                      [--batch N] [--interval N] [--width W] [--height H] [--threads N]\n"
     "       saliency-bench --flow ALGORITHM [--preset P] [--frames N] [--width W] [--height H]\n"
     "       saliency-bench --pipeline [--model M] [--frames N] [--rounds N] [model options]\n"
+    "       saliency-bench --interval-quality PATH [model options] | --interval-blend-maps PATH\n"
     "\n"
     "Measures steady-state inference on synthetic frames (decoding excluded) and prints\n"
     "one 'name: value unit' line per figure: parameters, buffers, seconds_per_frame,\n"
@@ -43,6 +44,11 @@ static const char *kUsage =
     "placements of the key frames (the clip also run from its 2nd ... N-th frame on; the CC of each:\n"
     "_cc_by_key_offset), and the CC between\n"
     "every-frame maps 1, 2, 4 and 8 frames apart (full_lag_N_cc: how fast the maps themselves change).\n"
+    "With --interval-blend-maps PATH (a folder or glob of maps, e.g. eye-tracking maps), blends\n"
+    "key maps 2, 4 and 8 apart as the bidirectional interval mode does, without the flow, and prints\n"
+    "the CC of the blends with the maps in between (blend_N_cc, by key offset; hold_N_cc: the last key\n"
+    "map kept) and of the maps 1, 2, 4 and 8 apart (maps_lag_N_cc): how close interval mode can come\n"
+    "on maps that change like these with nothing but the key maps.\n"
     "With --pipeline, runs the same frames through appsrc ! saliency ! fakesink and through a bare\n"
     "Predictor (push + finish, alternately, --rounds times each, best of each kept) and prints\n"
     "element_seconds_per_frame, predictor_seconds_per_frame and overhead_percent (only when built\n"
@@ -209,6 +215,58 @@ int bench_interval_quality(const model::PredictorOptions &po, const std::string 
   return 0;
 }
 
+// The bidirectional interval mode without the flow, on a sequence of maps
+// (eye-tracking maps, say): each map between key maps N frames apart is the
+// distance-weighted blend of the two, as interval mode blends the carried key
+// maps. How close interval mode can come to maps that change as fast as these
+// with nothing but the key maps, whatever the model; `hold` keeps the last key
+// map (forward mode without the flow).
+int bench_interval_blend(const std::string &path) {
+  flow::FrameSource source(path);
+  std::vector<cv::Mat> maps;
+  for (cv::Mat f; source.read(f);) {
+    cv::Mat grey;
+    cv::cvtColor(f, grey, cv::COLOR_BGR2GRAY);
+    grey.convertTo(grey, CV_32F);
+    // (FrameSource refuses a map whose size differs from the first, naming it.)
+    maps.push_back(grey);
+  }
+  if (maps.size() < 9) tools::fail(kProgram, path + ": needs at least 9 maps, found " + std::to_string(maps.size()));
+  std::printf("maps: %zu\n", maps.size());
+  for (int lag : {1, 2, 4, 8}) {
+    double cc = 0;
+    for (std::size_t i = 0; i + lag < maps.size(); ++i) cc += model::metrics::cc(maps[i], maps[i + lag]);
+    std::printf("maps_lag_%d_cc: %.4f\n", lag, cc / double(maps.size() - lag));
+  }
+  for (int n : {2, 4, 8}) {
+    double blend = 0, hold = 0;
+    int count = 0;
+    std::vector<double> by_offset;
+    for (int p = 0; p < n; ++p) {
+      double offset_cc = 0;
+      int offset_count = 0;
+      for (std::size_t k = p; k + n < maps.size(); k += n)
+        for (int j = 1; j < n; ++j) {
+          const double b = double(j) / n;
+          cv::Mat m;
+          cv::addWeighted(maps[k], 1.0 - b, maps[k + n], b, 0.0, m);
+          const double c = model::metrics::cc(m, maps[k + j]);
+          offset_cc += c;
+          ++offset_count;
+          hold += model::metrics::cc(maps[k], maps[k + j]);
+        }
+      blend += offset_cc;
+      count += offset_count;
+      if (offset_count) by_offset.push_back(offset_cc / offset_count);
+    }
+    std::printf("blend_%d_cc: %.4f\nhold_%d_cc: %.4f\nblend_%d_cc_by_key_offset:", n, blend / count, n,
+                hold / count, n);
+    for (double c : by_offset) std::printf(" %.3f", c);
+    std::printf("\n");
+  }
+  return 0;
+}
+
 // Synthetic BGR frames (the same for every mode), made before any clock starts.
 std::vector<cv::Mat> synthetic_frames(int width, int height, int count) {
   flow::SyntheticClipOptions co;
@@ -274,7 +332,7 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
 
 int main(int argc, char **argv) {
   std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality,
-              precision = "fp32";
+              interval_blend, precision = "fp32";
   bool random_init = false, pipeline = false, channels_last = false, profile = false, no_stem_reuse = false,
        cuda_graphs = false;
   int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0, rounds = 2;
@@ -293,6 +351,7 @@ int main(int argc, char **argv) {
   args.option("--flow", &flow_alg);
   args.option("--preset", &preset);
   args.option("--interval-quality", &interval_quality);
+  args.option("--interval-blend-maps", &interval_blend);
   args.flag("--random-init", &random_init);
   args.flag("--pipeline", &pipeline);
   args.flag("--channels-last", &channels_last);
@@ -304,6 +363,7 @@ int main(int argc, char **argv) {
   model::stsanet::set_inference_channels_last(channels_last);
   model::stsanet::set_stem_reuse(!no_stem_reuse);
   try {
+    if (!interval_blend.empty()) return bench_interval_blend(interval_blend);
     if (!flow_alg.empty())
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
                         height > 0 ? height : 224);

@@ -174,6 +174,36 @@ TEST(SaliencyBench, IntervalQualityPoolsEveryKeyPlacement) {
     }
 }
 
+// Blending key maps: on a moving square the blend of the key maps either
+// side beats keeping the last key map, and a map of another size is refused
+// by name.
+TEST(SaliencyBench, IntervalBlendMapsBlendsKeyMapsAndRefusesMixedSizes) {
+  testsupport::TempDir tmp;
+  // Maps 0..8: a bright square 12 wide moving right 6 per map.
+  for (int i = 0; i < 9; ++i) {
+    cv::Mat m(40, 80, CV_8U, cv::Scalar(0));
+    cv::rectangle(m, cv::Rect(5 + 6 * i, 10, 12, 12), cv::Scalar(255), cv::FILLED);
+    cv::imwrite(tmp / ("m" + std::to_string(i) + ".png"), m);
+  }
+  auto r = run(tool("saliency-bench") + " --interval-blend-maps " + tmp.path());
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char *key : {"maps: 9", "maps_lag_1_cc: 0.", "blend_2_cc: ", "hold_2_cc: ", "blend_8_cc_by_key_offset: "})
+    EXPECT_NE(r.output.find(key), std::string::npos) << key << "\n" << r.output;
+  auto value = [&](const std::string &key) {
+    const auto at = r.output.find(key + ": ");
+    return at == std::string::npos ? -2.0 : std::stod(r.output.substr(at + key.size() + 2));
+  };
+  // The blend of maps k and k+2 covers map k+1's square with half of each,
+  // the held map k covers half of it and misses the other half.
+  EXPECT_GT(value("blend_2_cc"), value("hold_2_cc"));
+  EXPECT_LT(value("blend_2_cc"), 1.0);
+  EXPECT_GT(value("maps_lag_1_cc"), value("maps_lag_2_cc"));
+  cv::imwrite(tmp / "m9.png", cv::Mat(41, 80, CV_8U, cv::Scalar(7)));
+  r = run(tool("saliency-bench") + " --interval-blend-maps " + tmp.path());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("m9.png: frame size 80x41 differs"), std::string::npos) << r.output;
+}
+
 // The GPU bench on a CPU build: help, and GPU-only flags refused with the reason.
 TEST(StsanetNetBench, HelpAndGpuOnlyFlagsOnTheCpu) {
   const auto help = run(tool("stsanet-net-bench") + " --help");
