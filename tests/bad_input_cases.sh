@@ -41,6 +41,7 @@ row() {
 }
 
 P="$B/model/tools/saliency-predict" E="$B/model/tools/saliency-eval" EE="$B/model/tools/saliency-encode-eval"
+SB="$B/model/tools/saliency-bench"
 FE="$B/flow/tools/flow-eval" FX="$B/flow/tools/flow-extract" CLIP="$B/flow/tools/saliency-make-clip"
 GL=$(command -v gst-launch-1.0)
 
@@ -168,6 +169,9 @@ row saliency-predict "--batch 0" - "$P" --model baseline --batch 0 --input "$T/c
 row saliency-predict "--interval-mode sideways" - "$P" --model baseline --interval 4 --interval-mode sideways --input "$T/clip.avi" --output "$T/out/a"
 row saliency-predict "--precision half on the CPU" - "$P" --model stsanet --random-init --precision half --input "$T/clip.avi" --output "$T/out/a"
 row saliency-predict "--cuda-graphs on the CPU" - "$P" --model stsanet --random-init --cuda-graphs --input "$T/clip.avi" --output "$T/out/a"
+"$P" --model baseline --quiet --input "$T/clip.avi" --output "$T/sixmaps" >/dev/null 2>&1
+row saliency-bench "--interval-blend-maps: 6 maps (9 needed)" sixmaps "$SB" --interval-blend-maps "$T/sixmaps"
+row saliency-bench "--interval-blend-maps: folder missing" nomaps "$SB" --interval-blend-maps "$T/nomaps"
 if [[ -x "$EE" ]]; then
   row saliency-encode-eval "--option-string with an unknown libx264 option" - "$EE" --input "$T/clip.avi" --option-string nonsense=1
   row saliency-encode-eval "--bitrates and --crfs together" - "$EE" --input "$T/clip.avi" --bitrates 100,200,300,400 --crfs 20,25,30,35

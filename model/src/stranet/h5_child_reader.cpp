@@ -467,6 +467,7 @@ std::vector<H5Dataset> read_h5_datasets_in_child(const std::string &path, ChildF
     case Stream::End::Malformed:
       throw ModelError(path + ": cannot read the HDF5 file: its reader process sent " + s.detail);
     case Stream::End::Incomplete:
+    case Stream::End::Stalled:  // reported above
       break;
   }
   throw ModelError(path + ": cannot read the HDF5 file: its reader process stopped before the end");
