@@ -144,8 +144,10 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   // A frame's conv_s output lives only until the window's last run that reads
   // it: sliding by one frame, a window misses only the rows at its two ends,
   // which read 13 frames, and holding those for the next window (70 MB at the
-  // official size) would save about 1 % of a window's time. The first windows
-  // (every row missing) so hold about one run's frames, not all 32 (176 MB).
+  // official size) would save conv_s on 11 of them. The first windows (every
+  // row missing) so hold about one run's frames, not all 32 (176 MB). Together
+  // with the F1 rows no longer cached (below) this costs 2-5 % of a window's
+  // time and saves 250 MiB of peak RSS (README, "Measured speed").
   const auto mid_runs = runs(missing_mids, kRowsPerCall);
   auto reads = [&](const std::pair<int64_t, int64_t> &run) {  // frame positions in the window
     return std::make_pair(std::max<int64_t>(0, run.first * t1.stride - t1.padding),
@@ -204,8 +206,8 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   // rows could get another kernel that rounds differently; the temporal
   // convolution above and conv_s get the same kernel for any number of rows
   // at the official size (tested). Caching F1 rows as well would save sep2's
-  // temporal convolution on 10 of 16 rows (about 3 % of a window's time) for
-  // two windows of F1 held (130 MB at the official size): memory matters more.
+  // temporal convolution on 10 of 16 rows (63 ms of 2.5 s in a profile) for
+  // two windows of F1 held (132 MB at the official size): memory matters more.
   std::vector<torch::Tensor> pooled;
   pooled.reserve(mid_count);
   for (int64_t m = 0; m < mid_count; ++m) pooled.push_back(mid_.at(mid_keys[m]).value);
