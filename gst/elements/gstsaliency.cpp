@@ -77,7 +77,8 @@ enum {
   PROP_RANDOM_INIT,
   PROP_INTERVAL_MODE,
   PROP_PRECISION,
-  PROP_CUDA_GRAPHS
+  PROP_CUDA_GRAPHS,
+  PROP_THREADS
 };
 
 typedef enum {
@@ -115,6 +116,8 @@ typedef enum {
 #define DEFAULT_RANDOM_INIT FALSE
 #define DEFAULT_PRECISION GST_SALIENCY_PRECISION_FP32
 #define DEFAULT_CUDA_GRAPHS FALSE
+#define DEFAULT_THREADS 0
+#define MAX_THREADS 1024
 /* Frame duration when neither the caps nor the buffers give one
  * (gst-plugins-bad sys/va/gstvadeinterlace.c: 25 fps). */
 #define FALLBACK_FRAME_DURATION (GST_SECOND / 25)
@@ -209,6 +212,7 @@ struct Settings {
   bool random_init = DEFAULT_RANDOM_INIT;
   GstSaliencyPrecision precision = DEFAULT_PRECISION;
   bool cuda_graphs = DEFAULT_CUDA_GRAPHS;
+  guint threads = DEFAULT_THREADS;
 };
 
 struct BufferUnref {
@@ -510,6 +514,26 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
           DEFAULT_CUDA_GRAPHS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
+  /**
+   * GstSaliency:threads:
+   *
+   * CPU threads for the model's arithmetic, set in the thread that runs
+   * inference (OpenMP's thread count belongs to each thread, and a streaming
+   * thread would otherwise run LibTorch's default, one thread on many
+   * virtual machines). 0: one per core, that is `OMP_NUM_THREADS` when it is
+   * set, else the CPUs this process may run on. Read when the element starts.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_THREADS,
+      g_param_spec_uint(
+          "threads", "Threads",
+          "CPU threads for inference (0 = one per core: OMP_NUM_THREADS when set, else the CPUs "
+          "this process may use)",
+          0, MAX_THREADS, DEFAULT_THREADS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(
@@ -585,6 +609,9 @@ static void gst_saliency_set_property(GObject *object, guint prop_id, const GVal
     case PROP_CUDA_GRAPHS:
       s.cuda_graphs = g_value_get_boolean(value);
       break;
+    case PROP_THREADS:
+      s.threads = g_value_get_uint(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -625,6 +652,9 @@ static void gst_saliency_get_property(GObject *object, guint prop_id, GValue *va
     case PROP_CUDA_GRAPHS:
       g_value_set_boolean(value, s.cuda_graphs);
       break;
+    case PROP_THREADS:
+      g_value_set_uint(value, s.threads);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -662,6 +692,7 @@ static gboolean gst_saliency_start(GstBaseTransform *trans) {
   options.batch = (int)s.batch;
   options.precision = to_precision(s.precision);
   options.cuda_graphs = s.cuda_graphs;
+  options.threads = (int)s.threads;
   options.log = [self](const std::string &message) {
     GST_DEBUG_OBJECT(self, "%s", message.c_str());
   };

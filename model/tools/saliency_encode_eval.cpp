@@ -358,6 +358,7 @@ int main(int argc, char **argv) {
       apply_x264_options(check, option_string);
     }
     model::PredictorOptions po;
+    po.threads = threads;
     po.model = model::parse_model_kind(model_name);
     po.weights = weights;
     const Clip clip = load_clip(input, frames, fps, po, quiet);

@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
 
   try {
     model::PredictorOptions po;
+    po.threads = threads;
     po.model = model::parse_model_kind(model_name);
     po.weights = weights;
     po.random_init = random_init;

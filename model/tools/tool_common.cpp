@@ -14,6 +14,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 
+#include "salmodel/cpu_runtime.hpp"
+
 namespace fs = std::filesystem;
 
 namespace tools {
@@ -66,7 +68,8 @@ void Progress::finish(int done) {
 }
 
 void set_threads(int threads) {
-  const int n = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  // The Predictor's rule, so a tool and the element agree on "one per core".
+  const int n = model::resolve_thread_count(threads);
   at::set_num_threads(n);
   cv::setNumThreads(n);
   // Our errors are one line; OpenCV's and FFmpeg's own messages while probing

@@ -5,9 +5,16 @@
 
 #include <algorithm>
 #include <memory>
+#include <sched.h>
+
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <ATen/Parallel.h>
+
+#include "salmodel/cpu_runtime.hpp"
 #include "salmodel/predictor.hpp"
 #include "salmodel/saliency_model.hpp"
 #include "salmodel/stsanet.hpp"
@@ -585,4 +592,84 @@ TEST(Predictor, BidirectionalWarpsBothKeyMapsTowardsTheFrame) {
     EXPECT_NEAR(*std::min_element(maps[t].values.begin(), maps[t].values.end()), 0.0, 1e-5) << t;
   }
   EXPECT_EQ(peak_x(maps[3]), 4);  // inferred
+}
+
+// ------------------------------------------------------------ CPU runtime
+
+// OpenMP's thread count belongs to each thread: a thread that never set it
+// (a GStreamer streaming thread) runs LibTorch's default. The Predictor sets
+// its own count in the thread that calls push() and finish().
+TEST(PredictorThreads, PushAppliesTheThreadCountInTheCallingThread) {
+  std::vector<std::uint8_t> grey(32 * 24, 128);
+  const FrameView frame{grey.data(), 32, 24, 32, PixelFormat::GRAY8};
+  for (const int want : {1, 2, 3}) {
+    int seen = 0;
+    std::thread([&] {
+      PredictorOptions o;
+      o.threads = want;
+      Predictor p(o);
+      at::set_num_threads(want == 1 ? 2 : 1);  // something else ran here before
+      p.push(frame);
+      seen = at::get_num_threads();
+    }).join();
+    EXPECT_EQ(seen, want);
+  }
+  int seen = 0;
+  std::thread([&] {
+    Predictor p(PredictorOptions{});
+    at::set_num_threads(7);
+    p.push(frame);
+    seen = at::get_num_threads();
+  }).join();
+  EXPECT_EQ(seen, model::default_thread_count());
+  PredictorOptions bad;
+  bad.threads = -1;
+  EXPECT_THROW(Predictor{bad}, model::ModelError);
+}
+
+TEST(PredictorThreads, DefaultIsOmpNumThreadsElseTheCpusThisProcessMayUse) {
+  const char *saved = std::getenv("OMP_NUM_THREADS");
+  const std::string keep = saved ? saved : "";
+  setenv("OMP_NUM_THREADS", "3", 1);
+  EXPECT_EQ(model::default_thread_count(), 3);
+  EXPECT_EQ(model::resolve_thread_count(5), 5);
+  setenv("OMP_NUM_THREADS", "junk", 1);
+  const int cpus = model::default_thread_count();
+  unsetenv("OMP_NUM_THREADS");
+  EXPECT_EQ(model::default_thread_count(), cpus);
+  EXPECT_GE(cpus, 1);
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  EXPECT_EQ(cpus, CPU_COUNT(&set));
+  if (saved) setenv("OMP_NUM_THREADS", keep.c_str(), 1);
+}
+
+// Inference's CPU tensors come from the caching allocator (installed by any
+// Predictor): a large block freed by one window serves the next window's
+// request of the same size class, the values written are the values read,
+// and blocks beyond the cache's bound go back to the system.
+TEST(CpuAllocator, ReusesLargeBlocksAndKeepsValues) {
+  Predictor install(PredictorOptions{});
+  model::release_cpu_allocator_cache();  // earlier tests may have filled it
+  const auto before = model::cpu_allocator_stats();
+  ASSERT_TRUE(before.installed);
+  {
+    auto a = torch::empty({1 << 20});  // 4 MiB: a large block
+    a.fill_(1.5f);
+    EXPECT_EQ(a.sum().item<double>(), 1.5 * (1 << 20));
+  }
+  const auto after_free = model::cpu_allocator_stats();
+  EXPECT_GE(after_free.cached_bytes, std::size_t(4) << 20);
+  {
+    auto b = torch::full({(1 << 20) - 100}, 2.0f);  // the same size class
+    EXPECT_EQ(b.sum().item<double>(), 2.0 * ((1 << 20) - 100));
+  }
+  const auto after_reuse = model::cpu_allocator_stats();
+  EXPECT_GE(after_reuse.hits, before.hits + 1);
+  EXPECT_LE(after_reuse.cached_bytes, after_reuse.cache_limit);
+  model::release_cpu_allocator_cache();
+  EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, 0u);
+  // Small tensors and views still work (malloc'd, freed through the same allocator).
+  auto small = torch::arange(10, torch::kFloat32);
+  EXPECT_EQ(small.slice(0, 2, 5).sum().item<float>(), 9.0f);
 }

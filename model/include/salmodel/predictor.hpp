@@ -108,6 +108,11 @@ struct PredictorOptions {
   std::string flow_algorithm = "dis";
   /// "" = the model's choice (the baseline uses ultrafast on its small grid).
   std::string flow_preset;
+  /// CPU threads for the model's arithmetic, applied in the thread that calls
+  /// push() and finish() (OpenMP's count is per thread): 0 = one per core
+  /// (model::default_thread_count(): OMP_NUM_THREADS when set, else the CPUs
+  /// this process may use).
+  int threads = 0;
   /// Seed for random_init weights (deterministic tests).
   std::uint64_t seed = 0;
   /// Optional sink for informational messages (element: GST_DEBUG, tools: stderr).

@@ -11,6 +11,7 @@
 
 #include "salflow/estimator.hpp"
 #include "salmodel/autocast_scope.hpp"
+#include "salmodel/cpu_runtime.hpp"
 #include "salmodel/saliency_model.hpp"
 
 namespace model {
@@ -79,6 +80,7 @@ struct Predictor::Impl {
   torch::Device device{torch::kCPU};
   c10::optional<at::ScalarType> autocast_dtype;
   std::unique_ptr<flow::Estimator> estimator;
+  int threads = 1;  // resolved PredictorOptions::threads
 
   // Stream state, all indices since the last reset.
   std::int64_t pushed = 0;
@@ -375,6 +377,13 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
   Impl &s = *impl_;
   s.options = options;
   if (options.batch < 1) throw ModelError("batch must be >= 1");
+  if (options.threads < 0) throw ModelError("threads must be >= 0 (0 = one per core)");
+  s.threads = resolve_thread_count(options.threads);
+  // Inference must not depend on the host process's malloc (a plain
+  // gst-launch-1.0 has glibc's): LibTorch's CPU tensors come from a cache of
+  // large blocks (cpu_runtime.hpp, measured in docs/performance.md).
+  install_cpu_allocator();
+  use_threads_in_this_thread(s.threads);
   if (options.interval < 1) throw ModelError("interval must be >= 1");
   s.device = parse_device(options.device);
   if (options.precision == "fp16" || options.precision == "bf16") {
@@ -453,6 +462,7 @@ std::vector<SaliencyMap> Predictor::push(const FrameView &frame, const FlowView 
                      " without a reset");
   }
   const cv::Mat rgb = to_rgb(frame);
+  use_threads_in_this_thread(s.threads);
   c10::InferenceMode guard;
   torch::Tensor t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8);
   s.frames[s.pushed] = s.net->prepare_frame(s.to_device(t));
@@ -463,6 +473,7 @@ std::vector<SaliencyMap> Predictor::push(const FrameView &frame, const FlowView 
 
 std::vector<SaliencyMap> Predictor::finish() {
   std::vector<SaliencyMap> out;
+  use_threads_in_this_thread(impl_->threads);
   if (impl_->pushed > 0) out = impl_->collect(true);
   impl_->clear();
   return out;
