@@ -1,17 +1,19 @@
-// saliency-bench --pipeline: the `saliency` element's cost over the bare
-// model::Predictor on the same frames. The measurement itself needs GStreamer,
-// so its source lives with the elements (gst/tools/pipeline_bench.cpp) and is
-// compiled into saliency-bench only when the gst/ layer is built
-// (SALIENCY_BENCH_PIPELINE). This header is free of GStreamer and LibTorch.
+// saliency-bench --pipeline: what users get. The `saliency` element in a plain
+// `gst-launch-1.0` and `saliency-predict` each run as a process of their own,
+// started with the environment less LD_PRELOAD, MALLOC_* and the OpenMP/MKL
+// thread settings, on the same PNG frames. Nothing of saliency-bench's own
+// process (its tcmalloc, its thread count) helps either side.
+//
+// This header is free of GStreamer and LibTorch.
 #pragma once
 
+#include <functional>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
 namespace tools {
 
-/// The element's settings (the same meaning as PredictorOptions).
 struct PipelineBenchOptions {
   std::string model = "baseline";
   std::string weights;
@@ -19,14 +21,30 @@ struct PipelineBenchOptions {
   bool random_init = false;
   int batch = 1;
   int interval = 1;
+  int threads = 0;        // passed on only when set (0: each side's default)
+  int frames = 8;         // N: each side runs N and 2N frames
+  int rounds = 2;         // best of this many runs of each
+  std::string predict;    // path of saliency-predict
+  std::string plugin_dir; // prepended to GST_PLUGIN_PATH ("" = installed plugins only)
+  std::function<void(const std::string &)> progress;
 };
 
-/// Seconds to run `frames` (8-bit BGR, all the same size) through
-/// appsrc ! saliency ! fakesink sync=false, from the first push to EOS (the
-/// element's model is built before the clock starts, as a Predictor is).
-/// Throws std::runtime_error with a one-line reason (plugin not found,
-/// pipeline error).
-double run_saliency_pipeline(const PipelineBenchOptions &options,
-                             const std::vector<cv::Mat> &frames);
+/// One side's figures: seconds per frame from the difference of the 2N- and
+/// N-frame runs (start-up, model loading and the look-ahead drain cancel),
+/// and the peak RSS of the 2N-frame run.
+struct SideFigures {
+  double seconds_per_frame = 0;
+  double peak_rss_mb = 0;
+  std::string command;  // the 2N-frame command line, for the report
+};
+struct PipelineBenchResult {
+  SideFigures element, predict;
+};
+
+/// Writes `frames` (8-bit BGR; at least 2N of them) as PNGs into a temporary
+/// folder and times both sides, alternating, `rounds` times each. Throws
+/// std::runtime_error with a one-line reason (a side failed: its last line of
+/// output; gst-launch-1.0 not found).
+PipelineBenchResult run_pipeline_bench(const PipelineBenchOptions &options, const std::vector<cv::Mat> &frames);
 
 }  // namespace tools

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <cstdio>
@@ -49,10 +50,13 @@ static const char *kUsage =
     "the CC of the blends with the maps in between (blend_N_cc, by key offset; hold_N_cc: the last key\n"
     "map kept) and of the maps 1, 2, 4 and 8 apart (maps_lag_N_cc): how close interval mode can come\n"
     "on maps that change like these with nothing but the key maps.\n"
-    "With --pipeline, runs the same frames through appsrc ! saliency ! fakesink and through a bare\n"
-    "Predictor (push + finish, alternately, --rounds times each, best of each kept) and prints\n"
-    "element_seconds_per_frame, predictor_seconds_per_frame and overhead_percent (only when built\n"
-    "with GStreamer).\n"
+    "With --pipeline, measures what users get: the saliency element in a plain gst-launch-1.0\n"
+    "(multifilesrc ! pngdec ! videoconvert ! saliency ! fakesink) and saliency-predict, each a\n"
+    "process of its own started without LD_PRELOAD, MALLOC_* and OMP_*/MKL_* settings, on the same\n"
+    "PNG frames, N and 2N of them (--frames N; default 8 for deep models, 150 for the baseline),\n"
+    "--rounds times each, alternated; the per-frame cost is the difference of the best 2N and N\n"
+    "runs over N, so start-up and model loading cancel. Prints element_seconds_per_frame,\n"
+    "predict_seconds_per_frame, element_vs_predict_percent and each side's peak RSS.\n"
     "\n"
     "  --model M      baseline (default), stsanet, stranet\n"
     "  --frames N     timed output frames after warm-up (16 outputs for deep models, 10 for the\n"
@@ -279,53 +283,41 @@ std::vector<cv::Mat> synthetic_frames(int width, int height, int count) {
   return frames;
 }
 
-// The saliency element against the bare Predictor on the same frames: both
-// start with a built model, push every frame and drain (finish / EOS).
+// What users get (pipeline_bench.hpp): the element in a plain gst-launch-1.0
+// against saliency-predict, each a process of its own on the same frames.
 int bench_pipeline(const model::PredictorOptions &po, const std::string &model_name, int frames,
-                   int width, int height, int rounds) {
-#ifdef SALIENCY_BENCH_PIPELINE
-  const auto clip = synthetic_frames(width, height, frames);
-  tools::PipelineBenchOptions eo;
-  eo.model = model_name;
-  eo.weights = po.weights;
-  eo.device = po.device;
-  eo.random_init = po.random_init;
-  eo.batch = po.batch;
-  eo.interval = po.interval;
-  double best_predictor = 1e300, best_element = 1e300;
-  std::string description, device;
-  for (int r = 0; r < rounds; ++r) {  // alternated, so load changes hit both alike
-    {
-      model::Predictor predictor(po);
-      description = predictor.description();
-      device = predictor.device();
-      std::size_t maps = 0;
-      double seconds = 0;
-      // In a thread of its own, as the element's streaming thread.
-      std::thread([&] {
-        const auto t0 = Clock::now();
-        for (const cv::Mat &f : clip)
-          maps += predictor.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR}).size();
-        maps += predictor.finish().size();
-        seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      }).join();
-      best_predictor = std::min(best_predictor, seconds);
-      if (maps != clip.size()) throw model::ModelError("predictor returned " + std::to_string(maps) + " maps");
-    }
-    best_element = std::min(best_element, tools::run_saliency_pipeline(eo, clip));
-  }
-  std::printf("model: %s\ndevice: %s\nresolution: %dx%d\nthreads: %d\nframes: %d\nrounds: %d\n",
-              description.c_str(), device.c_str(), width, height, at::get_num_threads(), frames, rounds);
-  std::printf("predictor_seconds_per_frame: %.6f s\nelement_seconds_per_frame: %.6f s\n"
-              "overhead_percent: %.2f %%\npeak_rss_mb: %.0f MB\n",
-              best_predictor / frames, best_element / frames,
-              100.0 * (best_element - best_predictor) / best_predictor, tools::peak_rss_mb());
-  return 0;
-#else
-  (void)po, (void)model_name, (void)frames, (void)width, (void)height, (void)rounds;
-  tools::fail(kProgram, "--pipeline: this saliency-bench was built without GStreamer (meson -Dgst=enabled)");
-  return 1;
+                   int width, int height, int rounds, const char *argv0) {
+  tools::PipelineBenchOptions o;
+  o.model = model_name;
+  o.weights = po.weights;
+  o.device = po.device;
+  o.random_init = po.random_init;
+  o.batch = po.batch;
+  o.interval = po.interval;
+  o.threads = po.threads;
+  o.frames = frames;
+  o.rounds = rounds;
+  // saliency-predict beside this program (both are built and installed together).
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) self = argv0;
+  o.predict = (self.parent_path() / "saliency-predict").string();
+#ifdef SALIENCY_PLUGIN_DIR
+  // Run from the build tree: its plugin (GST_PLUGIN_PATH, if set, comes after it).
+  if (std::filesystem::exists(std::filesystem::path(SALIENCY_PLUGIN_DIR) / "libgstsaliency.so"))
+    o.plugin_dir = SALIENCY_PLUGIN_DIR;
 #endif
+  o.progress = [](const std::string &what) { std::fprintf(stderr, "saliency-bench: %s\n", what.c_str()); };
+  const auto r = tools::run_pipeline_bench(o, synthetic_frames(width, height, 2 * frames));
+  std::printf("model: %s\nresolution: %dx%d\nframes: %d and %d\nrounds: %d\n", model_name.c_str(), width, height,
+              frames, 2 * frames, rounds);
+  std::printf("element_command: %s\npredict_command: %s\n", r.element.command.c_str(), r.predict.command.c_str());
+  std::printf("element_seconds_per_frame: %.6f s\npredict_seconds_per_frame: %.6f s\n"
+              "element_vs_predict_percent: %.1f %%\nelement_peak_rss_mb: %.0f MB\npredict_peak_rss_mb: %.0f MB\n",
+              r.element.seconds_per_frame, r.predict.seconds_per_frame,
+              100.0 * (r.element.seconds_per_frame - r.predict.seconds_per_frame) / r.predict.seconds_per_frame,
+              r.element.peak_rss_mb, r.predict.peak_rss_mb);
+  return 0;
 }
 
 }  // namespace
@@ -369,6 +361,7 @@ int main(int argc, char **argv) {
                         height > 0 ? height : 224);
 
     model::PredictorOptions po;
+    po.threads = threads;
     po.model = model::parse_model_kind(model_name);
     po.weights = weights;
     po.random_init = random_init;
@@ -385,7 +378,7 @@ int main(int argc, char **argv) {
     }
     if (pipeline) {
       if (rounds < 1) tools::fail(kProgram, "--rounds must be >= 1");
-      return bench_pipeline(po, model_name, frames > 0 ? frames : (deep ? 4 : 300), width, height, rounds);
+      return bench_pipeline(po, model_name, frames > 0 ? frames : (deep ? 8 : 150), width, height, rounds, argv[0]);
     }
     if (frames <= 0) frames = deep ? 3 : 200;
     model::Predictor predictor(po);

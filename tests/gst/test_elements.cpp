@@ -3,6 +3,7 @@
 // texture). The plugin is found through GST_PLUGIN_PATH_1_0 (tests/gst/meson.build).
 // GLib criticals and warnings logged during a test fail it.
 #include <gst/check/gstharness.h>
+#include <sys/wait.h>
 #include <gst/saliency/gstsaliencymeta.h>
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -973,4 +975,72 @@ TEST_F(ElementTest, ElementMapsEqualSaliencyPredictMaps) {
         max_diff = std::max(max_diff, (double)std::fabs(full.at<float>(y, x) - cli_map[y * w + x]));
     EXPECT_LT(max_diff, 1e-5);
   }
+}
+
+// `threads` (0 = one per core) reaches the Predictor; its effect on LibTorch
+// is tested with the Predictor itself (tests/model/test_predictor.cpp).
+TEST_F(ElementTest, SaliencyThreadsPropertyDefaultsToOnePerCoreAndRuns) {
+  Harness h = Harness::element("saliency");
+  guint threads = 99;
+  g_object_get(h.get()->element, "threads", &threads, nullptr);
+  EXPECT_EQ(threads, 0u);
+  g_object_set(h.get()->element, "threads", 1u, nullptr);
+  g_object_get(h.get()->element, "threads", &threads, nullptr);
+  EXPECT_EQ(threads, 1u);
+  h.set_caps(rgb_caps(64, 48));
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(h.push(make_frame(GST_VIDEO_FORMAT_RGB, 64, 48, moving_square(64, 48, i), i * kFrame).release()),
+              GST_FLOW_OK);
+  h.eos();
+  const auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto &b : out) EXPECT_NE(gst_buffer_get_saliency_meta(b.get()), nullptr);
+}
+
+namespace {
+
+// Runs a command through the shell; its exit code and output (stdout + stderr).
+std::pair<int, std::string> run_command(const std::string &cmd, const std::string &log) {
+  const int rc = std::system((cmd + " > '" + log + "' 2>&1").c_str());
+  std::ifstream in(log);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+double figure(const std::string &out, const std::string &name) {
+  const auto at = out.find("\n" + name + ": ");
+  if (at == std::string::npos) return std::nan("");
+  return std::atof(out.c_str() + at + name.size() + 3);
+}
+
+}  // namespace
+
+// saliency-bench --pipeline measures the element in a plain gst-launch-1.0
+// and saliency-predict, each a process of its own started without the
+// allocator or thread settings of the environment.
+TEST_F(ElementTest, SaliencyBenchPipelineTimesGstLaunchAgainstSaliencyPredict) {
+  const std::string bench = testsupport::build_root() + "/model/tools/saliency-bench";
+  ASSERT_TRUE(g_file_test(bench.c_str(), G_FILE_TEST_IS_EXECUTABLE)) << "not built: " << bench;
+  testsupport::TempDir tmp;
+  // LD_PRELOAD and OMP_NUM_THREADS set here must not reach either side: a
+  // preload that does not exist would make the loader complain in the
+  // children's output, which the bench would then show on failure only; the
+  // commands it prints must carry neither.
+  const auto [rc, out] = run_command("env OMP_NUM_THREADS=1 '" + bench +
+                                         "' --pipeline --model baseline --frames 3 --rounds 1 --width 64 --height 48",
+                                     tmp / "bench.log");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("element_command: gst-launch-1.0 "), std::string::npos) << out;
+  EXPECT_NE(out.find("predict_command: "), std::string::npos) << out;
+  EXPECT_EQ(out.find("OMP_NUM_THREADS"), std::string::npos) << out;
+  for (const char *name : {"element_seconds_per_frame", "predict_seconds_per_frame", "element_vs_predict_percent",
+                           "element_peak_rss_mb", "predict_peak_rss_mb"})
+    EXPECT_TRUE(std::isfinite(figure(out, name))) << name << " in\n" << out;
+  EXPECT_GT(figure(out, "element_peak_rss_mb"), 1.0) << out;
+
+  // A side that fails: one line naming the program and its last words.
+  const auto [bad_rc, bad] = run_command("'" + bench + "' --pipeline --model stsanet --frames 1 --rounds 1",
+                                         tmp / "bad.log");
+  EXPECT_NE(bad_rc, 0);
+  EXPECT_NE(bad.find("gst-launch-1.0 failed"), std::string::npos) << bad;
 }
