@@ -741,7 +741,72 @@ std::vector<std::vector<torch::Tensor>> sliding_windows(const std::vector<torch:
   return out;
 }
 
-TEST(StsaNetStemReuse, SlidingWindowsGiveBase1BitForBitWithLessWork) {
+// How far two fp32 evaluations of base1 may differ when they differ only in
+// the order in which each output's sums are added: the stem cache convolves a
+// few frames or rows at a time, the full window convolves all of them, and
+// LibTorch's GEMM kernels split and vectorise a sum differently for different
+// shapes, CPUs (AVX2, AVX-512) and thread counts. So the two are equal only
+// when one kernel happens to be used the same way; what always holds is
+// Higham's bound for a sum of n products computed in any order (Accuracy and
+// Stability of Numerical Algorithms, 2nd ed., eq. 3.5):
+//     |fl(sum) - sum| <= gamma_n * sum |a_i b_i|,  gamma_n = n u / (1 - n u),
+// u = 2^-24, so two orders differ by at most 2 gamma_n sum |a_i b_i|. Layer by
+// layer (conv -> BatchNorm -> ReLU, as conv_bn_relu computes it, folded or
+// not): an input difference E reaches the output through |g| conv(E, |W|)
+// (g the BatchNorm's per-channel scale), to which the sum's own reordering
+// adds 2 gamma_{n+1} (|g| conv(|x| + E, |W|) + |b|) (b the folded bias), and
+// 8u of the same covers the BatchNorm's few elementwise roundings in each
+// evaluation. ReLU and max pooling never widen a difference. The bound is
+// first-order (products of rounding errors are left out); the factor 2 in the
+// assertion covers them and the fp32 evaluation of the bound itself.
+torch::Tensor conv_bn_relu_bound(torch::Tensor &x, const torch::Tensor &err, const torch::nn::Conv3d &conv,
+                                 const torch::nn::BatchNorm3d &bn) {
+  constexpr double u = 1.0 / (1 << 24);
+  const auto g = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+  const auto b = (bn->bias - bn->running_mean * g).abs().view({1, -1, 1, 1, 1});
+  const double n = double(conv->weight[0].numel()) + 1;
+  const double gamma = n * u / (1 - n * u);
+  const auto &o = conv->options;
+  const auto opts = F::Conv3dFuncOptions().stride(o.stride()).padding(o.padding());
+  const auto gs = g.abs().view({1, -1, 1, 1, 1});
+  const auto propagated = F::conv3d(err, conv->weight.abs(), opts) * gs;
+  const auto magnitude = F::conv3d(x.abs() + err, conv->weight.abs(), opts) * gs + b;
+  // The reference activation the next layer reads.
+  x = torch::relu(F::conv3d(x, conv->weight, opts) * g.view({1, -1, 1, 1, 1}) +
+                  (bn->bias - bn->running_mean * g).view({1, -1, 1, 1, 1}));
+  return propagated + (2 * gamma + 8 * u) * magnitude;
+}
+
+// The bound above through base1 (SepConv3d, MaxPool3d, BasicConv3d, SepConv3d).
+torch::Tensor base1_reorder_bound(const stsanet::S3DBackboneImpl &backbone, const torch::Tensor &clip) {
+  auto *base1 = backbone.base1.get();
+  torch::Tensor x = clip, err = torch::zeros_like(clip);
+  auto sep = [&](const stsanet::SepConv3dImpl &m) {
+    err = conv_bn_relu_bound(x, err, m.conv_s, m.bn_s);
+    err = conv_bn_relu_bound(x, err, m.conv_t, m.bn_t);
+  };
+  sep(*base1->ptr<stsanet::SepConv3dImpl>(0));
+  const auto &pool = base1->ptr<torch::nn::MaxPool3dImpl>(1)->options;
+  x = stsanet::max_pool3d(x, pool);
+  err = stsanet::max_pool3d(err, pool);  // |max a - max b| <= max |a - b|
+  const auto &basic = *base1->ptr<stsanet::BasicConv3dImpl>(2);
+  err = conv_bn_relu_bound(x, err, basic.conv, basic.bn);
+  sep(*base1->ptr<stsanet::SepConv3dImpl>(3));
+  return err;
+}
+
+// |reused - full| within twice the rounding bound, elementwise.
+::testing::AssertionResult within_reorder_bound(const torch::Tensor &reused, const torch::Tensor &full,
+                                                const torch::Tensor &bound) {
+  const auto diff = (reused - full).abs();
+  const auto excess = diff - 2 * bound;
+  if (excess.max().item<float>() <= 0)
+    return ::testing::AssertionSuccess() << "max difference " << diff.max().item<float>();
+  return ::testing::AssertionFailure() << "max difference " << diff.max().item<float>() << " where the bound is "
+                                       << (2 * bound).flatten()[excess.argmax()].item<float>();
+}
+
+TEST(StsaNetStemReuse, SlidingWindowsGiveBase1WithinRoundingWithLessWork) {
   auto net = tiny_net(11);
   randomise_norms(*net, 12);
   torch::manual_seed(13);
@@ -750,6 +815,7 @@ TEST(StsaNetStemReuse, SlidingWindowsGiveBase1BitForBitWithLessWork) {
   for (int i = 0; i < 40; ++i) frames.push_back(torch::randn({3, 32, 64}));
   stsanet::StemCache cache;
   const auto windows = sliding_windows(frames, 32);
+  float worst = 0;
   for (size_t t = 0; t < windows.size(); ++t) {
     const auto clip = torch::stack(windows[t], 1).unsqueeze(0);
     auto *base1 = net->backbone->base1.get();
@@ -758,8 +824,10 @@ TEST(StsaNetStemReuse, SlidingWindowsGiveBase1BitForBitWithLessWork) {
     y = base1->ptr<stsanet::BasicConv3dImpl>(2)->forward(y);
     const auto full = base1->ptr<stsanet::SepConv3dImpl>(3)->forward(y);
     const auto reused = cache.f1(*net->backbone, windows[t]);
-    ASSERT_TRUE(torch::equal(reused, full)) << "window " << t << ": max difference "
-                                            << (reused - full).abs().max().item<float>();
+    ASSERT_EQ(reused.sizes(), full.sizes());
+    const auto bound = base1_reorder_bound(*net->backbone, clip);
+    ASSERT_TRUE(within_reorder_bound(reused, full, bound)) << "window " << t;
+    worst = std::max(worst, (reused - full).abs().max().item<float>());
     if (t >= 20 && t < 24) {  // inside the stream: no clamped frames
       // Rows of the first temporal convolution (kernel 7, stride 2, padding
       // 3) that read the window's padding (0, 1, 15) or the two frames new
@@ -771,19 +839,53 @@ TEST(StsaNetStemReuse, SlidingWindowsGiveBase1BitForBitWithLessWork) {
       EXPECT_EQ(cache.last_work().f1_rows, 16) << "window " << t;
     }
   }
+  std::cout << "[          ] largest difference from the full base1: " << worst << "\n";
 }
 
-TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForward) {
+// The bound is not vacuous: a cache that hands back one wrong frame's rows is
+// far outside it.
+TEST(StsaNetStemReuse, TheRoundingBoundCatchesAWrongFrame) {
+  auto net = tiny_net(11);
+  randomise_norms(*net, 12);
+  torch::manual_seed(13);
+  c10::InferenceMode guard;
+  std::vector<torch::Tensor> frames;
+  for (int i = 0; i < 33; ++i) frames.push_back(torch::randn({3, 32, 64}));
+  std::vector<torch::Tensor> window(frames.begin(), frames.begin() + 32), wrong = window;
+  wrong[20] = frames[32];
+  stsanet::StemCache cache;
+  const auto clip = torch::stack(window, 1).unsqueeze(0);
+  const auto bound = base1_reorder_bound(*net->backbone, clip);
+  EXPECT_TRUE(within_reorder_bound(cache.f1(*net->backbone, window), net->backbone->forward(clip)[0], bound));
+  stsanet::StemCache other;
+  EXPECT_FALSE(within_reorder_bound(other.f1(*net->backbone, wrong), net->backbone->forward(clip)[0], bound));
+}
+
+// The cache's wiring through the model (which frames, which rows, windows out
+// of order or repeated), checked in fp64: there the two computation orders
+// agree to about 1e-15 relative, so a wrong frame or row (differences of
+// order 1e-2 and more in the maps) cannot hide behind the tolerance. The
+// model returns fp32 maps: each side is the fp32 rounding of fp64 values
+// that agree to ~1e-15, so the two differ by at most one fp32 rounding step
+// (2^-23 relative, plus a floor for values near 0).
+TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForwardInFp64) {
   STSANetModel model(tiny_options());
   model.network()->reset_parameters(14);
   randomise_norms(*model.network(), 15);
+  model.to(torch::kCPU, torch::kDouble);
   torch::manual_seed(16);
   std::vector<torch::Tensor> frames;
   {
     c10::InferenceMode guard;
-    for (int i = 0; i < 36; ++i) frames.push_back(torch::randn({3, 32, 64}));
+    for (int i = 0; i < 36; ++i) frames.push_back(torch::randn({3, 32, 64}, torch::kDouble));
   }
   const auto windows = sliding_windows(frames, 32);
+  auto expect_equal = [](const torch::Tensor &reused, const torch::Tensor &full, const std::string &what) {
+    ASSERT_EQ(reused.sizes(), full.sizes()) << what;
+    const auto diff = (reused - full).abs();
+    const auto allowed = full.abs() * std::ldexp(1.0, -23) + 1e-30;
+    EXPECT_TRUE((diff <= allowed).all().item<bool>()) << what << ": max difference " << diff.max().item<float>();
+  };
   // Out of order and repeated windows too: the cache keys on frames, not time.
   for (const size_t t : {0, 1, 2, 3, 17, 18, 35, 34, 18, 5}) {
     model::Window w;
@@ -792,23 +894,26 @@ TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForward) {
     torch::Tensor full;
     {
       c10::InferenceMode guard;
-      full = model.network()->forward(torch::stack(windows[t], 1).unsqueeze(0));
+      full = model.network()->forward(torch::stack(windows[t], 1).unsqueeze(0)).to(torch::kFloat32);
     }
-    ASSERT_TRUE(torch::equal(reused, full)) << "window " << t;
+    expect_equal(reused, full, "window " + std::to_string(t));
   }
+  // The stem reuse took part (a cache that was never used would make this test vacuous).
+  EXPECT_GT(model.stem_cache().last_work().frames, 0);
   model.reset_state();
   stsanet::set_stem_reuse(false);
   model::Window w;
   w.frames = windows[9];
   const auto plain = model.predict({w});
   stsanet::set_stem_reuse(true);
-  EXPECT_TRUE(torch::equal(plain, model.predict({w})));
+  expect_equal(model.predict({w}), plain, "window 9, reuse off and on");
 }
 
-TEST_F(OfficialStsaNet, StemReuseIsBitIdenticalAtTheOfficialSize) {
-  // At the official size LibTorch's kernel choice depends on the input's
-  // size: the rows the cache computes on their own must get the kernel the
-  // whole window gets, or the bits differ.
+TEST_F(OfficialStsaNet, StemReuseIsWithinRoundingAtTheOfficialSize) {
+  // At the official size LibTorch picks its kernels by the input's size (and
+  // the CPU and thread count): the rows the cache computes on their own may be
+  // summed in another order than the whole window's. The result must stay
+  // within the reordering bound (base1_reorder_bound above).
   c10::InferenceMode guard;
   torch::manual_seed(17);
   std::vector<torch::Tensor> frames;
@@ -820,12 +925,12 @@ TEST_F(OfficialStsaNet, StemReuseIsBitIdenticalAtTheOfficialSize) {
     if (t < 18) continue;  // the cache fills
     EXPECT_EQ(cache.last_work().mid_rows, 4);
     auto *base1 = net()->backbone->base1.get();
-    auto y = base1->ptr<stsanet::SepConv3dImpl>(0)->forward(torch::stack(windows[t], 1).unsqueeze(0));
+    const auto clip = torch::stack(windows[t], 1).unsqueeze(0);
+    auto y = base1->ptr<stsanet::SepConv3dImpl>(0)->forward(clip);
     y = stsanet::max_pool3d(y, base1->ptr<torch::nn::MaxPool3dImpl>(1)->options);
     y = base1->ptr<stsanet::BasicConv3dImpl>(2)->forward(y);
     const auto full = base1->ptr<stsanet::SepConv3dImpl>(3)->forward(y);
-    ASSERT_TRUE(torch::equal(reused, full)) << "window " << t << ": max difference "
-                                            << (reused - full).abs().max().item<float>();
+    EXPECT_TRUE(within_reorder_bound(reused, full, base1_reorder_bound(*net()->backbone, clip))) << "window " << t;
   }
 }
 

@@ -441,6 +441,8 @@ class STSANetModel : public SaliencyModel {
   STSANet &network() { return net_; }
   /// Drops the stem cache (frames of the previous windows).
   void reset_state() override { stem_cache_.clear(); }
+  /// The stem cache of the current stream (its last_work() says what the last window computed).
+  const stsanet::StemCache &stem_cache() const { return stem_cache_; }
   bool supports_half() const override { return true; }
   /// On CUDA, windows go through one graph-captured forward pass (no stem
   /// reuse: the graph recomputes base1, which on a GPU costs less than the

@@ -207,7 +207,8 @@ torch::Tensor layer_norm_by_reduction(const torch::Tensor &x, const torch::Tenso
                                       const torch::Tensor &bias, double eps) {
   std::vector<int64_t> dims(static_cast<size_t>(x.dim() - 1));
   std::iota(dims.begin(), dims.end(), 1);
-  const auto xf = x.to(torch::kFloat32);
+  // 16-bit activations are normalised in fp32; fp32 and fp64 in their own precision.
+  const auto xf = x.scalar_type() == torch::kDouble ? x : x.to(torch::kFloat32);
   const auto [var, mean] = torch::var_mean(xf, dims, /*unbiased=*/false, /*keepdim=*/true);
   return ((xf - mean) * (var + eps).rsqrt()).mul_(weight).add_(bias).to(x.scalar_type());
 }
