@@ -58,8 +58,40 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The features this script installed the packages for are required, not
+# "auto": an optional dependency that is missing at configure time would
+# otherwise leave its part out of the build silently (a build configured by the
+# demo before GoogleTest was installed had no test suites at all). An existing
+# build whose options differ (configured by hand, by the demo, or by an older
+# version of this script) is reconfigured, which also looks for its
+# dependencies again.
+want_options=(-Dgst=enabled -Dintrospection=enabled)
+if [[ "${1:-}" == "--tests" ]]; then want_options+=(-Dtests=enabled); fi
+
+stale_options() {  # prints the wanted options the build does not have
+  meson introspect --buildoptions "$BUILD_DIR" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+have = {o["name"]: str(o["value"]) for o in json.load(sys.stdin)}
+for opt in sys.argv[1:]:
+    name, value = opt[2:].split("=", 1)
+    if have.get(name) != value:
+        print(opt)
+' "${want_options[@]}"
+}
+
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-  meson setup "$BUILD_DIR" "$ROOT" --buildtype=release >&2
+  if [[ -d "$BUILD_DIR/meson-private" ]]; then
+    # A configure that failed before (a package was missing): start it afresh.
+    meson setup --wipe "$BUILD_DIR" "$ROOT" --buildtype=release "${want_options[@]}" >&2
+  else
+    meson setup "$BUILD_DIR" "$ROOT" --buildtype=release "${want_options[@]}" >&2
+  fi
+else
+  mapfile -t stale < <(stale_options)
+  if ((${#stale[@]})); then
+    echo "setup: reconfiguring $BUILD_DIR with ${stale[*]}" >&2
+    meson setup --reconfigure "$BUILD_DIR" "$ROOT" "${stale[@]}" >&2
+  fi
 fi
 # Two jobs: each LibTorch translation unit takes about 1.5 GB and the reference machine has 2 cores.
 ninja -C "$BUILD_DIR" -j"${GST_SALIENCY_JOBS:-2}" >&2

@@ -11,8 +11,39 @@ BUILD_DIR=${GST_SALIENCY_BUILD_DIR:-"$ROOT/build"}
 export GST_SALIENCY_SHARED=${GST_SALIENCY_SHARED:-"$ROOT/../shared"}
 [[ -d "$GST_SALIENCY_SHARED/data" ]] || echo "tests: note: $GST_SALIENCY_SHARED is absent; tests that need it will skip"
 
+# The whole suite must be in the build: a suite that is missing (a dependency
+# found missing at configure time, a feature switched off by hand) fails the
+# run instead of leaving a green line over fewer tests.
+EXPECTED_SUITES=(flow model gst gst-soak gst-python-gi)
+if [[ $# -eq 0 ]]; then
+  mapfile -t have_tests < <(meson introspect --tests "$BUILD_DIR" |
+    /usr/bin/python3 -c 'import json, sys; print("\n".join(t["name"] for t in json.load(sys.stdin)))')
+  for suite in "${EXPECTED_SUITES[@]}"; do
+    if ! printf '%s\n' "${have_tests[@]}" | grep -qx -- "$suite"; then
+      echo "tests: the test '$suite' is missing from $BUILD_DIR (see meson-logs/meson-log.txt there: a dependency not found?)"
+      echo "tests: 0 passed, 1 failed, 0 skipped"
+      exit 1
+    fi
+  done
+fi
+
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1 "$@"
 status=$?
+
+# The numerics-sensitive suite again on a second code path, so that every run
+# checks that no test depends on one CPU's kernels or one thread count: one
+# thread instead of all cores and, on a CPU with AVX-512, LibTorch's and
+# oneDNN's AVX2 kernels. The OPENBLAS_* settings of the environment are left as
+# they are (some OpenBLAS builds compute wrong results on some CPUs without them).
+ALT_LOG=testlog-second-config
+rm -f "$BUILD_DIR/meson-logs/$ALT_LOG.junit.xml"
+if [[ $# -eq 0 && "${GST_SALIENCY_SECOND_CONFIG:-1}" != 0 ]]; then
+  alt_env=(OMP_NUM_THREADS=1)
+  if grep -qw avx512f /proc/cpuinfo; then alt_env+=(ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2); fi
+  echo "tests: the model suite again with ${alt_env[*]}"
+  env "${alt_env[@]}" meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1 --no-rebuild \
+    --logbase "$ALT_LOG" --timeout-multiplier 2 model || status=1
+fi
 
 # libFuzzer on the file parsers (tests/fuzz/README.md), GST_SALIENCY_FUZZ_SECONDS
 # (default 20) per target, when clang and its fuzzer runtime are installed
@@ -41,18 +72,58 @@ if [[ $# -eq 0 && "$FUZZ_SECONDS" != 0 ]]; then
   rm -rf "$probe"
 fi
 
-# One closing line counted from the JUnit report meson writes (every gtest case, not just suites).
-/usr/bin/python3 - "$BUILD_DIR/meson-logs/testlog.junit.xml" <<'PY' || true
-import sys, xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except Exception as e:
-    print(f"tests: no report ({e})"); sys.exit(0)
+# One closing line counted from the JUnit reports meson writes (every gtest
+# case, not just suites). A full run also checks that the reports count every
+# test the build defines (gtest cases listed by each binary with its filter,
+# one case for each other test), so a run that silently ran fewer is red.
+/usr/bin/python3 - "$BUILD_DIR" "$ALT_LOG" "$#" <<'PY' || status=1
+import json, os, subprocess, sys, xml.etree.ElementTree as ET
+build, alt_log, nargs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+logs = os.path.join(build, "meson-logs")
 passed = failed = skipped = 0
-for case in root.iter("testcase"):
-    if case.find("failure") is not None or case.find("error") is not None: failed += 1
-    elif case.find("skipped") is not None: skipped += 1
-    else: passed += 1
-print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+counted = {}
+for name in ("testlog", alt_log):
+    path = os.path.join(logs, name + ".junit.xml")
+    if not os.path.exists(path):
+        continue
+    try:
+        root = ET.parse(path).getroot()
+    except Exception as e:
+        print(f"tests: unreadable report {path} ({e})"); failed += 1; continue
+    n = 0
+    for case in root.iter("testcase"):
+        n += 1
+        if case.find("failure") is not None or case.find("error") is not None: failed += 1
+        elif case.find("skipped") is not None: skipped += 1
+        else: passed += 1
+    counted[name] = n
+if "testlog" not in counted:
+    print("tests: no report"); print("tests: 0 passed, 1 failed, 0 skipped"); sys.exit(1)
+
+def defined_cases(tests):
+    total = 0
+    for t in tests:
+        if t.get("protocol") != "gtest":
+            total += 1
+            continue
+        env = dict(os.environ, **(t.get("env") or {}))
+        out = subprocess.run(t["cmd"] + t.get("args", []) + ["--gtest_list_tests"], env=env,
+                             capture_output=True, text=True, cwd=t.get("workdir") or build).stdout
+        total += sum(1 for line in out.splitlines() if line.startswith("  "))
+    return total
+
+ok = True
+if nargs == 0:
+    tests = json.loads(subprocess.run(["meson", "introspect", "--tests", build],
+                                      capture_output=True, text=True).stdout)
+    want = {"testlog": defined_cases(tests)}
+    if os.environ.get("GST_SALIENCY_SECOND_CONFIG", "1") != "0":
+        want[alt_log] = defined_cases([t for t in tests if t["name"] == "model"])
+    for name, n in want.items():
+        if counted.get(name, 0) != n:
+            print(f"tests: {name}: the report counts {counted.get(name, 0)} tests, the build defines {n}")
+            ok = False
+print(f"tests: {passed} passed, {failed if ok else failed + 1} failed, {skipped} skipped")
+sys.exit(0 if ok else 1)
 PY
 exit $status
