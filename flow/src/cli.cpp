@@ -95,19 +95,48 @@ void fail(const std::string &program, const std::string &message, int code) {
   std::exit(code);
 }
 
-StagedDir::StagedDir(const std::string &final_dir) {
-  fs::path f = fs::absolute(final_dir).lexically_normal();
-  if (f.filename().empty()) f = f.parent_path();
-  final_ = f.string();
-  std::error_code ec;
-  if (fs::exists(f, ec) && !fs::is_directory(f, ec))
-    throw std::runtime_error(final_ + ": exists and is not a directory");
-  fs::create_directories(f.parent_path(), ec);
-  if (ec) throw std::runtime_error(f.parent_path().string() + ": cannot create directory: " + ec.message());
+namespace {
+
+// "/a/b/.NAME<tag>1f2e3d4c": a hidden sibling of `final_dir` with a random suffix.
+std::string hidden_sibling(const fs::path &final_dir, const char *tag) {
   std::random_device rd;
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-  staging_ = (f.parent_path() / ("." + f.filename().string() + ".partial-" + suffix)).string();
+  return (final_dir.parent_path() / ("." + final_dir.filename().string() + tag + suffix)).string();
+}
+
+fs::path normalised(const std::string &dir) {
+  fs::path f = fs::absolute(dir).lexically_normal();
+  if (f.filename().empty()) f = f.parent_path();  // "maps/" -> "maps"
+  return f;
+}
+
+}  // namespace
+
+void check_output_dir(const std::string &dir, bool overwrite) {
+  const fs::path f = normalised(dir);
+  std::error_code ec;
+  const fs::file_status st = fs::status(f, ec);
+  if (!fs::exists(st)) return;
+  if (!fs::is_directory(st)) throw std::runtime_error(dir + ": exists and is not a directory");
+  if (overwrite) return;
+  std::size_t entries = 0;
+  for (fs::directory_iterator it(f, ec), end; !ec && it != end; it.increment(ec)) ++entries;
+  if (ec) throw std::runtime_error(dir + ": cannot read the directory: " + ec.message());
+  if (entries > 0)
+    throw std::runtime_error(dir + ": not empty (" + std::to_string(entries) +
+                             (entries == 1 ? " entry" : " entries") +
+                             "); pass --overwrite to replace it");
+}
+
+StagedDir::StagedDir(const std::string &final_dir, bool overwrite) : overwrite_(overwrite) {
+  check_output_dir(final_dir, overwrite);
+  const fs::path f = normalised(final_dir);
+  final_ = f.string();
+  std::error_code ec;
+  fs::create_directories(f.parent_path(), ec);
+  if (ec) throw std::runtime_error(f.parent_path().string() + ": cannot create directory: " + ec.message());
+  staging_ = hidden_sibling(f, ".partial-");
   if (!fs::create_directory(staging_, ec))
     throw std::runtime_error(f.parent_path().string() + ": cannot create a directory here: " +
                              (ec ? ec.message() : std::string("already exists")));
@@ -120,34 +149,36 @@ StagedDir::~StagedDir() {
   }
 }
 
-namespace {
-
-void move_contents(const fs::path &from, const fs::path &to) {
-  std::error_code ec;
-  for (const auto &e : fs::directory_iterator(from)) {
-    const fs::path dst = to / e.path().filename();
-    if (e.is_directory() && fs::is_directory(dst, ec)) {
-      move_contents(e.path(), dst);  // merge sub-folders (e.g. vis/)
-      continue;
-    }
-    if (fs::is_directory(dst, ec)) fs::remove_all(dst, ec);
-    fs::rename(e.path(), dst, ec);
-    if (ec) throw std::runtime_error(dst.string() + ": cannot write: " + ec.message());
-  }
-}
-
-}  // namespace
-
 void StagedDir::commit() {
   std::error_code ec;
-  if (!fs::exists(final_, ec)) {
+  const bool replace = overwrite_ && fs::exists(fs::symlink_status(final_, ec));
+  if (!replace) {
+    // POSIX rename() puts a directory over a missing or empty one and refuses a
+    // non-empty one, so a folder filled since the constructor's check is never
+    // merged into.
     fs::rename(staging_, final_, ec);
     if (ec) throw std::runtime_error(final_ + ": cannot move results into place: " + ec.message());
-  } else {
-    move_contents(staging_, final_);
-    fs::remove_all(staging_, ec);
+    committed_ = true;
+    return;
+  }
+  // Two renames: NAME is missing only between them, and a failure of the
+  // second puts the earlier output back, so NAME always holds one whole run.
+  const std::string old = hidden_sibling(final_, ".old-");
+  fs::rename(final_, old, ec);
+  if (ec)
+    throw std::runtime_error(final_ + ": cannot move the earlier output aside: " + ec.message());
+  fs::rename(staging_, final_, ec);
+  if (ec) {
+    std::error_code restore;
+    fs::rename(old, final_, restore);
+    throw std::runtime_error(final_ + ": cannot move results into place: " + ec.message() +
+                             (restore ? "; the earlier output is left in " + old : ""));
   }
   committed_ = true;
+  fs::remove_all(old, ec);
+  if (ec)
+    throw std::runtime_error(final_ + ": replaced, but the earlier output " + old +
+                             " could not be removed: " + ec.message());
 }
 
 }  // namespace flow::cli

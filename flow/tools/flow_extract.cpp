@@ -31,12 +31,15 @@ constexpr const char *kUsage =
     "Middlebury .flo file per frame except the last: NNNN.flo holds the flow from\n"
     "frame NNNN to the next frame (u = right, v = down, in pixels of the frame).\n"
     "Frames are named after the image files (without extension), or 0001, 0002, ...\n"
-    "for a video. Files appear in DIR only when the whole run succeeded.\n"
+    "for a video. DIR appears only when the whole run succeeded and then holds only\n"
+    "this run's files.\n"
     "\n"
     "  --input PATH        a video file, a directory of frames (sorted by name) or a\n"
     "                      quoted glob such as 'frames/*.png'\n"
-    "  --output DIR        output directory (created; existing files with the same\n"
-    "                      names are replaced)\n"
+    "  --output DIR        output directory: created, or an existing empty one; a\n"
+    "                      non-empty one is refused unless --overwrite\n"
+    "  --overwrite         replace a non-empty DIR as a whole (its old files are removed\n"
+    "                      once this run has succeeded; never merged)\n"
     "  --algorithm NAME    dis (default), farneback or tvl1 (slow)\n"
     "  --preset NAME       ultrafast, fast (default), medium or accurate\n"
     "  --visualize         also write DIR/vis/NNNN.png, the Middlebury colour-wheel image\n"
@@ -84,7 +87,7 @@ class Progress {
 
 int main(int argc, char **argv) {
   std::string input, output, algorithm_name = "dis", preset_name = "fast";
-  bool visualize = false, quiet = false;
+  bool visualize = false, quiet = false, overwrite = false;
   int threads = -1;
   flow::cli::Args args(argc, argv, kProgram, kUsage);
   args.option("--input", &input);
@@ -94,6 +97,7 @@ int main(int argc, char **argv) {
   args.option("--threads", &threads);
   args.flag("--visualize", &visualize);
   args.flag("--quiet", &quiet);
+  args.flag("--overwrite", &overwrite);
   args.parse();
   args.require("--input", input);
   args.require("--output", output);
@@ -110,9 +114,10 @@ int main(int argc, char **argv) {
   if (threads > 0) cv::setNumThreads(threads);
 
   try {
+    // First: a refused output folder stops the run before any input is read.
+    flow::cli::StagedDir staged(output, overwrite);
     flow::FrameSource source(input);
     auto estimator = flow::create_estimator(algorithm, preset);
-    flow::cli::StagedDir staged(output);
     if (visualize) {
       std::error_code ec;
       std::filesystem::create_directory(staged.file("vis"), ec);

@@ -14,7 +14,7 @@ const char *kProgram = "saliency-make-dataset";
 const char *kUsage =
     "usage: saliency-make-dataset --out DIR [--train-videos 16] [--val-videos 4] [--frames 48]\n"
     "                             [--width 192] [--height 112] [--seed 1] [--flow] [--threads 0] "
-    "[--quiet]\n"
+    "[--overwrite] [--quiet]\n"
     "Writes a synthetic saliency dataset: textured backgrounds, static distractors, one or two\n"
     "moving objects and sometimes an appearing one; fixations around the moving/appearing object,\n"
     "maps = fixations blurred with a Gaussian, 0-255. Layout (read by saliency-train --layout "
@@ -23,8 +23,9 @@ const char *kUsage =
     "  DIR/{train,val}/<video>/maps/NNNN.png      continuous maps (0-255 grey)\n"
     "  DIR/{train,val}/<video>/fixation/NNNN.png  binary fixations (0/255)\n"
     "  DIR/{train,val}/<video>/flow/NNNN.flo      with --flow: exact flow NNNN -> next\n"
-    "Same options and seed give the same bytes. DIR must not exist or be empty; the dataset is\n"
-    "written to a staging folder and moved into place when complete.\n"
+    "Same options and seed give the same bytes. The dataset is written to a staging folder and\n"
+    "moved into place when complete. DIR must not exist or be empty, else it is refused.\n"
+    "  --overwrite   replace a non-empty DIR as a whole once the new dataset is complete\n"
     "  --threads N   videos written in parallel (0 = one per core)\n";
 
 }  // namespace
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
   args.option("--seed", &o.seed);
   args.option("--threads", &o.threads);
   args.flag("--flow", &o.flow);
+  args.flag("--overwrite", &o.overwrite);
   args.flag("--quiet", &quiet);
   args.parse();
   args.require("--out", out);

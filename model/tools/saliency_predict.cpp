@@ -21,7 +21,7 @@ static const char *kUsage =
     "usage: saliency-predict --model {stsanet,stranet,baseline} [--weights FILE] --input PATH --output DIR\n"
     "                        [--device cpu|cuda|auto] [--format png|npy] [--overlay FILE] [--flow DIR]\n"
     "                        [--random-init] [--batch N] [--interval N] [--interval-mode M] [--threads N] [--colormap NAME]\n"
-    "                        [--alpha A] [--precision P] [--cuda-graphs] [--quiet]\n"
+    "                        [--alpha A] [--precision P] [--cuda-graphs] [--overwrite] [--quiet]\n"
     "\n"
     "Predicts where people look in every frame and writes one map per input frame to DIR,\n"
     "named like the frames (0001.png ... for a video), at the frame resolution.\n"
@@ -30,7 +30,9 @@ static const char *kUsage =
     "                   or baseline (weight-free: spectral residual + motion + centre prior)\n"
     "  --weights FILE   checkpoint of a deep model (see README: where weights come from)\n"
     "  --input PATH     a video file, a directory of frames (sorted by name) or a quoted glob\n"
-    "  --output DIR     where the maps go (written atomically: complete, or not at all)\n"
+    "  --output DIR     where the maps go, written atomically (complete, or not at all); a\n"
+    "                   non-empty DIR is refused unless --overwrite\n"
+    "  --overwrite      replace a non-empty DIR as a whole once this run succeeded (no merge)\n"
     "  --device D       cpu (default), cuda, cuda:N or auto\n"
     "  --precision P    fp32 (default); on CUDA also fp16 or bf16 (autocast) and half (STSANet with\n"
     "                   fp16 weights and activations, the fastest on a GPU)\n"
@@ -88,7 +90,7 @@ class MapWriter {
 int main(int argc, char **argv) {
   std::string model_name, weights, input, output, device = "cpu", format = "png", overlay, flow_dir,
                                                   colormap = "jet", precision = "fp32";
-  bool random_init = false, quiet = false, cuda_graphs = false;
+  bool random_init = false, quiet = false, cuda_graphs = false, overwrite = false;
   int batch = 1, interval = 1, threads = 0;
   std::string interval_mode = "bidirectional";
   double alpha = 0.5;
@@ -111,6 +113,7 @@ int main(int argc, char **argv) {
   args.option("--alpha", &alpha);
   args.flag("--random-init", &random_init);
   args.flag("--quiet", &quiet);
+  args.flag("--overwrite", &overwrite);
   args.parse();
   args.require("--model", model_name);
   args.require("--input", input);
@@ -121,6 +124,8 @@ int main(int argc, char **argv) {
   tools::set_threads(threads);
 
   try {
+    // First: a refused output folder stops the run before a model is loaded.
+    tools::StagedDir staged(output, overwrite);
     model::PredictorOptions po;
     po.threads = threads;
     po.model = model::parse_model_kind(model_name);
@@ -150,7 +155,6 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "%s: note: %s does not use optical flow; --flow is ignored\n", kProgram,
                    model_name.c_str());
 
-    tools::StagedDir staged(output);
     std::unique_ptr<MapWriter> writer;
     cv::VideoWriter video;
     std::string overlay_tmp;

@@ -173,6 +173,64 @@ TEST_F(FlowTools, ExtractInputErrorsNameThePathAndLeaveNoOutput) {
   EXPECT_EQ(listing(tmp_.path()), (std::vector<std::string>{"broken", "one"}));
 }
 
+// DESIGN.md: an output folder holds exactly one run's outputs. A second run
+// into a non-empty folder is refused before any work; --overwrite replaces the
+// folder as a whole, and a failed --overwrite run leaves the old one alone.
+TEST_F(FlowTools, ExtractRefusesANonEmptyOutputAndOverwriteReplacesIt) {
+  write_moving_frames(tmp_ / "four", {"f010.png", "f011.png", "f012.png", "f013.png"});
+  write_moving_frames(tmp_ / "two", {"f010.png", "f011.png"});
+  const std::string out = tmp_ / "flows";
+  ToolRun r = run_tool("flow-extract",
+                       {"--input", tmp_ / "four", "--output", out, "--visualize", "--quiet"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> first{"f010.flo", "f011.flo", "f012.flo", "vis"};
+  ASSERT_EQ(listing(out), first);
+  const auto first_time = fs::last_write_time(out + "/f010.flo");
+  const std::string first_bytes = slurp(out + "/f010.flo");
+
+  r = run_tool("flow-extract", {"--input", tmp_ / "two", "--output", out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "flow-extract: " + out + ": not empty (4 entries); pass --overwrite to replace it\n");
+  EXPECT_EQ(listing(out), first);
+  EXPECT_EQ(fs::last_write_time(out + "/f010.flo"), first_time);
+  EXPECT_EQ(slurp(out + "/f010.flo"), first_bytes);
+
+  // Refused before any input is read: a missing input is not even noticed.
+  r = run_tool("flow-extract", {"--input", tmp_ / "missing.mp4", "--output", out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("not empty"), std::string::npos) << r.err;
+
+  // --overwrite with an input that fails part-way: the old folder stays whole.
+  write_moving_frames(tmp_ / "broken", {"f010.png", "f011.png", "f012.png"});
+  { std::ofstream(tmp_ / "broken/f012.png", std::ios::trunc) << "not a png"; }
+  r = run_tool("flow-extract", {"--input", tmp_ / "broken", "--output", out, "--overwrite"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("f012.png"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(out), first);
+  EXPECT_EQ(slurp(out + "/f010.flo"), first_bytes);
+  EXPECT_EQ(listing(tmp_.path()), (std::vector<std::string>{"broken", "flows", "four", "two"}));
+
+  // --overwrite: exactly the new run's one flow, no stale f011/f012.flo or vis/.
+  r = run_tool("flow-extract",
+               {"--input", tmp_ / "two", "--output", out, "--overwrite", "--quiet"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(listing(out), std::vector<std::string>{"f010.flo"});
+  EXPECT_EQ(flow::read_flo(out + "/f010.flo").size(), cv::Size(64, 48));
+  // No .partial- or .old- folder beside it.
+  EXPECT_EQ(listing(tmp_.path()), (std::vector<std::string>{"broken", "flows", "four", "two"}));
+
+  // An existing empty folder is written without --overwrite.
+  fs::create_directory(tmp_ / "empty");
+  r = run_tool("flow-extract", {"--input", tmp_ / "two", "--output", tmp_ / "empty", "--quiet"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(listing(tmp_ / "empty"), std::vector<std::string>{"f010.flo"});
+
+  const ToolRun help = run_tool("flow-extract", {"--help"});
+  EXPECT_NE(help.out.find("--overwrite"), std::string::npos) << help.out;
+}
+
 TEST_F(FlowTools, EvalPrintsTheMeanEndPointError) {
   const std::string gt_dir = tmp_ / "gt", pred_dir = tmp_ / "pred";
   fs::create_directories(gt_dir);

@@ -190,8 +190,8 @@ TEST(DatasetSynthetic, RefusesBadOutputAndLeavesNothingWhenStopped) {
   std::ofstream(P(tmp) / "full" / "keep.txt") << "x";
   const std::string msg =
       model_error_of([&] { write_synthetic_dataset(P(tmp) / "full", small_synthetic()); });
-  EXPECT_EQ(msg, (P(tmp) / "full").string() +
-                     ": already exists and is not empty (remove it or choose another folder)");
+  EXPECT_EQ(msg,
+            (P(tmp) / "full").string() + ": not empty (1 entry); pass --overwrite to replace it");
   EXPECT_EQ(tree(P(tmp) / "full").size(), 1u);
   SyntheticDatasetOptions bad = small_synthetic();
   bad.width = 8;
@@ -806,9 +806,23 @@ TEST(DatasetTool, MakeDatasetWritesTheLayoutAndFailsCleanly) {
 
   r = make_dataset("--out " + out.string() + " --quiet");  // not empty now
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.output,
-            "saliency-make-dataset: " + out.string() +
-                ": already exists and is not empty (remove it or choose another folder)\n");
+  EXPECT_EQ(r.output, "saliency-make-dataset: " + out.string() +
+                          ": not empty (3 entries); pass --overwrite to replace it\n");
+  EXPECT_TRUE(fs::exists(out / "train" / "002" / "flow" / "0004.flo"));
+
+  // --overwrite replaces the dataset as a whole: one training video and no
+  // flows now, so a merge would leave train/002 and the flow folders behind.
+  r = make_dataset("--out " + out.string() +
+                   " --train-videos 1 --val-videos 1 --frames 3 --width 48 --height 32 --overwrite "
+                   "--quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(tree(out).size(), 1u + 2u * 3u * 3u);  // synthetic.txt + 2 videos x 3 frames x 3 maps
+  EXPECT_FALSE(fs::exists(out / "train" / "002"));
+  EXPECT_FALSE(fs::exists(out / "val" / "003"));
+  EXPECT_TRUE(fs::exists(out / "val" / "002" / "images" / "0003.png"));
+  for (const auto &e : fs::directory_iterator(P(tmp)))
+    EXPECT_EQ(e.path().filename().string().rfind(".synth", 0), std::string::npos)
+        << "left: " << e.path();
   r = make_dataset("--out " + (P(tmp) / "x").string() + " --frames 1");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_FALSE(fs::exists(P(tmp) / "x"));

@@ -237,3 +237,76 @@ TEST(SaliencyPredict, UsesPrecomputedFlowsAndNamesAMissingOne) {
   EXPECT_NE(r.output.find("0003.flo"), std::string::npos) << r.output;
   expect_no_output(tmp / "maps2");
 }
+
+namespace {
+
+std::vector<std::string> listing(const std::string &dir) {
+  std::vector<std::string> names;
+  for (const auto &e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string slurp(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+// DESIGN.md: an output folder holds exactly one run's outputs (issue 16: a
+// 24-frame run after a 96-frame one left 96 maps). A second run into a
+// non-empty folder is refused before the model is loaded; --overwrite
+// replaces the folder as a whole, and a failed --overwrite run keeps the old one.
+TEST(SaliencyPredict, RefusesANonEmptyOutputAndOverwriteReplacesIt) {
+  testsupport::TempDir tmp;
+  const std::string six = tmp / "six.avi", three = tmp / "three.avi", out = tmp / "maps";
+  ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 6 --output " + six).code, 0);
+  ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 3 --output " + three).code, 0);
+  const std::string predict = tool("saliency-predict") + " --model baseline --quiet --threads 1";
+  auto r = run(predict + " --input " + six + " --output " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::vector<std::string> first{"0001.png", "0002.png", "0003.png",
+                                       "0004.png", "0005.png", "0006.png"};
+  ASSERT_EQ(listing(out), first);
+  const auto first_time = fs::last_write_time(out + "/0001.png");
+  const std::string first_bytes = slurp(out + "/0001.png");
+  const std::vector<std::string> files{"maps", "six.avi", "three.avi"};
+
+  // Refused, one line naming the folder, nothing changed. Without --quiet the
+  // model's description line is not printed either: the refusal comes first.
+  r = run(tool("saliency-predict") + " --model baseline --input " + three + " --output " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.output, "saliency-predict: " + out +
+                          ": not empty (6 entries); pass --overwrite to replace it\n");
+  EXPECT_EQ(listing(out), first);
+  EXPECT_EQ(fs::last_write_time(out + "/0001.png"), first_time);
+  EXPECT_EQ(slurp(out + "/0001.png"), first_bytes);
+  EXPECT_EQ(listing(tmp.path()), files);
+
+  // --overwrite, but the run fails: the earlier maps stay, nothing is left beside them.
+  r = run(predict + " --input " + (tmp / "missing.mp4") + " --output " + out + " --overwrite");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("missing.mp4"), std::string::npos) << r.output;
+  EXPECT_EQ(listing(out), first);
+  EXPECT_EQ(slurp(out + "/0001.png"), first_bytes);
+  EXPECT_EQ(listing(tmp.path()), files);
+
+  // --overwrite: exactly the three maps of this run, no stale 0004-0006.png.
+  r = run(predict + " --input " + three + " --output " + out + " --overwrite");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(listing(out), (std::vector<std::string>{"0001.png", "0002.png", "0003.png"}));
+  EXPECT_EQ(listing(tmp.path()), files);  // no .maps.partial- or .maps.old- folder
+
+  // A file in the way is refused even with --overwrite.
+  std::ofstream(tmp / "file") << "x";
+  r = run(predict + " --input " + three + " --output " + (tmp / "file") + " --overwrite");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.output, "saliency-predict: " + (tmp / "file") + ": exists and is not a directory\n");
+  EXPECT_EQ(slurp(tmp / "file"), "x");
+
+  EXPECT_NE(run(tool("saliency-predict") + " --help").output.find("--overwrite"),
+            std::string::npos);
+}

@@ -39,14 +39,26 @@ class Args {
 /// Prints "program: message" (the message names the file) and exits with `code`.
 [[noreturn]] void fail(const std::string &program, const std::string &message, int code = 1);
 
-/// An output directory written atomically: files go to a hidden staging
-/// folder beside the final one; commit() moves them into place (renaming the
-/// folder when the destination does not exist yet, else replacing files by
-/// name and merging sub-folders); the destructor removes the staging folder if
-/// commit() never ran. Throws std::runtime_error naming the folder.
+/// Checks that `dir` may receive a tool's output (DESIGN.md: a tool's output
+/// folder holds exactly that run's outputs, never mixed with an earlier run's):
+/// missing or an empty directory is fine; a non-empty directory is refused
+/// unless `overwrite` ("DIR: not empty (N entries); pass --overwrite to replace
+/// it"); anything else ("DIR: exists and is not a directory") always. Changes
+/// nothing. Throws std::runtime_error naming `dir` as given.
+void check_output_dir(const std::string &dir, bool overwrite);
+
+/// An output directory written atomically: files go to a hidden staging folder
+/// beside the final one, created by the constructor after check_output_dir()
+/// (so a refused run writes nothing). commit() renames the staging folder into
+/// place: over a missing or empty folder with one rename(); with `overwrite`
+/// over an existing one by renaming that aside to a hidden ".NAME.old-XXXXXXXX",
+/// renaming the staging folder to NAME (on failure the old folder is put back)
+/// and then removing the old one. It never merges into an existing folder. The
+/// destructor removes the staging folder if commit() never ran. Throws
+/// std::runtime_error naming the folder.
 class StagedDir {
  public:
-  explicit StagedDir(const std::string &final_dir);
+  StagedDir(const std::string &final_dir, bool overwrite);
   ~StagedDir();
   StagedDir(const StagedDir &) = delete;
   StagedDir &operator=(const StagedDir &) = delete;
@@ -58,6 +70,7 @@ class StagedDir {
 
  private:
   std::string final_, staging_;
+  bool overwrite_;
   bool committed_ = false;
 };
 

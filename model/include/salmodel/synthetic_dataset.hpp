@@ -93,6 +93,10 @@ struct SyntheticDatasetOptions {
   bool flow = false;
   /// Videos written in parallel (0: one per core). The output does not depend on it.
   int threads = 0;
+  /// Replace a non-empty `dir` as a whole once the new dataset is complete
+  /// (saliency-make-dataset --overwrite); not a property of the data, so not
+  /// recorded in synthetic.txt.
+  bool overwrite = false;
 };
 
 /// Name of the video at `index` (0-based over train then val videos): "001", "002", ...
@@ -105,7 +109,9 @@ SyntheticVideoOptions synthetic_video_options(const SyntheticDatasetOptions &opt
 /// flow-extract's naming), NNNN counting frames from 0001; plus `dir`/synthetic.txt
 /// recording the options. Everything is written to a staging folder and moved
 /// into place at the end, so a failed run leaves no complete-looking dataset.
-/// Refuses a `dir` that exists and is not empty. `progress(done, total)` is
+/// Refuses a `dir` that exists and is not empty unless options.overwrite
+/// (flow::cli::StagedDir: "DIR: not empty (N entries); pass --overwrite to
+/// replace it"), before writing anything. `progress(done, total)` is
 /// called after each video (from the calling thread). Throws ModelError.
 void write_synthetic_dataset(const std::string &dir, const SyntheticDatasetOptions &options,
                              const std::function<void(int, int)> &progress = {});

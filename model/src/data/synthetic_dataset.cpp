@@ -291,13 +291,9 @@ void write_synthetic_dataset(const std::string &dir, const SyntheticDatasetOptio
   if (options.width < 32 || options.height < 32 || options.frames < 2)
     throw ModelError(dir + ": width and height must be >= 32 and frames >= 2");
   std::error_code ec;
-  if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
-    throw ModelError(dir +
-                     ": already exists and is not empty (remove it or choose another folder)");
-
   std::unique_ptr<flow::cli::StagedDir> staged;
   try {
-    staged = std::make_unique<flow::cli::StagedDir>(dir);
+    staged = std::make_unique<flow::cli::StagedDir>(dir, options.overwrite);
   } catch (const std::exception &e) {
     throw ModelError(e.what());
   }
