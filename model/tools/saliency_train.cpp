@@ -19,6 +19,7 @@ static const char *kUsage =
     "  last.pth    the latest weights plus optimiser and loop state (for --resume)\n"
     "  log.csv     per epoch: step, train/val loss, CC, KL, NSS, SIM, AUC-J, lr, seconds\n"
     "  curves.png  loss and validation CC against the epoch\n"
+    "A new run refuses a DIR that is not empty (--overwrite replaces it, --resume continues it).\n"
     "\n"
     "Data:\n"
     "  --data DIR           dataset root (model/README-datasets.md): DHF1K train/val folders\n"
@@ -50,6 +51,8 @@ static const char *kUsage =
     "  --auc                also compute AUC-Judd in validation (slow)\n"
     "  --seed N             initialisation and clip order (default 1)\n"
     "  --resume             continue from DIR/last.pth (same --seed, --batch, --world-size)\n"
+    "  --overwrite          a new run into a non-empty DIR: remove the earlier run's files\n"
+    "                       once the options, data and initial weights are checked\n"
     "  --save-every N       also write last.pth every N steps inside an epoch\n"
     "Execution:\n"
     "  --device D           cpu (default), cuda or cuda:N\n"
@@ -117,6 +120,7 @@ int main(int argc, char **argv) {
   args.flag("--auc", &o.auc);
   args.option("--seed", &seed);
   args.flag("--resume", &o.resume);
+  args.flag("--overwrite", &o.overwrite);
   args.option("--save-every", &o.save_every_steps);
   args.option("--device", &o.device);
   args.option("--precision", &o.precision);
@@ -131,6 +135,9 @@ int main(int argc, char **argv) {
   args.require("--data", o.data);
   args.require("--out", o.out);
   o.seed = seed;
+  if (o.resume && o.overwrite)
+    args.usage_error(
+        "--resume continues the run in --out, --overwrite replaces it: pass one of them");
   o.stage = stage;
   if (stage != "feature" && stage != "whole")
     args.usage_error("--stage must be feature or whole, got '" + stage + "'");

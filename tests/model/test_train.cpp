@@ -200,6 +200,39 @@ TEST(TrainOptionsCheck, OneLineErrors) {
   }
 }
 
+// DESIGN.md: an output folder holds one run's files. A fresh run refuses a
+// non-empty --out before any work (here --data is not even read); with
+// overwrite the old files go, but only once the data has been accepted.
+TEST(TrainOptionsCheck, NonEmptyOutRefusedUnlessOverwrite) {
+  TempDir dir;
+  const std::string out = dir / "run";
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/best.pth") << "an earlier run";
+  std::ofstream(out + "/notes.txt") << "x";
+  auto o = tiny_stsanet(dir / "missing", out);
+  try {
+    Trainer t(o);
+    FAIL() << "a non-empty --out must be refused";
+  } catch (const model::train::TrainError &e) {
+    EXPECT_EQ(std::string(e.what()),
+              out + ": not empty (2 entries); pass --overwrite to replace it");
+  }
+  o.overwrite = true;  // data missing: refused before the old run is touched
+  EXPECT_THROW(Trainer t(o), model::ModelError);
+  o.resume = true;
+  try {
+    Trainer t(o);
+    FAIL() << "--resume with --overwrite";
+  } catch (const model::train::TrainError &e) {
+    EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
+  }
+  std::vector<std::string> names;
+  for (const auto &e : std::filesystem::directory_iterator(dir.path()))
+    names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"run"});
+  EXPECT_TRUE(std::filesystem::exists(out + "/notes.txt"));
+}
+
 // Trains two epochs; best.pth loads through create_model with the small
 // architecture inferred from its shapes and predicts; last.pth, with its
 // optimiser state, is also accepted for inference.
@@ -250,11 +283,27 @@ TEST(TrainStsanet, ResumeContinuesExactly) {
   straight.val_every = 2;
   Trainer(straight).run();
 
+  // The folder holds an earlier run's files: --overwrite replaces them, so
+  // neither the stale best.pth nor anything else of that run is kept.
+  std::filesystem::create_directories(dir / "resumed");
+  std::ofstream(dir / "resumed/best.pth") << "an earlier run";
+  std::ofstream(dir / "resumed/stale.txt") << "x";
   auto first = tiny_stsanet(data, dir / "resumed");
   first.epochs = 1;  // "interrupted" after one epoch
   first.val_every = 2;
+  first.overwrite = true;
   Trainer(first).run();
+  std::vector<std::string> files;
+  for (const auto &e : std::filesystem::directory_iterator(dir.path() + "/resumed"))
+    files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"best.pth", "curves.png", "last.pth", "log.csv"}));
+  EXPECT_GT(std::filesystem::file_size(dir / "resumed/best.pth"), 1000u);
+  for (const auto &e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".resumed"), std::string::npos) << e.path();
+  // --resume continues in the (non-empty) folder.
   auto second = first;
+  second.overwrite = false;
   second.epochs = 2;
   second.resume = true;
   Trainer resumed(second);
@@ -501,4 +550,29 @@ TEST(TrainTool, HelpAndOneLineErrors) {
   EXPECT_NE(size.output.find("--input-size"), std::string::npos) << size.output;
   const auto baseline = run_tool("--model baseline --data x --out " + (dir / "out"));
   EXPECT_EQ(baseline.code, 1);
+}
+
+TEST(TrainTool, NonEmptyOutIsRefusedBeforeAnyWork) {
+  TempDir dir;
+  const std::string out = dir / "run";
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/log.csv") << "an earlier run";
+  // --data does not exist: the refusal comes first, in one line naming --out.
+  const auto refused = run_tool("--model stsanet --data " + (dir / "nothing") + " --out " + out);
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_EQ(refused.output,
+            "saliency-train: " + out + ": not empty (1 entry); pass --overwrite to replace it\n");
+  const auto both = run_tool("--model stsanet --data x --out " + out + " --resume --overwrite");
+  EXPECT_EQ(both.code, 2);
+  EXPECT_NE(both.output.find("--overwrite"), std::string::npos) << both.output;
+  // With --overwrite the missing data is reported and the earlier run is kept.
+  const auto bad_data =
+      run_tool("--model stsanet --data " + (dir / "nothing") + " --out " + out + " --overwrite");
+  EXPECT_EQ(bad_data.code, 1);
+  EXPECT_NE(bad_data.output.find(dir / "nothing"), std::string::npos) << bad_data.output;
+  std::ifstream log(out + "/log.csv");
+  std::string line;
+  std::getline(log, line);
+  EXPECT_EQ(line, "an earlier run");
+  EXPECT_NE(run_tool("--help").output.find("--overwrite"), std::string::npos);
 }

@@ -64,7 +64,12 @@ struct TrainOptions {
   ModelKind model = ModelKind::STSANet;
   std::string data;  ///< dataset root (salmodel/dataset.hpp layouts)
   data::Layout layout = data::Layout::DHF1K;
-  std::string out;  ///< output folder (created)
+  /// Output folder, created. A fresh run (not `resume`) refuses one that is
+  /// not empty unless `overwrite`: the folder then holds one run's files only.
+  std::string out;
+  /// Fresh run into a non-empty `out`: replace it with an empty folder once the
+  /// options, data and initial weights have been checked, before training.
+  bool overwrite = false;
 
   // Architecture (small configurations for quick runs; defaults are official).
   int width_divisor = 1;

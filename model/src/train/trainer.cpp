@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "grad_sync.hpp"
+#include "salflow/cli.hpp"
 #include "salmodel/autocast_scope.hpp"
 #include "salmodel/checkpoint.hpp"
 #include "salmodel/metrics.hpp"
@@ -85,6 +86,20 @@ struct Trainer::Impl {
     schedule = LrSchedule::parse(o.schedule);
     if (o.data.empty()) throw TrainError("--data is required");
     if (o.out.empty()) throw TrainError("--out is required");
+    if (o.resume && o.overwrite)
+      throw TrainError("--resume continues the run in " + o.out +
+                       "; --overwrite would replace it: pass one of them");
+    // A fresh run refuses a folder holding an earlier run's files before any
+    // work (DESIGN.md: an output folder holds exactly one run's outputs);
+    // --resume continues in that folder, so it is the one case that may not be
+    // empty. Only rank 0 writes --out.
+    if (!o.resume && is_writer()) {
+      try {
+        flow::cli::check_output_dir(o.out, o.overwrite);
+      } catch (const std::runtime_error &e) {
+        throw TrainError(e.what());
+      }
+    }
     if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size)
       throw TrainError("--rank " + std::to_string(o.rank) + " must be in [0, --world-size " +
                        std::to_string(o.world_size) + ")");
@@ -139,7 +154,21 @@ struct Trainer::Impl {
         param_names.push_back(item.key());
         params.push_back(item.value());
       }
-    if (is_writer()) fs::create_directories(o.out);
+    if (is_writer()) {
+      if (!o.resume && o.overwrite && fs::exists(o.out)) {
+        // Replaced only now that the options, data and weights were accepted,
+        // so a run that cannot start leaves the earlier one alone. Unlike the
+        // other tools the new run cannot be staged and swapped in at the end:
+        // last.pth must be in --out while training, for --resume.
+        try {
+          flow::cli::StagedDir fresh(o.out, /*overwrite=*/true);
+          fresh.commit();  // an empty folder takes the old one's place
+        } catch (const std::runtime_error &e) {
+          throw TrainError(e.what());
+        }
+      }
+      fs::create_directories(o.out);
+    }
     if (o.world_size > 1) sync = std::make_unique<GradSync>(o.dist_init, o.world_size, o.rank);
     new_optimizer();
     if (o.resume) restore();
