@@ -120,3 +120,26 @@ run_pipeline() {
   # shellcheck disable=SC2086
   eval ${preload:+env $preload} gst-launch-1.0 -e $1
 }
+
+# replace_dir NEW FINAL: puts the complete folder NEW at FINAL. A folder already
+# at FINAL is replaced as a whole, never merged into (DESIGN.md: an output folder
+# holds exactly one run's outputs), the way the tools' --overwrite does it: FINAL
+# is renamed to a hidden .NAME.old-XXXXXXXX, NEW to FINAL (on failure the old
+# folder is put back), then the old one is removed.
+replace_dir() {
+  local new=$1 final=$2 old
+  if [ -e "$final" ] || [ -L "$final" ]; then
+    if [ ! -d "$final" ] || [ -L "$final" ]; then die "$final: exists and is not a directory"; fi
+    old=$(mktemp -d "$(dirname "$final")/.$(basename "$final").old-XXXXXXXX") ||
+      die "$(dirname "$final"): cannot create a directory here"
+    # mv -T renames onto the empty folder mktemp made instead of moving into it.
+    mv -T "$final" "$old" || { rmdir "$old"; die "$final: cannot move the earlier output aside"; }
+    if ! mv -T "$new" "$final"; then
+      mv -T "$old" "$final"
+      die "$final: cannot move the results into place"
+    fi
+    rm -rf "$old" || die "$final: replaced, but the earlier output $old could not be removed"
+  else
+    mv -T "$new" "$final" || die "$final: cannot move the results into place"
+  fi
+}

@@ -8,7 +8,8 @@
 # on VIDEO (default: a clip the project generates, moving objects on a textured
 # background) and writes, under out/demo/:
 #   <name>-saliency.mp4   the video with the saliency heat map over it
-#   maps/NNNN.png         one saliency map per frame (8-bit, frame resolution)
+#   maps/NNNN.png         one saliency map per frame (8-bit, frame resolution);
+#                         replaced as a whole on every run
 #
 # The model is STSANet when weights are given (WEIGHTS=STSANet_DHF1K.pth), the
 # weight-free baseline otherwise. Environment: MODEL, WEIGHTS, DEVICE (cpu, cuda,
@@ -43,11 +44,13 @@ run_pipeline "$(decode_chain "$INPUT") ! opticalflow downscale=2 ! queue ! $(sal
 mv "$PART" "$VIDEO_OUT"
 
 # The same maps as files, from the CLI that drives the same Predictor as the element.
-predict_args=(--model "$MODEL" --device "$DEVICE" --input "$INPUT" --output "$OUT_DIR/maps")
+# The script owns maps/: --overwrite replaces an earlier run's maps as a whole, so
+# the folder holds exactly this video's maps.
+predict_args=(--model "$MODEL" --device "$DEVICE" --input "$INPUT" --output "$OUT_DIR/maps" --overwrite)
 [[ -n "$WEIGHTS" ]] && predict_args+=(--weights "$WEIGHTS")
 "$BUILD_DIR/model/tools/saliency-predict" "${predict_args[@]}"
 
 echo
 echo "Results ($MODEL):"
 echo "  overlay video: $VIDEO_OUT"
-echo "  saliency maps: $OUT_DIR/maps/ ($(ls "$OUT_DIR/maps" | wc -l) PNG files)"
+echo "  saliency maps: $OUT_DIR/maps/ ($(find "$OUT_DIR/maps" -maxdepth 1 -name '*.png' | wc -l) PNG files)"
