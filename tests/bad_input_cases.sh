@@ -41,7 +41,7 @@ row() {
 }
 
 P="$B/model/tools/saliency-predict" E="$B/model/tools/saliency-eval" EE="$B/model/tools/saliency-encode-eval"
-SB="$B/model/tools/saliency-bench"
+SB="$B/model/tools/saliency-bench" MD="$B/model/tools/saliency-make-dataset" TR="$B/model/tools/saliency-train"
 FE="$B/flow/tools/flow-eval" FX="$B/flow/tools/flow-extract" CLIP="$B/flow/tools/saliency-make-clip"
 GL=$(command -v gst-launch-1.0)
 
@@ -170,6 +170,7 @@ row saliency-predict "--interval-mode sideways" - "$P" --model baseline --interv
 row saliency-predict "--precision half on the CPU" - "$P" --model stsanet --random-init --precision half --input "$T/clip.avi" --output "$T/out/a"
 row saliency-predict "--cuda-graphs on the CPU" - "$P" --model stsanet --random-init --cuda-graphs --input "$T/clip.avi" --output "$T/out/a"
 "$P" --model baseline --quiet --input "$T/clip.avi" --output "$T/sixmaps" >/dev/null 2>&1
+row saliency-predict "output folder not empty (an earlier run), no --overwrite" sixmaps "$P" --model baseline --input "$T/clip.avi" --output "$T/sixmaps"
 row saliency-bench "--interval-blend-maps: 6 maps (9 needed)" sixmaps "$SB" --interval-blend-maps "$T/sixmaps"
 row saliency-bench "--interval-blend-maps: folder missing" nomaps "$SB" --interval-blend-maps "$T/nomaps"
 if [[ -x "$EE" ]]; then
@@ -186,6 +187,10 @@ row flow-eval "prediction and ground truth differ in size" other-size.flo "$FE" 
 row flow-eval "file missing" missing.flo "$FE" --pred "$T/good.flo" --gt "$T/missing.flo"
 row flow-extract "input missing" missing.mp4 "$FX" --input "$T/missing.mp4" --output "$T/out/f"
 row flow-extract "input: text file named .mp4" video.mp4 "$FX" --input "$T/video.mp4" --output "$T/out/f"
+row flow-extract "output folder not empty, no --overwrite" sixmaps "$FX" --input "$T/clip.avi" --output "$T/sixmaps"
+row saliency-make-dataset "--out folder not empty, no --overwrite" sixmaps "$MD" --out "$T/sixmaps" --quiet
+row saliency-train "new run, --out folder not empty, no --overwrite" sixmaps "$TR" --model stsanet --data "$T/empty" --out "$T/sixmaps"
+row saliency-train "--resume with --overwrite" - "$TR" --model stsanet --data "$T/empty" --out "$T/sixmaps" --resume --overwrite
 row saliency-eval "fixation .mat is v7.3 (HDF5)" 0001.mat "$E" --pred "$T/pred-v73" --gt "$T/gt-v73" --metrics nss
 row saliency-eval "fixation .mat lacks variable I" 0001.mat "$E" --pred "$T/pred-wrongvar" --gt "$T/gt-wrongvar" --metrics nss
 row saliency-eval "fixation .mat truncated" 0001.mat "$E" --pred "$T/pred-trunc" --gt "$T/gt-trunc" --metrics nss
