@@ -18,7 +18,9 @@
  * The map is min-max normalised per frame and scaled to the frame
  * (bilinear); each pixel is blended with the colormap's colour with weight
  * `alpha` × map, so where the map is lowest the picture is left as it was.
- * `show-peak` adds a cross-hair at the map's maximum. With `mode=map` the
+ * `show-peak` adds a cross-hair at the map's maximum. A flat map (constant,
+ * or constant up to fp32 rounding) has nothing to show: no heat and no
+ * cross-hair, the frame passes unchanged. With `mode=map` the
  * picture is replaced by the colour-mapped map (with `colormap=gray` on RGB
  * or GRAY8-bound output, the 8-bit min-max normalised map, as
  * `saliency-predict --format png` writes it). Frames without a map pass

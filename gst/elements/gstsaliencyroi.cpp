@@ -22,7 +22,9 @@
  * and a "saliency" structure with the region's `score` in (0,1].
  *
  * Regions are the connected areas where the map, min-max normalised, is at
- * least `threshold`, best peak first, grown to 16-pixel macroblocks.
+ * least `threshold`, best peak first, grown to 16-pixel macroblocks. A flat
+ * map (constant, or constant up to fp32 rounding) has no region: nothing
+ * stands out, so the frame gets no ROI and the encoder uniform quality.
  * msdkh264enc re-initialises whenever the ROI set changes, so the element
  * keeps the previous frame's rectangles while every new rectangle overlaps
  * one of them by at least `keep-iou` (intersection over union).

@@ -37,7 +37,7 @@ static const char *kUsage =
     "  --precision P    fp32 (default); on CUDA also fp16 or bf16 (autocast) and half (STSANet with\n"
     "                   fp16 weights and activations, the fastest on a GPU)\n"
     "  --cuda-graphs    CUDA, STSANet, fp32 or half: replay each forward pass from a CUDA graph\n"
-    "  --format F       png: 8-bit, min-max normalised per frame (default);\n"
+    "  --format F       png: 8-bit, min-max normalised per frame (default; a flat map is all 0);\n"
     "                   npy: float32 model output resized to the frame (no normalisation)\n"
     "  --overlay FILE   also write a heat-map overlay video (.avi Motion-JPEG or .mp4)\n"
     "  --flow DIR       precomputed forward flows NNNN.flo (frame NNNN -> next), as flow-extract writes\n"
@@ -71,7 +71,10 @@ class MapWriter {
       cv::Mat m(height_, width_, CV_32F, full.data()), out;
       double lo, hi;
       cv::minMaxLoc(m, &lo, &hi);
-      m.convertTo(out, CV_8U, hi > lo ? 255.0 / (hi - lo) : 0.0, hi > lo ? -lo * 255.0 / (hi - lo) : 0.0);
+      // A flat map (constant, or a range of rounding noise) is written all
+      // black: stretching its few ulps to 0..255 would draw noise.
+      const model::MinMaxScale s = model::min_max_scale(lo, hi);
+      m.convertTo(out, CV_8U, 255.0 * s.scale, 255.0 * s.offset);
       const std::string path = dir_.file(name + ".png");
       if (!cv::imwrite(path, out)) throw std::runtime_error(path + ": cannot write PNG");
     }

@@ -761,6 +761,26 @@ TEST_F(ElementTest, OverlayMapModeReplacesThePictureByTheGreyMap) {
   EXPECT_EQ(pixel(out[0].get(), GST_VIDEO_FORMAT_RGB, 3, 20), (std::vector<guint8>{0, 0, 0}));
 }
 
+TEST_F(ElementTest, OverlayDrawsNothingForAFlatMapEvenWithShowPeak) {
+  // A black frame's map (issue #16) is flat: no heat, and no cross-hair (its
+  // "first maximum" put one in the top-left corner). Constant and rounding-noise maps.
+  for (int noisy = 0; noisy < 2; ++noisy) {
+    SCOPED_TRACE(noisy ? "rounding noise" : "constant");
+    Harness h("saliencyoverlay alpha=0.8 show-peak=true");
+    h.set_caps(rgb_caps());
+    BufferPtr b = grey_frame_with_hot_cell(GST_VIDEO_FORMAT_RGB, false);
+    std::vector<float> map(8 * 6, 0.25f);
+    if (noisy)
+      for (size_t i = 0; i < map.size(); i += 3) map[i] = std::nextafter(0.25f, 1.f);
+    gst_buffer_add_saliency_meta(b.get(), 8, 6, map.data());
+    BufferPtr reference(gst_buffer_copy_deep(b.get()));
+    ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+    auto out = h.pull_all();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(same_bytes(out[0].get(), reference.get()));
+  }
+}
+
 // ------------------------------------------------------------------ saliencyroi
 
 namespace {
@@ -850,6 +870,30 @@ TEST_F(ElementTest, RoiReplacesItsOwnRegionsAndKeepsStableOnes) {
   // The second element replaced the first one's 4-default regions (3 blobs) by its own 3.
   EXPECT_EQ(rois(out[0].get()).size(), 3u);
   EXPECT_EQ(rois(out[1].get()).size(), 3u);
+}
+
+TEST_F(ElementTest, RoiAddsNoRegionForAFlatMap) {
+  // Constant, and constant up to rounding noise (normalised, the noise cells
+  // were regions of score 1): nothing stands out, so no ROI, uniform quality.
+  for (int noisy = 0; noisy < 2; ++noisy) {
+    SCOPED_TRACE(noisy ? "rounding noise" : "constant");
+    Harness h("saliencyroi");
+    h.set_caps("video/x-raw,format=I420,width=320,height=180,framerate=25/1");
+    BufferPtr b = make_frame(
+        GST_VIDEO_FORMAT_I420, 320, 180,
+        [](int, int) -> Rgb {
+          return {0, 0, 0};
+        },
+        0);
+    std::vector<float> map(16 * 9, 0.6f);
+    if (noisy)
+      for (size_t i = 0; i < map.size(); i += 7) map[i] = std::nextafter(0.6f, 1.f);
+    gst_buffer_add_saliency_meta(b.get(), 16, 9, map.data());
+    ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+    auto out = h.pull_all();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(rois(out[0].get()).empty());
+  }
 }
 
 // ------------------------------------------------------------------ whole chain

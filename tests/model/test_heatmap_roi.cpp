@@ -395,3 +395,90 @@ TEST(SalientRegions, IouAndStabilisation) {
 }
 
 }  // namespace
+
+// ---------------------------------------------- flat maps (issue #16)
+
+namespace {
+
+// A map that is 0.7 everywhere but for a few cells a couple of ulps above: the
+// range is rounding noise, as a constant map carried through fp32 arithmetic
+// (resize, blur, blend) comes out.
+std::vector<float> rounding_noise_map(int n) {
+  std::vector<float> m(std::size_t(n), 0.7f);
+  for (int i = 0; i < n; i += 5) m[i] = std::nextafter(std::nextafter(0.7f, 1.f), 1.f);
+  return m;
+}
+
+}  // namespace
+
+TEST(MinMax, FlatRangeIsRoundingNoiseRelativeToTheMagnitude) {
+  using model::is_flat_range;
+  const float eps = std::numeric_limits<float>::epsilon();
+  EXPECT_TRUE(is_flat_range(0.0, 0.0));                     // all zeros
+  EXPECT_TRUE(is_flat_range(0.3, 0.3));                     // constant
+  EXPECT_TRUE(is_flat_range(-2.0, -2.0));                   // negative constant
+  EXPECT_TRUE(is_flat_range(0.7, 0.7 * (1 + 8 * eps)));     // 8 ulps
+  EXPECT_TRUE(is_flat_range(1e6, 1e6 * (1 + 32 * eps)));    // relative, not absolute
+  EXPECT_TRUE(is_flat_range(0.0, 1e-40));                   // subnormal noise on zero
+  EXPECT_TRUE(is_flat_range(std::nan(""), 1.0));            // no range to divide by
+  EXPECT_FALSE(is_flat_range(0.7, 0.7 * (1 + 128 * eps)));  // past the bound
+  EXPECT_FALSE(is_flat_range(0.5, 0.5 + 1.0 / 255 / 100));  // 1 % of an 8-bit level
+  EXPECT_FALSE(is_flat_range(0.0, 1e-30));                  // tiny but all real
+  EXPECT_FALSE(is_flat_range(-1.0, 1.0));
+
+  const model::MinMaxScale flat = model::min_max_scale(0.25, 0.25);
+  EXPECT_TRUE(flat.flat);
+  EXPECT_EQ(flat.scale, 0.0);
+  EXPECT_EQ(flat.offset, 0.0);
+  const model::MinMaxScale s = model::min_max_scale(2.0, 6.0);
+  EXPECT_FALSE(s.flat);
+  EXPECT_EQ(s.scale, 0.25);  // powers of two: exact
+  EXPECT_EQ(s.offset, -0.5);
+}
+
+TEST(Heatmap, RoundingNoiseMapDrawsNoHeatAndConstantMapNoPeakMarker) {
+  HeatmapStyle style;
+  style.alpha = 1.f;
+  style.mark_peak = true;
+  for (int noisy = 0; noisy < 2; ++noisy) {
+    SCOPED_TRACE(noisy ? "rounding noise" : "constant");
+    PackedImage img(40, 30, 3, 2, 90);
+    const auto copy = img.data;
+    const std::vector<float> map =
+        noisy ? rounding_noise_map(8 * 6) : std::vector<float>(8 * 6, 0.f);
+    model::blend_heatmap(img.data.data(), 40, 30, img.stride(), model::PixelFormat::RGB,
+                         MapView{map.data(), 8, 6}, style);
+    EXPECT_EQ(img.data, copy) << "no heat and no cross-hair (it was drawn in the corner)";
+  }
+  // replace_picture: the lowest colour everywhere, not stretched noise.
+  style.replace_picture = true;
+  style.colormap = Colormap::Gray;
+  style.mark_peak = false;
+  PackedImage img(8, 6, 3, 0, 90);
+  const auto map = rounding_noise_map(8 * 6);
+  model::blend_heatmap(img.data.data(), 8, 6, img.stride(), model::PixelFormat::RGB,
+                       MapView{map.data(), 8, 6}, style);
+  for (auto v : img.data) ASSERT_EQ(v, 0);
+}
+
+TEST(Heatmap, SmallButRealRangeIsStillDrawn) {
+  // The flatness bound must not swallow real contrast: a map 0.7 everywhere and
+  // 0.7001 in one cell (1e-4, about 900 ulps) gets its peak marked and drawn.
+  std::vector<float> map(4 * 4, 0.7f);
+  map[2 * 4 + 1] = 0.7001f;
+  PackedImage img(40, 40, 3, 0, 0);
+  HeatmapStyle style;
+  style.alpha = 1.f;
+  style.mark_peak = true;
+  model::blend_heatmap(img.data.data(), 40, 40, img.stride(), model::PixelFormat::RGB,
+                       MapView{map.data(), 4, 4}, style);
+  EXPECT_EQ(img.px(15, 25)[0], 255) << "cross-hair at the centre of cell (1, 2)";
+}
+
+TEST(SalientRegions, RoundingNoiseMapHasNoRegions) {
+  // Stretched to [0,1], the noise cells were regions of score 1 scattered over the frame.
+  const auto map = rounding_noise_map(16 * 9);
+  EXPECT_TRUE(model::find_salient_regions(MapView{map.data(), 16, 9}, 384, 216, {}).empty());
+  const std::vector<float> zero(16 * 9, 0.f);
+  EXPECT_TRUE(model::find_salient_regions(MapView{zero.data(), 16, 9}, 384, 216, {}).empty());
+}

@@ -258,3 +258,28 @@ TEST(VideoQuality, BdRateRejectsTooFewPointsOrDisjointRanges) {
 }
 
 }  // namespace
+
+TEST(QpMap, ConstantMapsGiveExactlyZeroOffsetsAtAnySize) {
+  // Uniform quality for a featureless frame, exactly (x264 adds the offsets to
+  // every macroblock's QP): constant maps whose macroblock averages differ by
+  // rounding (odd frame sizes, partial macroblocks) and a map of rounding noise
+  // whose macroblocks average to values one ulp apart (that gave |offsets| ~1e-7).
+  std::vector<float> noise(32 * 32, 0.3f);
+  for (int y = 16; y < 32; ++y)
+    for (int x = 16; x < 32; ++x) noise[y * 32 + x] = std::nextafter(0.3f, 1.f);
+  const std::vector<float> constant(7 * 5, 0.3f), ones(7 * 5, 1.f);
+  struct Case {
+    const std::vector<float> *map;
+    int mw, mh, fw, fh;
+  } cases[] = {{&noise, 32, 32, 32, 32},
+               {&constant, 7, 5, 301, 173},
+               {&ones, 7, 5, 250, 99},
+               {&constant, 7, 5, 1920, 1080}};
+  for (const Case &c : cases)
+    for (QpMapping mapping : {QpMapping::LogRatio, QpMapping::Linear}) {
+      const auto o = model::saliency_to_qp_offsets(MapView{c.map->data(), c.mw, c.mh}, c.fw, c.fh,
+                                                   {1.0, 8.0, mapping});
+      ASSERT_EQ(o.size(), std::size_t(model::macroblock_grid(c.fw, c.fh).count()));
+      for (float x : o) ASSERT_EQ(x, 0.f) << c.fw << "x" << c.fh;
+    }
+}

@@ -60,8 +60,10 @@ struct QpOffsetOptions {
 /// Salient macroblocks get negative offsets (finer quantisation); the offsets
 /// never increase with s_i. Rate control (ABR/CBR) keeps the bitrate; with CRF
 /// the log-ratio offsets' positive mean (Jensen) lowers it somewhat. A map
-/// that is 0 everywhere (no information) gives all-zero offsets; negative
-/// map values count as 0.
+/// whose macroblock averages are flat (is_flat_range in heatmap.hpp: constant,
+/// 0 everywhere, or differing only by fp32 rounding) carries no information
+/// and gives all-zero offsets, i.e. uniform quality; negative map values
+/// count as 0.
 /// Throws std::invalid_argument for an empty map, non-finite values, a non-positive frame size,
 /// strength < 0 or max_offset <= 0.
 std::vector<float> saliency_to_qp_offsets(const MapView &map, int frame_width, int frame_height,

@@ -38,7 +38,8 @@ struct RoiOptions {
 
 /// Thresholds the map, finds its 8-connected components and returns the
 /// bounding rectangles of the best max_regions of them, scaled to a frame of
-/// frame_width x frame_height. A flat map (max == min) has no salient region.
+/// frame_width x frame_height. A flat map (is_flat_range in heatmap.hpp:
+/// constant, all zeros, or a range of fp32 rounding noise) has no salient region.
 /// Throws std::invalid_argument for an empty map, non-finite values, a
 /// non-positive frame size or max_regions < 1.
 std::vector<SalientRegion> find_salient_regions(const MapView &map, int frame_width,

@@ -127,7 +127,7 @@ void check_frame(const OverlayFrame &frame) {
 }
 
 // The map min-max normalised to [0,1] at its own resolution; empty when the
-// map is flat. Throws for non-finite values.
+// map is flat (is_flat_range: no heat to draw). Throws for non-finite values.
 cv::Mat normalised_map(const MapView &map) {
   if (!map.values || map.width <= 0 || map.height <= 0)
     throw std::invalid_argument("heat map: empty saliency map");
@@ -136,9 +136,10 @@ cv::Mat normalised_map(const MapView &map) {
     throw std::invalid_argument("heat map: saliency map has non-finite values");
   double lo = 0.0, hi = 0.0;
   cv::minMaxLoc(m, &lo, &hi);
-  if (!(hi > lo)) return {};
+  const MinMaxScale s = min_max_scale(lo, hi);
+  if (s.flat) return {};
   cv::Mat n;
-  m.convertTo(n, CV_32FC1, 1.0 / (hi - lo), -lo / (hi - lo));
+  m.convertTo(n, CV_32FC1, s.scale, s.offset);
   return n;
 }
 
@@ -354,8 +355,9 @@ void blend_heatmap(const OverlayFrame &frame, const MapView &map, const HeatmapS
   check_frame(frame);
   if (!is_yuv(frame.format)) packed_layout(frame.format);  // validates the format
   cv::Mat normalised = normalised_map(map);                // validates the map
+  const bool flat = normalised.empty();
   const auto &lut = colormap_lut(style.colormap);
-  if (style.replace_picture && normalised.empty())
+  if (style.replace_picture && flat)
     normalised = cv::Mat::zeros(map.height, map.width, CV_32FC1);  // flat: the lowest colour
   const float alpha = style.replace_picture ? -1.f : style.alpha;
   if (!normalised.empty() && (style.replace_picture || style.alpha > 0.f)) {
@@ -364,7 +366,10 @@ void blend_heatmap(const OverlayFrame &frame, const MapView &map, const HeatmapS
     else
       blend_packed(frame, normalised, lut, alpha);
   }
-  if (style.mark_peak) {
+  // A flat map has no peak: find_peak would return its first cell, and a
+  // marker in the top-left corner on every black frame of a fade would only
+  // mislead.
+  if (style.mark_peak && !flat) {
     const Peak p = find_peak(map, frame.width, frame.height);
     draw_cross(frame, p.x, p.y);
   }

@@ -93,6 +93,12 @@ std::vector<float> saliency_to_qp_offsets(const MapView &map, int frame_width, i
   std::vector<float> s = macroblock_saliency(map, frame_width, frame_height);
   if (options.strength == 0) return std::vector<float>(s.size(), 0.f);
   for (float &v : s) v = std::max(v, 0.f);
+  // Macroblocks that are all equally salient (a constant map, an all-zero one,
+  // or one whose macroblock averages differ only by rounding) get uniform
+  // quality: all-zero offsets, exactly. Without this, log2(s_i / m) of a
+  // constant map is rounding noise of ~1e-7 QP, not 0.
+  const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
+  if (is_flat_range(*lo, *hi)) return std::vector<float>(s.size(), 0.f);
   double mean = 0;
   for (float v : s) mean += v;
   mean /= double(s.size());

@@ -39,9 +39,12 @@ std::vector<SalientRegion> find_salient_regions(const MapView &map, int frame_wi
 
   double lo = 0.0, hi = 0.0;
   cv::minMaxLoc(m, &lo, &hi);
-  if (!(hi > lo)) return {};
+  // A flat map (is_flat_range) has no region that stands out. Normalising a
+  // range of rounding noise would threshold noise: regions anywhere.
+  const MinMaxScale s = min_max_scale(lo, hi);
+  if (s.flat) return {};
   cv::Mat normalised;
-  m.convertTo(normalised, CV_32FC1, 1.0 / (hi - lo), -lo / (hi - lo));
+  m.convertTo(normalised, CV_32FC1, s.scale, s.offset);
   const float threshold = std::clamp(options.threshold, 0.f, 1.f);
   cv::Mat mask = normalised >= threshold;  // CV_8UC1, 255 where salient
 
