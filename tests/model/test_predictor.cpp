@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <sched.h>
 
@@ -672,4 +673,47 @@ TEST(CpuAllocator, ReusesLargeBlocksAndKeepsValues) {
   // Small tensors and views still work (malloc'd, freed through the same allocator).
   auto small = torch::arange(10, torch::kFloat32);
   EXPECT_EQ(small.slice(0, 2, 5).sum().item<float>(), 9.0f);
+namespace {
+
+// Key maps that cancel in the blend: frame id 1 gives [0, 0.3], id 5 gives
+// [0.9, 0]. Frame 1 of an interval of 4 is 0.75 * [0, 0.3] + 0.25 * [0.9, 0]
+// = [0.225, 0.225]: flat in exact arithmetic, 1.5e-8 apart in fp32 (the two
+// products round differently). Other ids: [0.5, 0.5] (flat, constant).
+class CancellingModel final : public model::SaliencyModel {
+ public:
+  std::string name() const override { return "cancelling"; }
+  model::WindowSpec window_spec() const override { return {}; }
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) override {
+    return rgb[0][0][0].to(torch::kFloat32);
+  }
+  torch::Tensor predict(const std::vector<model::Window> &windows) override {
+    torch::Tensor out = torch::full({int64_t(windows.size()), 1, 2}, 0.5f);
+    for (size_t b = 0; b < windows.size(); ++b) {
+      const int id = int(windows[b].frames[0].item<float>());
+      if (id == 1) out[b][0][0] = 0.f, out[b][0][1] = 0.3f;
+      if (id == 5) out[b][0][0] = 0.9f, out[b][0][1] = 0.f;
+    }
+    return out;
+  }
+  void to(torch::Device, torch::Dtype) override {}
+  torch::Device device() const override { return torch::kCPU; }
+};
+
+}  // namespace
+
+TEST(Predictor, BidirectionalBlendThatIsFlatIsNotStretched) {
+  // The blend is rescaled to the key maps' interpolated range, [0, 0.45] here;
+  // stretching the flat blend's 1.5e-8 to it gave [0.45, 0] or [0, 0.45], a map
+  // unrelated to either key map. Flat stays flat, at its own value.
+  Predictor p(std::make_unique<CancellingModel>(), bidirectional(4));
+  const auto maps = run_ramp(p, 9);  // keys 1, 5, 9 by id
+  ASSERT_EQ(maps.size(), 9u);
+  const auto &m = maps[1].values;
+  ASSERT_EQ(m.size(), 2u);
+  // 0.225 to within the blend's rounding (a few ulps of 0.225, ~1.5e-8 each).
+  EXPECT_NEAR(m[0], 0.225, 1e-7);
+  EXPECT_NEAR(m[1], 0.225, 1e-7);
+  // Frames 5..7 blend [0.9, 0] with the constant [0.5, 0.5]: a real range, rescaled as before.
+  for (int t = 5; t < 8; ++t)
+    for (float v : maps[t].values) EXPECT_TRUE(std::isfinite(v) && v >= 0.f && v <= 1.f) << t;
 }

@@ -12,6 +12,7 @@
 #include "salflow/estimator.hpp"
 #include "salmodel/autocast_scope.hpp"
 #include "salmodel/cpu_runtime.hpp"
+#include "salmodel/heatmap.hpp"  // is_flat_range
 #include "salmodel/saliency_model.hpp"
 
 namespace model {
@@ -323,8 +324,14 @@ struct Predictor::Impl {
       torch::Tensor m = fwd[j] * a + bwd[j] * b;
       const auto [lo, hi] = value_range(m);
       const double want_lo = a * lo_k + b * lo_e, want_hi = a * hi_k + b * hi_e;
-      if (hi - lo > 1e-12) m = ((m - lo) * ((want_hi - want_lo) / (hi - lo)) + want_lo).clamp(want_lo, want_hi);
-      out.push_back(m.contiguous());
+      // A flat blend (is_flat_range: both key maps constant, e.g. on a fade to
+      // black, or two maps that cancel) has no shape to stretch: rescaling its
+      // rounding noise to the key maps' range would paint a full-contrast noise
+      // pattern. It keeps its value, which a convex blend of maps within their
+      // ranges already has inside [want_lo, want_hi] (the clamp only removes
+      // rounding).
+      if (!is_flat_range(lo, hi)) m = (m - lo) * ((want_hi - want_lo) / (hi - lo)) + want_lo;
+      out.push_back(m.clamp(want_lo, want_hi).contiguous());
     }
     return out;
   }
