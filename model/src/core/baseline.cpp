@@ -27,11 +27,34 @@
 // weigh 0.25 of the total, so the map trails fast changes by about 2 frames,
 // comparable to the 100-200 ms by which gaze follows events. Cost: two weighted sums
 // of 7 small maps per frame; the window holds 6 more prepared frames.
+//
+// Featureless frames (issue #16: black, white, any constant grey or colour, the
+// end of every fade to black): the spectral residual is undefined for them.
+// The spectrum of a constant frame has nothing but its DC term: all of it for a
+// black frame, and every other coefficient is 0 or fp32 rounding noise. With
+// the log amplitude at its floor everywhere, the residual is 0, exp(0) gives a
+// flat unit spectrum, and angle(0) gives zero phase: its inverse FFT is a unit
+// impulse at (0,0), which survived blur, centre prior and normalisation as a
+// 1.0 in the map's corner with 0 everywhere else. (A grey frame's rounding
+// noise instead gave noise with random phases: a noise map under the prior.)
+// So a frame whose luma range at the spectral grid is flat (is_flat_range:
+// rounding noise at most) has no static saliency: its static term is uniform
+// (1 everywhere: no location stands out), and with no motion the map is the
+// centre prior, blurred and normalised, the same for black, white and grey.
+// During a fade the temporal average blends the last content maps into that
+// uniform term, so the map relaxes to the centre prior over the window instead
+// of jumping. Not fixed here: the flow between two frames of a fade is not
+// motion-free (DIS reads part of the brightness change as motion: 0.3-3 px on
+// the synthetic scene of test_baseline.cpp's fade, mostly along the top
+// border), and the motion term, normalised to its own peak, can pull the maps
+// of the fading frames towards it.
 #include "salmodel/baseline.hpp"
 
 #include <cmath>
 
 #include <torch/torch.h>
+
+#include "salmodel/heatmap.hpp"  // kFlatRange*: the one flatness rule
 
 namespace model {
 namespace {
@@ -64,9 +87,19 @@ torch::Tensor resize(const torch::Tensor &x, int64_t h, int64_t w, bool antialia
                                .antialias(antialias));
 }
 
+// Per map (last two dims): whether its range is flat, is_flat_range in tensor
+// form (no host synchronisation on a GPU).
+torch::Tensor flat_range(const torch::Tensor &lo, const torch::Tensor &hi) {
+  return (hi - lo) <= torch::max(lo.abs(), hi.abs()) * kFlatRangeRelative + kFlatRangeAbsolute;
+}
+
+// Min-max normalisation to [0,1] per map; a flat map becomes all zeros
+// (heatmap.hpp: min_max_scale), never 0/0 or stretched rounding noise.
 torch::Tensor normalise01(const torch::Tensor &x) {
   const torch::Tensor lo = x.amin({-2, -1}, true), hi = x.amax({-2, -1}, true);
-  return (x - lo) / (hi - lo).clamp_min(1e-12);
+  const torch::Tensor flat = flat_range(lo, hi);
+  const torch::Tensor range = torch::where(flat, torch::ones_like(hi), hi - lo);
+  return ((x - lo) / range).masked_fill(flat, 0.0);
 }
 
 class BaselineModel final : public SaliencyModel {
@@ -96,6 +129,9 @@ class BaselineModel final : public SaliencyModel {
     torch::Tensor grey = (img.select(1, 0) * 0.299 + img.select(1, 1) * 0.587 + img.select(1, 2) * 0.114)
                              .unsqueeze(1);
     torch::Tensor small = resize(grey, sr_h_, sr_w_, /*antialias=*/true).squeeze(1);  // (1, h, w)
+    // No luma variation beyond rounding: no static saliency (see the top).
+    const torch::Tensor featureless =
+        flat_range(small.amin({-2, -1}, true), small.amax({-2, -1}, true));
     // Spectral residual: log amplitude minus its 3x3 local mean, recombined with the phase.
     torch::Tensor spectrum = torch::fft::fft2(small);
     torch::Tensor log_amp = torch::log(spectrum.abs() + 1e-8);
@@ -106,7 +142,7 @@ class BaselineModel final : public SaliencyModel {
     torch::Tensor sal = torch::fft::ifft2(torch::polar(torch::exp(residual), phase)).abs().pow(2);
     sal = gaussian_blur(sal.unsqueeze(1), 0.04 * sr_w_);  // Hou & Zhang smooth with sigma ~ 2.5 px at 64 px
     sal = resize(sal, map_h_, map_w_, false).squeeze(1);
-    return normalise01(sal);
+    return normalise01(sal).masked_fill(featureless, 1.0);
   }
 
   // Per flow: (1, h, w) motion-contrast magnitude in fractions of the frame width.
