@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "../../model/src/stranet/h5_reader.hpp"  // the in-process walk and the child's fault hook
 
 #include "salmodel/checkpoint.hpp"
+#include "salmodel/heatmap.hpp"  // min_max_scale, as saliency-predict's PNGs
 #include "salmodel/predictor.hpp"
 #include "salmodel/stranet.hpp"
 #include "test_support.hpp"
@@ -33,6 +35,34 @@ class StraNetTest : public ::testing::Test {
  protected:
   void SetUp() override { torch::manual_seed(7); }
 };
+
+// A map as saliency-predict's PNG path sees it: resized to the frame and min-max
+// normalised with model::min_max_scale to 8 bits.
+struct PngStats {
+  bool finite_in_unit_range = true, flat = false;
+  double lo = 0, hi = 0, png_mean = 0, hot_fraction = 0;
+  int peak_x = 0, peak_y = 0;
+};
+PngStats png_stats(const model::SaliencyMap &m, int w, int h) {
+  PngStats s;
+  for (float v : m.values) s.finite_in_unit_range &= std::isfinite(v) && v >= 0.f && v <= 1.f;
+  const std::vector<float> full = model::resize_map(m, w, h);
+  s.lo = *std::min_element(full.begin(), full.end());
+  s.hi = *std::max_element(full.begin(), full.end());
+  const model::MinMaxScale mm = model::min_max_scale(s.lo, s.hi);
+  s.flat = mm.flat;
+  int hot = 0, best = -1;
+  for (int i = 0; i < w * h; ++i) {
+    const double v = std::clamp(std::round(255.0 * (full[i] * mm.scale + mm.offset)), 0.0, 255.0);
+    s.png_mean += v / 255.0 / (w * h);
+    hot += v >= 128;
+    if (best < 0 || full[i] > full[best]) best = i;
+  }
+  s.hot_fraction = double(hot) / (w * h);
+  s.peak_x = best % w;
+  s.peak_y = best / w;
+  return s;
+}
 
 STRANetOptions tiny(int64_t divisor = 16) { return STRANetOptions().width_divisor(divisor); }
 
@@ -296,6 +326,38 @@ TEST_F(StraNetTest, PredictorEmitsEveryFrameCroppedToTheFrameAspect) {
     EXPECT_EQ(maps[i].frame_index, i);
     EXPECT_EQ(maps[i].width, 224);
     EXPECT_EQ(maps[i].height, 168);
+  }
+}
+
+TEST_F(StraNetTest, ConstantFramesGiveFiniteMapsAndPngsWithoutASpike) {
+  // As for STSANet: black, white and grey clips through the Predictor (with
+  // their computed, all-zero flows); finite maps in [0,1] and a PNG path that
+  // neither divides by a zero range nor shows one hot cell.
+  for (int level : {0, 255, 128}) {
+    SCOPED_TRACE("level " + std::to_string(level));
+    auto net = std::make_unique<STRANetModel>(tiny());
+    net->network()->reset_parameters(5);
+    model::Predictor predictor(std::move(net), model::PredictorOptions{});
+    const int w = 32, h = 24;
+    std::vector<std::uint8_t> pixels(std::size_t(w) * h * 3, std::uint8_t(level));
+    std::vector<model::SaliencyMap> maps;
+    for (int i = 0; i < 3; ++i)
+      for (auto &m :
+           predictor.push({pixels.data(), w, h, std::size_t(w) * 3, model::PixelFormat::RGB}))
+        maps.push_back(std::move(m));
+    for (auto &m : predictor.finish()) maps.push_back(std::move(m));
+    ASSERT_EQ(maps.size(), 3u);
+    for (const auto &m : maps) {
+      const auto stats = png_stats(m, w, h);
+      EXPECT_TRUE(stats.finite_in_unit_range);
+      // The raw map (in [0,1], B.1) is not flat on a constant frame: the
+      // letterbox, zero padding and the learned prior shape it. The PNG stretches that real
+      // range; no spike means the hot part (>= half the PNG range) is a real
+      // area, not one cell, and the PNG not near-black.
+      EXPECT_FALSE(stats.flat);
+      EXPECT_GT(stats.hot_fraction, 0.01);
+      EXPECT_GT(stats.png_mean, 0.1);
+    }
   }
 }
 

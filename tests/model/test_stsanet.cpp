@@ -19,6 +19,8 @@
 
 #include "../../model/src/stsanet/ops.hpp"  // conv3d / max_pool3d fast paths
 #include "salmodel/checkpoint.hpp"
+#include "salmodel/heatmap.hpp"  // min_max_scale, as saliency-predict's PNGs
+#include "salmodel/predictor.hpp"
 #include "salmodel/stsanet.hpp"
 #include "test_support.hpp"
 
@@ -33,6 +35,34 @@ namespace F = torch::nn::functional;
 
 // The smallest useful configuration: 32x64 frames, every width / 16.
 STSANetOptions tiny_options() { return STSANetOptions().height(32).width(64).width_divisor(16); }
+
+// A map as saliency-predict's PNG path sees it: resized to the frame and min-max
+// normalised with model::min_max_scale to 8 bits.
+struct PngStats {
+  bool finite_in_unit_range = true, flat = false;
+  double lo = 0, hi = 0, png_mean = 0, hot_fraction = 0;
+  int peak_x = 0, peak_y = 0;
+};
+PngStats png_stats(const model::SaliencyMap &m, int w, int h) {
+  PngStats s;
+  for (float v : m.values) s.finite_in_unit_range &= std::isfinite(v) && v >= 0.f && v <= 1.f;
+  const std::vector<float> full = model::resize_map(m, w, h);
+  s.lo = *std::min_element(full.begin(), full.end());
+  s.hi = *std::max_element(full.begin(), full.end());
+  const model::MinMaxScale mm = model::min_max_scale(s.lo, s.hi);
+  s.flat = mm.flat;
+  int hot = 0, best = -1;
+  for (int i = 0; i < w * h; ++i) {
+    const double v = std::clamp(std::round(255.0 * (full[i] * mm.scale + mm.offset)), 0.0, 255.0);
+    s.png_mean += v / 255.0 / (w * h);
+    hot += v >= 128;
+    if (best < 0 || full[i] > full[best]) best = i;
+  }
+  s.hot_fraction = double(hot) / (w * h);
+  s.peak_x = best % w;
+  s.peak_y = best / w;
+  return s;
+}
 
 STSANet tiny_net(std::uint64_t seed) {
   STSANet net(tiny_options());
@@ -651,6 +681,38 @@ TEST(StsaNetModel, RefusesToRunWithoutWeightsOrRandomInit) {
     const std::string message = e.what();
     EXPECT_NE(message.find("--weights"), std::string::npos) << message;
     EXPECT_NE(message.find("--random-init"), std::string::npos) << message;
+  }
+}
+
+TEST(StsaNetModel, ConstantFramesGiveFiniteMapsAndPngsWithoutASpike) {
+  // Black, white and grey clips (the end of a fade) through the Predictor:
+  // the sigmoid keeps the raw map in (0,1); the PNG path min-max normalises it
+  // as saliency-predict does (model::min_max_scale), which must neither divide
+  // by a zero range nor turn the map into one hot cell.
+  for (int level : {0, 255, 128}) {
+    SCOPED_TRACE("level " + std::to_string(level));
+    auto net = std::make_unique<STSANetModel>(tiny_options());
+    net->network()->reset_parameters(21);
+    model::Predictor p(std::move(net), model::PredictorOptions{});
+    const int w = 72, h = 40;
+    std::vector<std::uint8_t> px(std::size_t(w) * h * 3, std::uint8_t(level));
+    std::vector<model::SaliencyMap> maps;
+    for (int i = 0; i < 3; ++i)
+      for (auto &m : p.push({px.data(), w, h, std::size_t(w) * 3, model::PixelFormat::RGB}))
+        maps.push_back(std::move(m));
+    for (auto &m : p.finish()) maps.push_back(std::move(m));
+    ASSERT_EQ(maps.size(), 3u);
+    for (const auto &m : maps) {
+      const auto stats = png_stats(m, w, h);
+      EXPECT_TRUE(stats.finite_in_unit_range);
+      // The raw map (a sigmoid) is not flat on a constant frame: the network's
+      // zero padding makes the border differ. The PNG stretches that real
+      // range; no spike means the hot part (>= half the PNG range) is a real
+      // area, not one cell, and the PNG not near-black.
+      EXPECT_FALSE(stats.flat);
+      EXPECT_GT(stats.hot_fraction, 0.01);
+      EXPECT_GT(stats.png_mean, 0.1);
+    }
   }
 }
 
