@@ -673,6 +673,8 @@ TEST(CpuAllocator, ReusesLargeBlocksAndKeepsValues) {
   // Small tensors and views still work (malloc'd, freed through the same allocator).
   auto small = torch::arange(10, torch::kFloat32);
   EXPECT_EQ(small.slice(0, 2, 5).sum().item<float>(), 9.0f);
+}
+
 namespace {
 
 // Key maps that cancel in the blend: frame id 1 gives [0, 0.3], id 5 gives
