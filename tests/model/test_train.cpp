@@ -436,18 +436,25 @@ TEST(TrainStsanet, DataParallelMatchesCombinedBatch) {
 
 // The reduced learning proof (the full one, CC >= 0.8 in under 10 minutes,
 // is documented in model/README-training.md): a width/32 STSANet on 32x64
-// inputs, 12 epochs of 8 steps on 16 synthetic videos. The validation CC on
-// the held-out videos must rise well above that of the initial weights (a
-// blob, CC ~0.1). Measured on the development machine with one thread:
-// initial 0.094, best 0.406 within 12 epochs (15 s); thresholds leave margin.
+// inputs, 12 epochs of 16 steps on 32 synthetic videos at lr 1e-3. The
+// validation CC on the held-out videos must rise well above that of the
+// initial weights (a blob, CC ~0.03-0.1). A short training run is chaotic in
+// the last bits of its arithmetic, so which BLAS kernels run and how threads
+// split the work decide where it lands: the earlier configuration (16 videos,
+// lr 2e-3) reached 0.41 on one CPU and 0.19 on another. This one keeps
+// learning to the last epoch everywhere it was tried (best CC on an AVX-512
+// EPYC: 0.669 with one thread, 0.680 with two, 0.634 with OpenBLAS's
+// AVX-512 kernels instead of the Haswell ones the environment selects, 0.508
+// with LibTorch's and oneDNN's AVX2 kernels), so the thresholds below leave
+// a margin of 0.2 on every configuration measured.
 TEST(TrainStsanet, LearnsSyntheticSaliency) {
   ThreadScope one(1);
   TempDir dir;
-  const auto data = make_dataset(dir, 16, 4, 40, false, 96, 64, /*seed=*/1);
+  const auto data = make_dataset(dir, 32, 4, 40, false, 96, 64, /*seed=*/1);
   auto o = tiny_stsanet(data, dir / "out");
   o.width = 64;
   o.epochs = 12;
-  o.lr = 2e-3;
+  o.lr = 1e-3;
   o.batch = 2;
   o.freeze_bn = true;
   o.seed = 1;
@@ -456,7 +463,9 @@ TEST(TrainStsanet, LearnsSyntheticSaliency) {
   const auto records = trainer.run();
   double best = 0;
   for (const auto &r : records) best = std::max(best, r.cc);
-  std::cout << "[          ] validation CC: initial " << initial << ", best " << best << "\n";
+  std::cout << "[          ] validation CC: initial " << initial << ", best " << best << "; by epoch:";
+  for (const auto &r : records) std::cout << " " << r.cc;
+  std::cout << "\n";
   EXPECT_GT(best, initial + 0.2);
   EXPECT_GT(best, 0.3);
 }
