@@ -645,36 +645,6 @@ TEST(PredictorThreads, DefaultIsOmpNumThreadsElseTheCpusThisProcessMayUse) {
   if (saved) setenv("OMP_NUM_THREADS", keep.c_str(), 1);
 }
 
-// Inference's CPU tensors come from the caching allocator (installed by any
-// Predictor): a large block freed by one window serves the next window's
-// request of the same size class, the values written are the values read,
-// and blocks beyond the cache's bound go back to the system.
-TEST(CpuAllocator, ReusesLargeBlocksAndKeepsValues) {
-  Predictor install(PredictorOptions{});
-  model::release_cpu_allocator_cache();  // earlier tests may have filled it
-  const auto before = model::cpu_allocator_stats();
-  ASSERT_TRUE(before.installed);
-  {
-    auto a = torch::empty({1 << 20});  // 4 MiB: a large block
-    a.fill_(1.5f);
-    EXPECT_EQ(a.sum().item<double>(), 1.5 * (1 << 20));
-  }
-  const auto after_free = model::cpu_allocator_stats();
-  EXPECT_GE(after_free.cached_bytes, std::size_t(4) << 20);
-  {
-    auto b = torch::full({(1 << 20) - 100}, 2.0f);  // the same size class
-    EXPECT_EQ(b.sum().item<double>(), 2.0 * ((1 << 20) - 100));
-  }
-  const auto after_reuse = model::cpu_allocator_stats();
-  EXPECT_GE(after_reuse.hits, before.hits + 1);
-  EXPECT_LE(after_reuse.cached_bytes, after_reuse.cache_limit);
-  model::release_cpu_allocator_cache();
-  EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, 0u);
-  // Small tensors and views still work (malloc'd, freed through the same allocator).
-  auto small = torch::arange(10, torch::kFloat32);
-  EXPECT_EQ(small.slice(0, 2, 5).sum().item<float>(), 9.0f);
-}
-
 namespace {
 
 // Key maps that cancel in the blend: frame id 1 gives [0, 0.3], id 5 gives

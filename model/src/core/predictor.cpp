@@ -386,10 +386,6 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
   if (options.batch < 1) throw ModelError("batch must be >= 1");
   if (options.threads < 0) throw ModelError("threads must be >= 0 (0 = one per core)");
   s.threads = resolve_thread_count(options.threads);
-  // Inference must not depend on the host process's malloc (a plain
-  // gst-launch-1.0 has glibc's): LibTorch's CPU tensors come from a cache of
-  // large blocks (cpu_runtime.hpp, measured in docs/performance.md).
-  install_cpu_allocator();
   use_threads_in_this_thread(s.threads);
   if (options.interval < 1) throw ModelError("interval must be >= 1");
   s.device = parse_device(options.device);
