@@ -19,9 +19,9 @@
 #include "../../model/src/stranet/h5_reader.hpp"  // the in-process walk and the child's fault hook
 
 #include "salmodel/checkpoint.hpp"
-#include "salmodel/heatmap.hpp"  // min_max_scale, as saliency-predict's PNGs
 #include "salmodel/predictor.hpp"
 #include "salmodel/stranet.hpp"
+#include "map_stats.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -36,33 +36,8 @@ class StraNetTest : public ::testing::Test {
   void SetUp() override { torch::manual_seed(7); }
 };
 
-// A map as saliency-predict's PNG path sees it: resized to the frame and min-max
-// normalised with model::min_max_scale to 8 bits.
-struct PngStats {
-  bool finite_in_unit_range = true, flat = false;
-  double lo = 0, hi = 0, png_mean = 0, hot_fraction = 0;
-  int peak_x = 0, peak_y = 0;
-};
-PngStats png_stats(const model::SaliencyMap &m, int w, int h) {
-  PngStats s;
-  for (float v : m.values) s.finite_in_unit_range &= std::isfinite(v) && v >= 0.f && v <= 1.f;
-  const std::vector<float> full = model::resize_map(m, w, h);
-  s.lo = *std::min_element(full.begin(), full.end());
-  s.hi = *std::max_element(full.begin(), full.end());
-  const model::MinMaxScale mm = model::min_max_scale(s.lo, s.hi);
-  s.flat = mm.flat;
-  int hot = 0, best = -1;
-  for (int i = 0; i < w * h; ++i) {
-    const double v = std::clamp(std::round(255.0 * (full[i] * mm.scale + mm.offset)), 0.0, 255.0);
-    s.png_mean += v / 255.0 / (w * h);
-    hot += v >= 128;
-    if (best < 0 || full[i] > full[best]) best = i;
-  }
-  s.hot_fraction = double(hot) / (w * h);
-  s.peak_x = best % w;
-  s.peak_y = best / w;
-  return s;
-}
+using testsupport::PngStats;
+using testsupport::png_stats;
 
 STRANetOptions tiny(int64_t divisor = 16) { return STRANetOptions().width_divisor(divisor); }
 
