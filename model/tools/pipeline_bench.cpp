@@ -177,6 +177,7 @@ PipelineBenchResult run_pipeline_bench(const PipelineBenchOptions &o, const std:
         const ProcessRun run = run_process(argv, env, log);
         best[side][len] = std::min(best[side][len], run.seconds);
         SideFigures &fig = side == 0 ? result.element : result.predict;
+        (len ? fig.long_runs_s : fig.short_runs_s).push_back(run.seconds);
         if (len) {
           fig.peak_rss_mb = std::max(fig.peak_rss_mb, run.peak_rss_mb);
           fig.command = join(argv);

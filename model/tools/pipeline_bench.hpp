@@ -36,6 +36,9 @@ struct SideFigures {
   double seconds_per_frame = 0;
   double peak_rss_mb = 0;
   std::string command;  // the 2N-frame command line, for the report
+  // Every run's wall seconds, in the order run: the spread shows how far
+  // the machine's load moved the best-of figures.
+  std::vector<double> short_runs_s, long_runs_s;
 };
 struct PipelineBenchResult {
   SideFigures element, predict;

@@ -56,7 +56,8 @@ static const char *kUsage =
     "PNG frames, N and 2N of them (--frames N; default 8 for deep models, 150 for the baseline),\n"
     "--rounds times each, alternated; the per-frame cost is the difference of the best 2N and N\n"
     "runs over N, so start-up and model loading cancel. Prints element_seconds_per_frame,\n"
-    "predict_seconds_per_frame, element_vs_predict_percent and each side's peak RSS.\n"
+    "predict_seconds_per_frame, element_vs_predict_percent, each side's peak RSS and every run's\n"
+    "wall time (element_runs_s, predict_runs_s: how much the load moved them).\n"
     "\n"
     "  --model M      baseline (default), stsanet, stranet\n"
     "  --frames N     timed output frames after warm-up (16 outputs for deep models, 10 for the\n"
@@ -317,6 +318,19 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
               r.element.seconds_per_frame, r.predict.seconds_per_frame,
               100.0 * (r.element.seconds_per_frame - r.predict.seconds_per_frame) / r.predict.seconds_per_frame,
               r.element.peak_rss_mb, r.predict.peak_rss_mb);
+  // Each run's wall time: the spread says how much the machine's load moved the best-of figures.
+  auto runs = [](const std::vector<double> &v) {
+    std::string s;
+    for (double t : v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%.2f", s.empty() ? "" : " ", t);
+      s += buf;
+    }
+    return s;
+  };
+  std::printf("element_runs_s: %d frames: %s; %d frames: %s\npredict_runs_s: %d frames: %s; %d frames: %s\n", frames,
+              runs(r.element.short_runs_s).c_str(), 2 * frames, runs(r.element.long_runs_s).c_str(), frames,
+              runs(r.predict.short_runs_s).c_str(), 2 * frames, runs(r.predict.long_runs_s).c_str());
   return 0;
 }
 

@@ -645,6 +645,71 @@ TEST(PredictorThreads, DefaultIsOmpNumThreadsElseTheCpusThisProcessMayUse) {
   if (saved) setenv("OMP_NUM_THREADS", keep.c_str(), 1);
 }
 
+// LibTorch's CPU tensors of 4 MiB or more come from the block cache any
+// Predictor installs where malloc is glibc's (cpu_runtime.hpp): a block freed by one frame serves
+// the next frame's request of the same size class with the values written
+// intact, smaller tensors stay with malloc, and the cache never holds more
+// than its bound, dropping the least recently freed blocks first.
+TEST(CpuAllocator, ReusesLargeBlocksWithinItsBound) {
+  Predictor install(PredictorOptions{});
+  if (!model::cpu_allocator_stats().installed)
+    GTEST_SKIP() << "no block cache in this process: SALMODEL_CPU_CACHE_MB=0, or malloc is not glibc's";
+  const std::size_t keep_limit = model::cpu_allocator_stats().cache_limit;
+  model::set_cpu_allocator_cache_limit(0);  // earlier tests may have filled it
+  EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, 0u);
+  model::set_cpu_allocator_cache_limit(std::size_t(256) << 20);
+  const std::int64_t mib = (1 << 20) / 4;  // floats in a MiB
+  const auto before = model::cpu_allocator_stats();
+  {
+    auto a = torch::full({40 * mib}, 1.5f);
+    EXPECT_EQ(a.sum().item<double>(), 1.5 * double(40 * mib));
+  }
+  EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, std::size_t(40) << 20);
+  {
+    auto b = torch::full({38 * mib}, 2.0f);  // rounds up to the same 40 MiB class
+    EXPECT_EQ(b.sum().item<double>(), 2.0 * double(38 * mib));
+    EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, 0u);
+  }
+  const auto reused = model::cpu_allocator_stats();
+  EXPECT_EQ(reused.hits, before.hits + 1);
+  EXPECT_EQ(reused.misses, before.misses + 1);
+  {
+    auto small = torch::arange(1 << 18, torch::kFloat32);  // 1 MiB: malloc's
+    EXPECT_EQ(small.slice(0, 2, 5).sum().item<float>(), 9.0f);
+  }
+  EXPECT_EQ(model::cpu_allocator_stats().hits, reused.hits);
+  EXPECT_EQ(model::cpu_allocator_stats().misses, reused.misses);
+
+  // 40 + 48 + 56 MiB freed in that order under a 100 MiB bound: the cache
+  // keeps only the last freed, the 40 and 48 MiB blocks go back first.
+  model::set_cpu_allocator_cache_limit(std::size_t(100) << 20);
+  {
+    auto x = torch::empty({40 * mib});
+    auto y = torch::empty({48 * mib});
+    auto z = torch::empty({56 * mib});
+    x.reset();
+    y.reset();
+    z.reset();
+  }
+  EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, std::size_t(56) << 20);
+  // A smaller request takes the smallest free block that fits (best fit).
+  const auto before_fit = model::cpu_allocator_stats();
+  {
+    auto v = torch::full({45 * mib}, 3.0f);
+    EXPECT_EQ(v.sum().item<double>(), 3.0 * double(45 * mib));
+    EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, 0u);
+  }
+  EXPECT_EQ(model::cpu_allocator_stats().hits, before_fit.hits + 1);
+  EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, std::size_t(56) << 20);
+  // A miss gives cached blocks back before it maps a new one, so the cache
+  // never raises the memory mapped above the most that was live at once.
+  {
+    auto w = torch::empty({64 * mib});
+    EXPECT_EQ(model::cpu_allocator_stats().cached_bytes, 0u);
+  }
+  model::set_cpu_allocator_cache_limit(keep_limit);
+}
+
 namespace {
 
 // Key maps that cancel in the blend: frame id 1 gives [0, 0.3], id 5 gives

@@ -387,6 +387,9 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
   if (options.threads < 0) throw ModelError("threads must be >= 0 (0 = one per core)");
   s.threads = resolve_thread_count(options.threads);
   use_threads_in_this_thread(s.threads);
+  // Inference must not depend on the host's malloc (a plain gst-launch-1.0
+  // has glibc's, which faults in the pages of large blocks afresh).
+  install_cpu_allocator();
   if (options.interval < 1) throw ModelError("interval must be >= 1");
   s.device = parse_device(options.device);
   if (options.precision == "fp16" || options.precision == "bf16") {
