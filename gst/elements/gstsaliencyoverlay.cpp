@@ -48,7 +48,7 @@
 #include <exception>
 
 #include "gstsaliencyoverlay.h"
-#include "salmodel/heatmap.hpp"
+#include "salmaps/heatmap.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_overlay_debug);
 #define GST_CAT_DEFAULT gst_saliency_overlay_debug

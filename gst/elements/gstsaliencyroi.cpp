@@ -54,7 +54,7 @@
 #include <vector>
 
 #include "gstsaliencyroi.h"
-#include "salmodel/roi.hpp"
+#include "salmaps/roi.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_roi_debug);
 #define GST_CAT_DEFAULT gst_saliency_roi_debug

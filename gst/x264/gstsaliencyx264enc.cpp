@@ -55,6 +55,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,7 @@ extern "C" {
 #include <x264.h>
 }
 
-#include "salmodel/qp_map.hpp"
+#include "salmaps/qp_map.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_x264_enc_debug);
 #define GST_CAT_DEFAULT gst_saliency_x264_enc_debug

@@ -32,8 +32,8 @@ extern "C" {
 
 #include "salflow/frame_source.hpp"
 #include "salmodel/predictor.hpp"
-#include "salmodel/qp_map.hpp"
-#include "salmodel/video_quality.hpp"
+#include "salmaps/qp_map.hpp"
+#include "salmaps/video_quality.hpp"
 #include "tool_common.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 
 #include "salflow/flo_io.hpp"
 #include "salflow/frame_source.hpp"
-#include "salmodel/heatmap.hpp"
+#include "salmaps/heatmap.hpp"
 #include "salmodel/predictor.hpp"
 #include "tool_common.hpp"
 

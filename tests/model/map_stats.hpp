@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "salmodel/heatmap.hpp"  // min_max_scale, as saliency-predict's PNGs
+#include "salmaps/map_view.hpp"  // min_max_scale, as saliency-predict's PNGs
 #include "salmodel/predictor.hpp"
 
 namespace testsupport {

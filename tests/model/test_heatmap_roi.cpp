@@ -1,6 +1,6 @@
 // Unit tests for the torch-free rendering helpers: colormaps and heat-map
-// blending (salmodel/heatmap.hpp) and map -> regions of interest
-// (salmodel/roi.hpp). References are closed-form values worked out by hand and
+// blending (salmaps/heatmap.hpp) and map -> regions of interest
+// (salmaps/roi.hpp). References are closed-form values worked out by hand and
 // the published colormap tables (matplotlib's _cm_listed.py, Google's Turbo).
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "salmodel/heatmap.hpp"
-#include "salmodel/roi.hpp"
+#include "salmaps/heatmap.hpp"
+#include "salmaps/roi.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Unit tests for the torch-free encoding helpers: saliency map -> per-macroblock
-// QP offsets (salmodel/qp_map.hpp) and PSNR / EWPSNR / BD-rate
-// (salmodel/video_quality.hpp). References are closed forms worked out by hand.
+// QP offsets (salmaps/qp_map.hpp) and PSNR / EWPSNR / BD-rate
+// (salmaps/video_quality.hpp). References are closed forms worked out by hand.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "salmodel/qp_map.hpp"
-#include "salmodel/video_quality.hpp"
+#include "salmaps/qp_map.hpp"
+#include "salmaps/video_quality.hpp"
 
 namespace {
 

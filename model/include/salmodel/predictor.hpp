@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "salmaps/pixel_format.hpp"
+
 namespace model {
 
 /// Thrown for bad options, unreadable or mismatching weights, unavailable
@@ -24,8 +26,6 @@ class ModelError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Packed 8-bit pixel layouts a FrameView may have.
-enum class PixelFormat { RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, GRAY8 };
 
 /// A borrowed, read-only frame (GStreamer rows may be padded: `stride` is in bytes).
 struct FrameView {

@@ -54,7 +54,7 @@
 
 #include <torch/torch.h>
 
-#include "salmodel/heatmap.hpp"  // kFlatRange*: the one flatness rule
+#include "salmaps/map_view.hpp"  // kFlatRange*: the one flatness rule
 
 namespace model {
 namespace {
@@ -94,7 +94,7 @@ torch::Tensor flat_range(const torch::Tensor &lo, const torch::Tensor &hi) {
 }
 
 // Min-max normalisation to [0,1] per map; a flat map becomes all zeros
-// (heatmap.hpp: min_max_scale), never 0/0 or stretched rounding noise.
+// (map_view.hpp: min_max_scale), never 0/0 or stretched rounding noise.
 torch::Tensor normalise01(const torch::Tensor &x) {
   const torch::Tensor lo = x.amin({-2, -1}, true), hi = x.amax({-2, -1}, true);
   const torch::Tensor flat = flat_range(lo, hi);

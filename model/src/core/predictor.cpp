@@ -12,7 +12,7 @@
 #include "salflow/estimator.hpp"
 #include "salmodel/autocast_scope.hpp"
 #include "salmodel/cpu_runtime.hpp"
-#include "salmodel/heatmap.hpp"  // is_flat_range
+#include "salmaps/map_view.hpp"  // is_flat_range
 #include "salmodel/saliency_model.hpp"
 
 namespace model {

@@ -50,7 +50,7 @@ fi
 sources=("$ROOT"/model/src/stsanet/*.cpp "$ROOT"/model/src/checkpoint/*.cpp
   "$ROOT"/model/src/core/{module_utils,resample,model_names,cuda_graph}.cpp
   "$ROOT"/model/tools/gpu/stsanet_net_bench.cpp)
-flags=(-std=c++17 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$ROOT/model/include" "${incs[@]}" "${cuda_flags[@]}")
+flags=(-std=c++17 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$ROOT/model/include" -I"$ROOT/model/maps/include" "${incs[@]}" "${cuda_flags[@]}")
 printf '%s\n' "${sources[@]}" |
   xargs -P "$(nproc)" -I{} sh -c 'o="$0/obj/$(basename "{}" .cpp).o"; '"$CXX"' "$@" -c "{}" -o "$o"' "$OUT" "${flags[@]}"
 

@@ -1,5 +1,5 @@
-// Saliency map -> per-macroblock QP offsets (salmodel/qp_map.hpp).
-#include "salmodel/qp_map.hpp"
+// Saliency map -> per-macroblock QP offsets (salmaps/qp_map.hpp).
+#include "salmaps/qp_map.hpp"
 
 #include <algorithm>
 #include <cmath>

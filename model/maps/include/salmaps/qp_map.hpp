@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "salmodel/heatmap.hpp"  // MapView
+#include "salmaps/map_view.hpp"
 
 namespace model {
 
@@ -60,7 +60,7 @@ struct QpOffsetOptions {
 /// Salient macroblocks get negative offsets (finer quantisation); the offsets
 /// never increase with s_i. Rate control (ABR/CBR) keeps the bitrate; with CRF
 /// the log-ratio offsets' positive mean (Jensen) lowers it somewhat. A map
-/// whose macroblock averages are flat (is_flat_range in heatmap.hpp: constant,
+/// whose macroblock averages are flat (is_flat_range in map_view.hpp: constant,
 /// 0 everywhere, or differing only by fp32 rounding) carries no information
 /// and gives all-zero offsets, i.e. uniform quality; negative map values
 /// count as 0.

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "salmodel/heatmap.hpp"
+#include "salmaps/map_view.hpp"
 
 namespace model {
 
@@ -38,7 +38,7 @@ struct RoiOptions {
 
 /// Thresholds the map, finds its 8-connected components and returns the
 /// bounding rectangles of the best max_regions of them, scaled to a frame of
-/// frame_width x frame_height. A flat map (is_flat_range in heatmap.hpp:
+/// frame_width x frame_height. A flat map (is_flat_range in map_view.hpp:
 /// constant, all zeros, or a range of fp32 rounding noise) has no salient region.
 /// Throws std::invalid_argument for an empty map, non-finite values, a
 /// non-positive frame size or max_regions < 1.

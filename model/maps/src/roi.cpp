@@ -1,5 +1,5 @@
-// Saliency map -> regions of interest (see salmodel/roi.hpp). Torch-free.
-#include "salmodel/roi.hpp"
+// Saliency map -> regions of interest (see salmaps/roi.hpp). Torch-free.
+#include "salmaps/roi.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
-// Heat-map rendering (see salmodel/heatmap.hpp). Torch-free: OpenCV and std only.
-#include "salmodel/heatmap.hpp"
+// Heat-map rendering (see salmaps/heatmap.hpp). Torch-free: OpenCV and std only.
+#include "salmaps/heatmap.hpp"
 
 #include <algorithm>
 #include <cctype>

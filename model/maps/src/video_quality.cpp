@@ -1,5 +1,5 @@
-// PSNR, EWPSNR and the Bjontegaard delta rate (salmodel/video_quality.hpp).
-#include "salmodel/video_quality.hpp"
+// PSNR, EWPSNR and the Bjontegaard delta rate (salmaps/video_quality.hpp).
+#include "salmaps/video_quality.hpp"
 
 #include <algorithm>
 #include <array>
