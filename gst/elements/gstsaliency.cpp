@@ -63,6 +63,7 @@
 
 #include "gstsaliency.h"
 #include "salmodel/predictor.hpp"
+#include "video_formats.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_debug);
 #define GST_CAT_DEFAULT gst_saliency_debug
@@ -264,46 +265,6 @@ const char *to_precision(GstSaliencyPrecision p) {
       break;
   }
   return "fp32";
-}
-
-bool to_pixel_format(GstVideoFormat f, model::PixelFormat *out) {
-  switch (f) {
-    case GST_VIDEO_FORMAT_RGB:
-      *out = model::PixelFormat::RGB;
-      return true;
-    case GST_VIDEO_FORMAT_BGR:
-      *out = model::PixelFormat::BGR;
-      return true;
-    case GST_VIDEO_FORMAT_RGBA:
-      *out = model::PixelFormat::RGBA;
-      return true;
-    case GST_VIDEO_FORMAT_BGRA:
-      *out = model::PixelFormat::BGRA;
-      return true;
-    case GST_VIDEO_FORMAT_RGBx:
-      *out = model::PixelFormat::RGBx;
-      return true;
-    case GST_VIDEO_FORMAT_BGRx:
-      *out = model::PixelFormat::BGRx;
-      return true;
-    case GST_VIDEO_FORMAT_xRGB:
-      *out = model::PixelFormat::xRGB;
-      return true;
-    case GST_VIDEO_FORMAT_xBGR:
-      *out = model::PixelFormat::xBGR;
-      return true;
-    case GST_VIDEO_FORMAT_ARGB:
-      *out = model::PixelFormat::ARGB;
-      return true;
-    case GST_VIDEO_FORMAT_ABGR:
-      *out = model::PixelFormat::ABGR;
-      return true;
-    case GST_VIDEO_FORMAT_GRAY8:
-      *out = model::PixelFormat::GRAY8;
-      return true;
-    default:
-      return false;
-  }
 }
 
 }  // namespace
@@ -755,7 +716,7 @@ static gboolean gst_saliency_set_caps(GstBaseTransform *trans, GstCaps *incaps, 
     return FALSE;
   }
   model::PixelFormat format;
-  if (!to_pixel_format(GST_VIDEO_INFO_FORMAT(&info), &format)) {
+  if (!gstsaliency::to_pixel_format(GST_VIDEO_INFO_FORMAT(&info), &format)) {
     GST_WARNING_OBJECT(self, "unsupported format in %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }

@@ -49,6 +49,7 @@
 
 #include "gstsaliencyoverlay.h"
 #include "salmaps/heatmap.hpp"
+#include "video_formats.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_overlay_debug);
 #define GST_CAT_DEFAULT gst_saliency_overlay_debug
@@ -144,49 +145,6 @@ model::Colormap to_colormap(GstSaliencyColormap c) {
       break;
   }
   return model::Colormap::Jet;
-}
-
-bool to_overlay_format(GstVideoFormat f, model::OverlayFormat *out) {
-  switch (f) {
-    case GST_VIDEO_FORMAT_RGB:
-      *out = model::OverlayFormat::RGB;
-      return true;
-    case GST_VIDEO_FORMAT_BGR:
-      *out = model::OverlayFormat::BGR;
-      return true;
-    case GST_VIDEO_FORMAT_RGBA:
-      *out = model::OverlayFormat::RGBA;
-      return true;
-    case GST_VIDEO_FORMAT_BGRA:
-      *out = model::OverlayFormat::BGRA;
-      return true;
-    case GST_VIDEO_FORMAT_RGBx:
-      *out = model::OverlayFormat::RGBx;
-      return true;
-    case GST_VIDEO_FORMAT_BGRx:
-      *out = model::OverlayFormat::BGRx;
-      return true;
-    case GST_VIDEO_FORMAT_xRGB:
-      *out = model::OverlayFormat::xRGB;
-      return true;
-    case GST_VIDEO_FORMAT_xBGR:
-      *out = model::OverlayFormat::xBGR;
-      return true;
-    case GST_VIDEO_FORMAT_ARGB:
-      *out = model::OverlayFormat::ARGB;
-      return true;
-    case GST_VIDEO_FORMAT_ABGR:
-      *out = model::OverlayFormat::ABGR;
-      return true;
-    case GST_VIDEO_FORMAT_I420:
-      *out = model::OverlayFormat::I420;
-      return true;
-    case GST_VIDEO_FORMAT_NV12:
-      *out = model::OverlayFormat::NV12;
-      return true;
-    default:
-      return false;
-  }
 }
 
 }  // namespace
@@ -379,7 +337,7 @@ static gboolean gst_saliency_overlay_set_info(GstVideoFilter *filter, GstCaps *i
                                               GstVideoInfo *in_info, GstCaps *outcaps,
                                               GstVideoInfo *out_info) {
   GstSaliencyOverlay *self = GST_SALIENCY_OVERLAY(filter);
-  if (!to_overlay_format(GST_VIDEO_INFO_FORMAT(in_info), &self->priv->format)) {
+  if (!gstsaliency::to_overlay_format(GST_VIDEO_INFO_FORMAT(in_info), &self->priv->format)) {
     GST_WARNING_OBJECT(self, "unsupported format in %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }

@@ -262,6 +262,8 @@ void draw_cross(const OverlayFrame &f, int cx, int cy) {
   }
 }
 
+}  // namespace
+
 OverlayFormat overlay_format(PixelFormat f) {
   switch (f) {
     case PixelFormat::RGB:
@@ -289,8 +291,6 @@ OverlayFormat overlay_format(PixelFormat f) {
   }
   throw std::invalid_argument("heat map: GRAY8 frames have no colour to draw a heat map with");
 }
-
-}  // namespace
 
 Colormap parse_colormap(const std::string &name) {
   std::string lower = name;

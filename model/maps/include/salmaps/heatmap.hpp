@@ -87,6 +87,10 @@ struct HeatmapStyle {
 /// with non-finite values; the frame is untouched then.
 void blend_heatmap(const OverlayFrame &frame, const MapView &map, const HeatmapStyle &style);
 
+/// The blend's name for a packed layout; throws std::invalid_argument for
+/// GRAY8, which has no colour to draw a heat map with.
+OverlayFormat overlay_format(PixelFormat f);
+
 /// Convenience for packed frames described as in predictor.hpp (GRAY8 has no
 /// colour and is rejected with std::invalid_argument).
 void blend_heatmap(std::uint8_t *data, int width, int height, std::size_t stride,

@@ -1,0 +1,24 @@
+/* gst-saliency: GStreamer video formats as the libraries name them.
+ *
+ * One table for every element of the plugin, so that `saliency` (which
+ * reads frames) and `saliencyoverlay` (which draws on them) can never
+ * disagree about what a format's bytes are.
+ */
+#pragma once
+
+#include <gst/video/video.h>
+
+#include "salmaps/heatmap.hpp"  // OverlayFormat
+#include "salmaps/pixel_format.hpp"
+
+namespace gstsaliency {
+
+/// The packed 8-bit layout of `f` (RGB family or GRAY8); false for any
+/// other format.
+bool to_pixel_format(GstVideoFormat f, model::PixelFormat *out);
+
+/// The layout the heat-map blend writes to: the packed RGB family, I420 or
+/// NV12; false for any other format (GRAY8 has no colour to blend).
+bool to_overlay_format(GstVideoFormat f, model::OverlayFormat *out);
+
+}  // namespace gstsaliency
