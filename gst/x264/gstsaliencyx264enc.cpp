@@ -47,6 +47,7 @@
 #include "config.h"
 #endif
 
+#include <gst/pbutils/codec-utils.h>
 #include <gst/saliency/gstsaliencymeta.h>
 #include <gst/video/video.h>
 
@@ -723,28 +724,6 @@ static gboolean gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self,
   return TRUE;
 }
 
-/* "baseline", "main", "high", ... from the SPS profile_idc and constraint flags. */
-static const char *profile_name(guint8 profile_idc, guint8 constraints) {
-  switch (profile_idc) {
-    case 66:
-      return (constraints & 0x40) ? "constrained-baseline" : "baseline";
-    case 77:
-      return "main";
-    case 88:
-      return "extended";
-    case 100:
-      return "high";
-    case 110:
-      return (constraints & 0x10) ? "high-10-intra" : "high-10";
-    case 122:
-      return (constraints & 0x10) ? "high-4:2:2-intra" : "high-4:2:2";
-    case 244:
-      return (constraints & 0x10) ? "high-4:4:4-intra" : "high-4:4:4";
-    default:
-      return nullptr;
-  }
-}
-
 /* avcC (ISO/IEC 14496-15 5.2.4.1) from the length-prefixed SPS and PPS. */
 static void gst_saliency_x264_enc_set_codec_data(GstCaps *caps, const x264_nal_t *nals,
                                                  int n_nals) {
@@ -807,7 +786,8 @@ static gboolean gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
     return FALSE;
   }
 
-  /* Output caps, with profile and level read from the SPS. */
+  /* Output caps, with profile and level read from the SPS by pbutils, as
+   * upstream x264enc does. */
   GstCaps *caps = gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING,
                                       priv->avc ? "avc" : "byte-stream", "alignment", G_TYPE_STRING,
                                       "au", nullptr);
@@ -817,19 +797,14 @@ static gboolean gst_saliency_x264_enc_open(GstSaliencyX264Enc *self) {
     if (priv->avc) gst_saliency_x264_enc_set_codec_data(caps, nals, n_nals);
     for (int i = 0; i < n_nals; ++i) {
       if (nals[i].i_type != NAL_SPS) continue;
-      /* Start code or 4-byte length, NAL header, then profile_idc, constraints, level_idc. */
+      /* A 3- or 4-byte start code (or 4-byte length), the NAL header, then
+       * the SPS from profile_idc on, which pbutils reads. */
       const guint8 *sps = nals[i].p_payload;
       const int start = (!priv->avc && nals[i].i_payload > 4 && sps[2] == 1) ? 3 : 4;
-      if (nals[i].i_payload < start + 4) break;
-      const char *profile = profile_name(sps[start + 1], sps[start + 2]);
-      if (profile) gst_caps_set_simple(caps, "profile", G_TYPE_STRING, profile, nullptr);
-      const int level_idc = sps[start + 3];
-      gchar *level = level_idc == 9 ? g_strdup("1b")
-                     : level_idc % 10 == 0
-                         ? g_strdup_printf("%d", level_idc / 10)
-                         : g_strdup_printf("%d.%d", level_idc / 10, level_idc % 10);
-      gst_caps_set_simple(caps, "level", G_TYPE_STRING, level, nullptr);
-      g_free(level);
+      if (nals[i].i_payload >= start + 4 &&
+          !gst_codec_utils_h264_caps_set_level_and_profile(caps, sps + start + 1,
+                                                           guint(nals[i].i_payload - start - 1)))
+        GST_WARNING_OBJECT(self, "could not read profile and level from the SPS");
       break;
     }
   }
@@ -955,7 +930,13 @@ static GstFlowReturn gst_saliency_x264_enc_handle_frame(GstVideoEncoder *encoder
                       ("a frame arrived before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (GST_CLOCK_TIME_IS_VALID(frame->pts)) gst_object_sync_values(GST_OBJECT(self), frame->pts);
+  /* Controlled properties follow stream time, as in every GStreamer element
+   * (a seek or an offset segment does not shift the control curve). From the
+   * input buffer's own PTS: frame->pts carries the base class's min-pts
+   * offset (set in open), which the input segment does not. */
+  const GstClockTime stream_time = gst_segment_to_stream_time(
+      &GST_VIDEO_ENCODER(self)->input_segment, GST_FORMAT_TIME, GST_BUFFER_PTS(frame->input_buffer));
+  if (GST_CLOCK_TIME_IS_VALID(stream_time)) gst_object_sync_values(GST_OBJECT(self), stream_time);
   const Settings s = gst_saliency_x264_enc_settings(self);
   const GstVideoInfo *info = &priv->input_state->info;
 

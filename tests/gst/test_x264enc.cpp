@@ -6,6 +6,7 @@
 // pattern at a size that is not a multiple of 16, so the last macroblock row and column are
 // partial.
 // GLib criticals and unexpected warnings fail a test.
+#include <gst/controller/controller.h>
 #include <gst/check/gstharness.h>
 #include <gst/saliency/gstsaliencymeta.h>
 #include <gst/video/video.h>
@@ -546,6 +547,40 @@ TEST_F(X264EncTest, StrengthCanChangeWhileStreaming) {
     out++;
   }
   EXPECT_EQ(out, n);
+  gst_harness_teardown(h);
+}
+
+// Controlled properties follow stream time, as in every GStreamer element:
+// in a segment that starts at 10 s with stream time 0, the frame at PTS
+// 10.5 s is at 0.5 s on the control curve (strength 0 until 1 s, then 2).
+// Synced on the raw PTS, both frames would read strength 2.
+TEST_F(X264EncTest, ControlledPropertiesFollowStreamTime) {
+  GstHarness *h = gst_harness_new("saliencyx264enc");
+  gst_util_set_object_arg(G_OBJECT(h->element), "speed-preset", "ultrafast");
+  g_object_set(h->element, "threads", 1u, nullptr);
+  GstControlSource *curve = gst_interpolation_control_source_new();
+  g_object_set(curve, "mode", GST_INTERPOLATION_MODE_NONE, nullptr);
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(curve), 0, 0.0);
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(curve), GST_SECOND, 2.0);
+  ASSERT_TRUE(gst_object_add_control_binding(
+      GST_OBJECT(h->element), gst_direct_control_binding_new_absolute(GST_OBJECT(h->element), "strength", curve)));
+  gst_harness_set_src_caps_str(h, "video/x-raw,format=I420,width=98,height=66,framerate=25/1");
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  segment.start = 10 * GST_SECOND;
+  segment.time = 0;
+  ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_segment(&segment)));
+  auto strength_after_frame_at = [&](GstClockTime pts) {
+    BufferPtr frame = make_frame(0, true);
+    GST_BUFFER_PTS(frame.get()) = pts;
+    EXPECT_EQ(gst_harness_push(h, frame.release()), GST_FLOW_OK);
+    double strength = -1;
+    g_object_get(h->element, "strength", &strength, nullptr);
+    return strength;
+  };
+  EXPECT_EQ(strength_after_frame_at(10 * GST_SECOND + GST_SECOND / 2), 0.0);
+  EXPECT_EQ(strength_after_frame_at(11 * GST_SECOND + GST_SECOND / 2), 2.0);
+  gst_object_unref(curve);
   gst_harness_teardown(h);
 }
 
