@@ -337,35 +337,27 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string model_name = "baseline", weights, device = "cpu", flow_alg, preset = "fast", interval_quality,
-              interval_blend, precision = "fp32";
-  bool random_init = false, pipeline = false, channels_last = false, profile = false, no_stem_reuse = false,
-       cuda_graphs = false;
-  int frames = 0, batch = 1, interval = 1, width = 0, height = 0, threads = 0, rounds = 2;
+  tools::ModelFlags mf;
+  mf.model = "baseline";
+  std::string flow_alg, preset = "fast", interval_quality, interval_blend;
+  bool pipeline = false, channels_last = false, profile = false, no_stem_reuse = false;
+  int frames = 0, width = 0, height = 0, rounds = 2;
   tools::Args args(argc, argv, kProgram, kUsage);
-  args.option("--model", &model_name);
-  args.option("--weights", &weights);
-  args.option("--device", &device);
-  args.option("--precision", &precision);
-  args.flag("--cuda-graphs", &cuda_graphs);
+  mf.add_to(args);
   args.option("--frames", &frames);
-  args.option("--batch", &batch);
-  args.option("--interval", &interval);
   args.option("--width", &width);
   args.option("--height", &height);
-  args.option("--threads", &threads);
   args.option("--flow", &flow_alg);
   args.option("--preset", &preset);
   args.option("--interval-quality", &interval_quality);
   args.option("--interval-blend-maps", &interval_blend);
-  args.flag("--random-init", &random_init);
   args.flag("--pipeline", &pipeline);
   args.flag("--channels-last", &channels_last);
   args.flag("--profile", &profile);
   args.flag("--no-stem-reuse", &no_stem_reuse);
   args.option("--rounds", &rounds);
   args.parse();
-  tools::set_threads(threads);
+  tools::set_threads(mf.threads);
   model::stsanet::set_inference_channels_last(channels_last);
   model::stsanet::set_stem_reuse(!no_stem_reuse);
   try {
@@ -374,16 +366,7 @@ int main(int argc, char **argv) {
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
                         height > 0 ? height : 224);
 
-    model::PredictorOptions po;
-    po.threads = threads;
-    po.model = model::parse_model_kind(model_name);
-    po.weights = weights;
-    po.random_init = random_init;
-    po.device = device;
-    po.precision = precision;
-    po.cuda_graphs = cuda_graphs;
-    po.batch = batch;
-    po.interval = interval;
+    const model::PredictorOptions po = mf.predictor_options();
     if (!interval_quality.empty()) return bench_interval_quality(po, interval_quality);
     const bool deep = po.model != model::ModelKind::Baseline;
     if (width <= 0 || height <= 0) {
@@ -392,7 +375,7 @@ int main(int argc, char **argv) {
     }
     if (pipeline) {
       if (rounds < 1) tools::fail(kProgram, "--rounds must be >= 1");
-      return bench_pipeline(po, model_name, frames > 0 ? frames : (deep ? 8 : 150), width, height, rounds, argv[0]);
+      return bench_pipeline(po, mf.model, frames > 0 ? frames : (deep ? 8 : 150), width, height, rounds, argv[0]);
     }
     if (frames <= 0) frames = deep ? 3 : 200;
     model::Predictor predictor(po);

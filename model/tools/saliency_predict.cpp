@@ -91,58 +91,40 @@ class MapWriter {
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string model_name, weights, input, output, device = "cpu", format = "png", overlay, flow_dir,
-                                                  colormap = "jet", precision = "fp32";
-  bool random_init = false, quiet = false, cuda_graphs = false, overwrite = false;
-  int batch = 1, interval = 1, threads = 0;
+  tools::ModelFlags mf;
+  std::string input, output, format = "png", overlay, flow_dir, colormap = "jet";
+  bool quiet = false, overwrite = false;
   std::string interval_mode = "bidirectional";
   double alpha = 0.5;
   tools::Args args(argc, argv, kProgram, kUsage);
-  args.option("--model", &model_name);
-  args.option("--weights", &weights);
+  mf.add_to(args);
   args.option("--input", &input);
   args.option("--output", &output);
-  args.option("--device", &device);
-  args.option("--precision", &precision);
-  args.flag("--cuda-graphs", &cuda_graphs);
   args.option("--format", &format);
   args.option("--overlay", &overlay);
   args.option("--flow", &flow_dir);
-  args.option("--batch", &batch);
-  args.option("--interval", &interval);
   args.option("--interval-mode", &interval_mode);
-  args.option("--threads", &threads);
   args.option("--colormap", &colormap);
   args.option("--alpha", &alpha);
-  args.flag("--random-init", &random_init);
   args.flag("--quiet", &quiet);
   args.flag("--overwrite", &overwrite);
   args.parse();
-  args.require("--model", model_name);
+  args.require("--model", mf.model);
   args.require("--input", input);
   args.require("--output", output);
   if (format != "png" && format != "npy") args.usage_error("--format must be png or npy");
   if (alpha < 0.0 || alpha > 1.0) args.usage_error("--alpha must be in [0,1]");
-  if (batch < 1 || interval < 1) args.usage_error("--batch and --interval must be >= 1");
-  tools::set_threads(threads);
+  mf.check(args);
+  tools::set_threads(mf.threads);
 
   try {
     // First: a refused output folder stops the run before a model is loaded.
     tools::StagedDir staged(output, overwrite);
-    model::PredictorOptions po;
-    po.threads = threads;
-    po.model = model::parse_model_kind(model_name);
-    po.weights = weights;
-    po.random_init = random_init;
-    po.device = device;
-    po.precision = precision;
-    po.cuda_graphs = cuda_graphs;
-    po.batch = batch;
-    po.interval = interval;
+    model::PredictorOptions po = mf.predictor_options();
     po.interval_mode = model::parse_interval_mode(interval_mode);
-    if (!weights.empty() && !fs::is_regular_file(weights))
-      throw model::ModelError(weights + (fs::is_directory(weights) ? ": is a directory, not a weights file"
-                                                                    : ": no such file"));
+    if (!mf.weights.empty() && !fs::is_regular_file(mf.weights))
+      throw model::ModelError(mf.weights + (fs::is_directory(mf.weights) ? ": is a directory, not a weights file"
+                                                                       : ": no such file"));
     model::HeatmapStyle style;
     style.colormap = model::parse_colormap(colormap);
     style.alpha = float(alpha);
@@ -156,7 +138,7 @@ int main(int argc, char **argv) {
                    predictor.device().c_str(), input.c_str());
     if (!flow_dir.empty() && !predictor.needs_flow() && !quiet)
       std::fprintf(stderr, "%s: note: %s does not use optical flow; --flow is ignored\n", kProgram,
-                   model_name.c_str());
+                   mf.model.c_str());
 
     std::unique_ptr<MapWriter> writer;
     cv::VideoWriter video;

@@ -67,6 +67,36 @@ void Progress::finish(int done) {
   (void)done;
 }
 
+void ModelFlags::add_to(Args &args) {
+  args.option("--model", &model);
+  args.option("--weights", &weights);
+  args.flag("--random-init", &random_init);
+  args.option("--device", &device);
+  args.option("--precision", &precision);
+  args.flag("--cuda-graphs", &cuda_graphs);
+  args.option("--batch", &batch);
+  args.option("--interval", &interval);
+  args.option("--threads", &threads);
+}
+
+void ModelFlags::check(Args &args) const {
+  if (batch < 1 || interval < 1) args.usage_error("--batch and --interval must be >= 1");
+}
+
+model::PredictorOptions ModelFlags::predictor_options() const {
+  model::PredictorOptions po;
+  po.model = model::parse_model_kind(model);
+  po.weights = weights;
+  po.random_init = random_init;
+  po.device = device;
+  po.precision = precision;
+  po.cuda_graphs = cuda_graphs;
+  po.batch = batch;
+  po.interval = interval;
+  po.threads = threads;
+  return po;
+}
+
 void set_threads(int threads) {
   // The Predictor's rule, so a tool and the element agree on "one per core".
   const int n = model::resolve_thread_count(threads);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "salflow/cli.hpp"
+#include "salmodel/predictor.hpp"
 
 namespace tools {
 
@@ -37,6 +38,23 @@ class Progress {
   int total_;
   bool quiet_, tty_;
   std::chrono::steady_clock::time_point start_, last_;
+};
+
+/// The flags of every tool that runs a model through the Predictor, declared
+/// once: --model, --weights, --random-init, --device, --precision,
+/// --cuda-graphs, --batch, --interval, --threads. Strings are parsed into the
+/// Predictor's options here, at the edge, and nowhere else in the tools.
+struct ModelFlags {
+  std::string model, weights, device = "cpu", precision = "fp32";
+  bool random_init = false, cuda_graphs = false;
+  int batch = 1, interval = 1, threads = 0;
+
+  /// Registers the flags with `args` (before args.parse()).
+  void add_to(Args &args);
+  /// Exits with a usage error for a --batch or --interval below 1.
+  void check(Args &args) const;
+  /// Throws model::ModelError naming an unknown --model.
+  model::PredictorOptions predictor_options() const;
 };
 
 /// Applies --threads (0 = one per core) to LibTorch and OpenCV.
