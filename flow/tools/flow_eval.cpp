@@ -8,7 +8,7 @@
 #include <system_error>
 #include <vector>
 
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 #include "salflow/flo_io.hpp"
 
 namespace fs = std::filesystem;
@@ -67,7 +67,7 @@ std::map<std::string, std::string> list_flo(const std::string &dir) {
 int main(int argc, char **argv) {
   std::string pred, gt;
   bool quiet = false;
-  flow::cli::Args args(argc, argv, kProgram, kUsage);
+  tools::cli::Args args(argc, argv, kProgram, kUsage);
   args.option("--pred", &pred);
   args.option("--gt", &gt);
   args.flag("--quiet", &quiet);
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
 
   std::error_code ec;
   for (const std::string &p : {pred, gt})
-    if (!fs::exists(p, ec)) flow::cli::fail(kProgram, p + ": no such file or directory");
+    if (!fs::exists(p, ec)) tools::cli::fail(kProgram, p + ": no such file or directory");
   const bool pred_dir = fs::is_directory(pred, ec);
   const bool gt_dir = fs::is_directory(gt, ec);
   if (pred_dir != gt_dir)
@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     }
     std::printf("epe: %.4f\n", epe);
   } catch (const std::exception &e) {  // FlowFileError and ours name the file
-    flow::cli::fail(kProgram, e.what());
+    tools::cli::fail(kProgram, e.what());
   }
   return 0;
 }

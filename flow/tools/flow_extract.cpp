@@ -15,7 +15,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 #include "salflow/estimator.hpp"
 #include "salflow/flo_io.hpp"
 #include "salflow/frame_source.hpp"
@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
   std::string input, output, algorithm_name = "dis", preset_name = "fast";
   bool visualize = false, quiet = false, overwrite = false;
   int threads = -1;
-  flow::cli::Args args(argc, argv, kProgram, kUsage);
+  tools::cli::Args args(argc, argv, kProgram, kUsage);
   args.option("--input", &input);
   args.option("--output", &output);
   args.option("--algorithm", &algorithm_name);
@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
 
   try {
     // First: a refused output folder stops the run before any input is read.
-    flow::cli::StagedDir staged(output, overwrite);
+    tools::cli::StagedDir staged(output, overwrite);
     flow::FrameSource source(input);
     auto estimator = flow::create_estimator(algorithm, preset);
     if (visualize) {
@@ -163,10 +163,10 @@ int main(int argc, char **argv) {
                    staged.final_path().c_str(), progress.seconds(),
                    written / std::max(progress.seconds(), 1e-9));
   } catch (const cv::Exception &e) {  // e.g. a video backend failing mid-stream
-    flow::cli::fail(kProgram, input + ": " + e.err);
+    tools::cli::fail(kProgram, input + ": " + e.err);
   } catch (const std::exception &e) {
     // FrameSource, FlowFileError, StagedDir and the messages above name the file.
-    flow::cli::fail(kProgram, e.what());
+    tools::cli::fail(kProgram, e.what());
   }
   return 0;
 }

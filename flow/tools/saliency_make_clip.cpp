@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "salflow/synthetic.hpp"
+#include "saltools/synthetic_clip.hpp"
 
 static void usage(FILE *out) {
   std::fprintf(out,
@@ -15,7 +15,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
-  flow::SyntheticClipOptions o;
+  tools::SyntheticClipOptions o;
   std::string output;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   try {
-    flow::write_synthetic_clip(output, o);
+    tools::write_synthetic_clip(output, o);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "saliency-make-clip: %s\n", e.what());
     return 1;

@@ -16,7 +16,7 @@
 
 #include "salflow/estimator.hpp"
 #include "salflow/frame_source.hpp"
-#include "salflow/synthetic.hpp"
+#include "saltools/synthetic_clip.hpp"
 #include "salmodel/baseline.hpp"
 #include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
@@ -79,11 +79,11 @@ const char *kProgram = "saliency-bench";
 using Clock = std::chrono::steady_clock;
 
 int bench_flow(const std::string &algorithm, const std::string &preset, int frames, int width, int height) {
-  flow::SyntheticClipOptions co;
+  tools::SyntheticClipOptions co;
   co.width = width;
   co.height = height;
   co.frames = 16;
-  flow::SyntheticClip clip(co);
+  tools::SyntheticClip clip(co);
   std::vector<cv::Mat> grey(co.frames);
   for (int i = 0; i < co.frames; ++i) cv::cvtColor(clip.frame(i), grey[i], cv::COLOR_BGR2GRAY);
   auto est = flow::create_estimator(flow::parse_algorithm(algorithm), flow::parse_preset(preset));
@@ -274,11 +274,11 @@ int bench_interval_blend(const std::string &path) {
 
 // Synthetic BGR frames (the same for every mode), made before any clock starts.
 std::vector<cv::Mat> synthetic_frames(int width, int height, int count) {
-  flow::SyntheticClipOptions co;
+  tools::SyntheticClipOptions co;
   co.width = width;
   co.height = height;
   co.frames = count;
-  flow::SyntheticClip clip(co);
+  tools::SyntheticClip clip(co);
   std::vector<cv::Mat> frames(co.frames);
   for (int i = 0; i < co.frames; ++i) frames[i] = clip.frame(i);
   return frames;

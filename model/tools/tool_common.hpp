@@ -1,5 +1,6 @@
 // Small helpers shared by the model tools: progress, .npy output, threads and
-// memory figures (argument parsing and staged output come from salflow/cli.hpp).
+// memory figures (argument parsing and staged output come from saltools/cli.hpp,
+// the helpers every tool shares).
 #pragma once
 
 #include <chrono>
@@ -9,16 +10,16 @@
 #include <string>
 #include <vector>
 
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 #include "salmodel/predictor.hpp"
 
 namespace tools {
 
 // Argument parsing, errors and staged output directories are shared with the
-// flow tools (salflow/cli.hpp).
-using flow::cli::Args;
-using flow::cli::fail;
-using flow::cli::StagedDir;
+// flow tools (saltools/cli.hpp).
+using cli::Args;
+using cli::fail;
+using cli::StagedDir;
 
 /// Writes a 2-D float32 array as NumPy .npy (version 1.0, little endian, C order).
 void write_npy(const std::string &path, const float *values, int height, int width);

@@ -1,4 +1,4 @@
-// flow::cli::StagedDir and check_output_dir: an output folder holds exactly one
+// tools::cli::StagedDir and check_output_dir: an output folder holds exactly one
 // run's files (DESIGN.md "Fixed interfaces"): a missing or empty folder is
 // written, a non-empty one is refused before anything is written unless
 // overwrite, which replaces it as a whole once the run commits.
@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
-using flow::cli::StagedDir;
+using tools::cli::StagedDir;
 
 namespace {
 
@@ -95,7 +95,7 @@ TEST(StagedDir, NonEmptyFolderIsRefusedAndNothingIsWritten) {
   earlier_run(out);
   EXPECT_EQ(error_of([&] { StagedDir staged(out, false); }),
             out + ": not empty (3 entries); pass --overwrite to replace it");
-  EXPECT_EQ(error_of([&] { flow::cli::check_output_dir(out + "/vis", false); }),
+  EXPECT_EQ(error_of([&] { tools::cli::check_output_dir(out + "/vis", false); }),
             out + "/vis: not empty (1 entry); pass --overwrite to replace it");
   EXPECT_EQ(listing(tmp.path()), std::vector<std::string>{"out"});  // no staging folder made
   EXPECT_EQ(listing(out), (std::vector<std::string>{"0001.png", "0002.png", "vis"}));

@@ -5,14 +5,14 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "salflow/synthetic.hpp"
+#include "saltools/synthetic_clip.hpp"
 #include "salmodel/baseline.hpp"
 #include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
 
 namespace {
 
-std::vector<model::SaliencyMap> predict_clip(const flow::SyntheticClip &clip, int frames,
+std::vector<model::SaliencyMap> predict_clip(const tools::SyntheticClip &clip, int frames,
                                              const model::BaselineOptions &bo = {}) {
   model::PredictorOptions o;  // baseline by default
   model::Predictor p(model::create_baseline_model(bo), o);
@@ -28,9 +28,9 @@ std::vector<model::SaliencyMap> predict_clip(const flow::SyntheticClip &clip, in
 }  // namespace
 
 TEST(Baseline, MapsAreFiniteInUnitRangeAtTheDocumentedSize) {
-  flow::SyntheticClipOptions co;
+  tools::SyntheticClipOptions co;
   co.frames = 6;
-  flow::SyntheticClip clip(co);
+  tools::SyntheticClip clip(co);
   auto maps = predict_clip(clip, co.frames);
   ASSERT_EQ(maps.size(), 6u);
   for (const auto &m : maps) {
@@ -49,10 +49,10 @@ TEST(Baseline, MapsAreFiniteInUnitRangeAtTheDocumentedSize) {
 }
 
 TEST(Baseline, MovingObjectIsMoreSalientThanTheStaticBackground) {
-  flow::SyntheticClipOptions co;
+  tools::SyntheticClipOptions co;
   co.frames = 24;
   co.objects = 1;
-  flow::SyntheticClip clip(co);
+  tools::SyntheticClip clip(co);
   auto maps = predict_clip(clip, co.frames);
   ASSERT_EQ(maps.size(), size_t(co.frames));
   int wins = 0;
@@ -115,9 +115,9 @@ double map_cc(const model::SaliencyMap &a, const model::SaliencyMap &b) {
 
 TEST(Baseline, TemporalSmoothingIsAWeightedMeanThatChangesNothingOnAStillClip) {
   // Every frame the same: averaging identical terms must give the per-frame map.
-  flow::SyntheticClipOptions co;
+  tools::SyntheticClipOptions co;
   co.frames = 1;
-  flow::SyntheticClip clip(co);
+  tools::SyntheticClip clip(co);
   const cv::Mat still = clip.frame(0);
   model::BaselineOptions plain;
   plain.temporal_frames = 0;
@@ -133,9 +133,9 @@ TEST(Baseline, TemporalSmoothingIsAWeightedMeanThatChangesNothingOnAStillClip) {
 }
 
 TEST(Baseline, TemporalSmoothingMakesConsecutiveMapsMoreAlike) {
-  flow::SyntheticClipOptions co;
+  tools::SyntheticClipOptions co;
   co.frames = 24;
-  flow::SyntheticClip clip(co);
+  tools::SyntheticClip clip(co);
   model::BaselineOptions plain;
   plain.temporal_frames = 0;
   const auto smooth = predict_clip(clip, co.frames), rough = predict_clip(clip, co.frames, plain);
@@ -285,7 +285,7 @@ std::vector<cv::Mat> fade_to_black_and_back(const cv::Mat &scene) {
 }  // namespace
 
 TEST(Baseline, FadeToBlackAndBackRelaxesToTheCentrePriorAndComesBack) {
-  flow::SyntheticClip clip;
+  tools::SyntheticClip clip;
   const auto frames = fade_to_black_and_back(clip.frame(0));
   const auto maps = predict_frames(frames);
   ASSERT_EQ(maps.size(), frames.size());

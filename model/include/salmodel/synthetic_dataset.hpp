@@ -110,7 +110,7 @@ SyntheticVideoOptions synthetic_video_options(const SyntheticDatasetOptions &opt
 /// recording the options. Everything is written to a staging folder and moved
 /// into place at the end, so a failed run leaves no complete-looking dataset.
 /// Refuses a `dir` that exists and is not empty unless options.overwrite
-/// (flow::cli::StagedDir: "DIR: not empty (N entries); pass --overwrite to
+/// (tools::cli::StagedDir: "DIR: not empty (N entries); pass --overwrite to
 /// replace it"), before writing anything. `progress(done, total)` is
 /// called after each video (from the calling thread). Throws ModelError.
 void write_synthetic_dataset(const std::string &dir, const SyntheticDatasetOptions &options,

@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "random.hpp"
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 #include "salflow/flo_io.hpp"
-#include "salflow/synthetic.hpp"
+#include "saltools/synthetic_clip.hpp"
 #include "salmodel/predictor.hpp"  // ModelError
 
 namespace fs = std::filesystem;
@@ -65,7 +65,7 @@ SyntheticVideo::SyntheticVideo(const SyntheticVideoOptions &options) : options_(
 
   // Background: the demo clip's smooth colour field under a random-scale
   // texture, so that edges and blobs are everywhere, not only on objects.
-  const cv::Mat smooth = flow::synthetic_background(w, h, rng.engine());
+  const cv::Mat smooth = tools::synthetic_background(w, h, rng.engine());
   const cv::Mat coarse = noise_field(rng, {w, h}, rng.integer(3, 10), 3);
   const cv::Mat fine = noise_field(rng, {w, h}, 1, 1);
   const float amplitude = float(rng.uniform(20.0, 45.0));
@@ -142,9 +142,9 @@ cv::Point SyntheticVideo::object_centre(int k, int index) const {
   const Object &o = objects_.at(k);
   const float r = float(o.radius);
   return {int(std::lround(
-              flow::bounce_position(o.start.x, o.velocity.x, index, r, options_.width - 1 - r))),
+              tools::bounce_position(o.start.x, o.velocity.x, index, r, options_.width - 1 - r))),
           int(std::lround(
-              flow::bounce_position(o.start.y, o.velocity.y, index, r, options_.height - 1 - r)))};
+              tools::bounce_position(o.start.y, o.velocity.y, index, r, options_.height - 1 - r)))};
 }
 
 cv::Mat SyntheticVideo::frame(int index) const {
@@ -291,9 +291,9 @@ void write_synthetic_dataset(const std::string &dir, const SyntheticDatasetOptio
   if (options.width < 32 || options.height < 32 || options.frames < 2)
     throw ModelError(dir + ": width and height must be >= 32 and frames >= 2");
   std::error_code ec;
-  std::unique_ptr<flow::cli::StagedDir> staged;
+  std::unique_ptr<tools::cli::StagedDir> staged;
   try {
-    staged = std::make_unique<flow::cli::StagedDir>(dir, options.overwrite);
+    staged = std::make_unique<tools::cli::StagedDir>(dir, options.overwrite);
   } catch (const std::exception &e) {
     throw ModelError(e.what());
   }

@@ -13,7 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "grad_sync.hpp"
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 #include "salmodel/autocast_scope.hpp"
 #include "salmodel/checkpoint.hpp"
 #include "salmodel/metrics.hpp"
@@ -95,7 +95,7 @@ struct Trainer::Impl {
     // empty. Only rank 0 writes --out.
     if (!o.resume && is_writer()) {
       try {
-        flow::cli::check_output_dir(o.out, o.overwrite);
+        tools::cli::check_output_dir(o.out, o.overwrite);
       } catch (const std::runtime_error &e) {
         throw TrainError(e.what());
       }
@@ -161,7 +161,7 @@ struct Trainer::Impl {
         // other tools the new run cannot be staged and swapped in at the end:
         // last.pth must be in --out while training, for --resume.
         try {
-          flow::cli::StagedDir fresh(o.out, /*overwrite=*/true);
+          tools::cli::StagedDir fresh(o.out, /*overwrite=*/true);
           fresh.commit();  // an empty folder takes the old one's place
         } catch (const std::runtime_error &e) {
           throw TrainError(e.what());

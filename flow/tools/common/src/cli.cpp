@@ -1,4 +1,4 @@
-#include "salflow/cli.hpp"
+#include "saltools/cli.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 
 namespace fs = std::filesystem;
 
-namespace flow::cli {
+namespace tools::cli {
 
 Args::Args(int argc, char **argv, std::string program, std::string usage)
     : argc_(argc), argv_(argv), program_(std::move(program)), usage_(std::move(usage)) {}
@@ -181,4 +181,4 @@ void StagedDir::commit() {
                              " could not be removed: " + ec.message());
 }
 
-}  // namespace flow::cli
+}  // namespace tools::cli

@@ -11,7 +11,7 @@
 
 #include <opencv2/core.hpp>
 
-namespace flow {
+namespace tools {
 
 struct SyntheticClipOptions {
   int width = 384;
@@ -59,4 +59,4 @@ float bounce_position(float start, float velocity, int index, float lo, float hi
 /// avidemux/jpegdec without extra plugins), atomically. Throws std::runtime_error.
 void write_synthetic_clip(const std::string &path, const SyntheticClipOptions &options, double fps = 25.0);
 
-}  // namespace flow
+}  // namespace tools

@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-namespace flow::cli {
+namespace tools::cli {
 
 /// Minimal "--flag value" / "--flag=value" / "--switch" parser.
 class Args {
@@ -74,4 +74,4 @@ class StagedDir {
   bool committed_ = false;
 };
 
-}  // namespace flow::cli
+}  // namespace tools::cli

@@ -1,4 +1,4 @@
-#include "salflow/synthetic.hpp"
+#include "saltools/synthetic_clip.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
-namespace flow {
+namespace tools {
 
 cv::Mat synthetic_background(int width, int height, std::mt19937_64 &rng) {
   std::uniform_real_distribution<float> u(0.f, 1.f);
@@ -116,4 +116,4 @@ void write_synthetic_clip(const std::string &path, const SyntheticClipOptions &o
   }
 }
 
-}  // namespace flow
+}  // namespace tools
