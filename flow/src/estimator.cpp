@@ -42,8 +42,8 @@ struct DisSettings {
 // ../shared/data/flow (Sintel clean alley_1 and cave_2 frames 2->3,
 // FlyingChairs 0-2): mean EPE 2.43 px against MEDIUM's 3.13 px, lower on
 // every pair, for about 15% more CPU time (flow/README.md: table, commands).
-// The variational iterations dominate the cost (about 0.5 ms each at
-// 384x224 on one core), hence 12 and not more. No temporal warm start: the
+// The variational iterations dominate the cost, hence 12 and not more
+// (docs/performance.md). No temporal warm start: the
 // shared data has no sequence with ground truth to show that it helps, so
 // reset() has nothing to forget.
 constexpr DisSettings kDisTuned{1, 8, 4, 20, 12, 40.f, 5.f, 5.f};

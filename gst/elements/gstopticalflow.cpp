@@ -57,7 +57,7 @@
 #include <vector>
 
 #include "gstopticalflow.h"
-#include "salflow/estimator.hpp"
+#include "salflow/grid_flow.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_optical_flow_debug);
 #define GST_CAT_DEFAULT gst_optical_flow_debug
@@ -169,9 +169,8 @@ flow::Preset to_flow(GstOpticalFlowPreset p) {
 struct GstOpticalFlowPrivate {
   Settings settings;  // guarded by GST_OBJECT_LOCK
   // Streaming thread only:
-  Settings active;                             // what `estimator` and `previous` were made with
-  std::unique_ptr<flow::Estimator> estimator;  // created on the first frame after start/reset
-  cv::Mat previous;                            // previous frame, grey, on the flow grid
+  Settings active;                           // what `grid_flow` was made with
+  std::unique_ptr<flow::GridFlow> grid_flow;  // the previous frame on the grid, the estimator
 };
 
 struct _GstOpticalFlow {
@@ -340,7 +339,7 @@ static gboolean gst_optical_flow_start(GstBaseTransform *trans) {
 static gboolean gst_optical_flow_stop(GstBaseTransform *trans) {
   GstOpticalFlow *self = GST_OPTICAL_FLOW(trans);
   gst_optical_flow_reset(self);
-  self->priv->estimator.reset();
+  self->priv->grid_flow.reset();
   return TRUE;
 }
 
@@ -361,8 +360,7 @@ static gboolean gst_optical_flow_set_info(GstVideoFilter *filter, GstCaps *incap
 
 /* Forgets the previous frame and warm starts: the next frame gets no flow. */
 static void gst_optical_flow_reset(GstOpticalFlow *self) {
-  self->priv->previous.release();
-  if (self->priv->estimator) self->priv->estimator->reset();
+  if (self->priv->grid_flow) self->priv->grid_flow->reset();
 }
 
 /* The frame as 8-bit grey at full resolution: a view of the Y plane where
@@ -411,22 +409,10 @@ static GstFlowReturn gst_optical_flow_transform_ip(GstBaseTransform *trans, GstB
     GST_DEBUG_OBJECT(self, "DISCONT buffer: restarting the flow history");
     gst_optical_flow_reset(self);
   }
-  if (!priv->estimator || !(settings == priv->active)) {
-    if (priv->estimator) GST_DEBUG_OBJECT(self, "settings changed: new estimator");
-    try {
-      priv->estimator =
-          flow::create_estimator(to_flow(settings.algorithm), to_flow(settings.preset));
-    } catch (const std::exception &e) {
-      GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not create the optical flow estimator."),
-                        ("%s", e.what()));
-      return GST_FLOW_ERROR;
-    } catch (...) {
-      GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not create the optical flow estimator."),
-                        ("unknown exception"));
-      return GST_FLOW_ERROR;
-    }
+  if (!priv->grid_flow || !(settings == priv->active)) {
+    if (priv->grid_flow) GST_DEBUG_OBJECT(self, "settings changed: new estimator");
+    priv->grid_flow = std::make_unique<flow::GridFlow>(to_flow(settings.algorithm), to_flow(settings.preset));
     priv->active = settings;
-    priv->previous.release();
   }
 
   GstVideoFrame frame;
@@ -437,28 +423,15 @@ static GstFlowReturn gst_optical_flow_transform_ip(GstBaseTransform *trans, GstB
   const int width = GST_VIDEO_FRAME_WIDTH(&frame), height = GST_VIDEO_FRAME_HEIGHT(&frame);
   const int d = (int)settings.downscale;
   const cv::Size grid(std::max(1, width / d), std::max(1, height / d));
-  cv::Mat current, flow_grid;
+  cv::Mat flow_grid;
   bool mapped = true;
   try {
-    const cv::Mat grey = frame_to_grey(&frame);
-    if (grid.width == width && grid.height == height)  // a view of the buffer must be copied
-      current = grey.data == GST_VIDEO_FRAME_PLANE_DATA(&frame, 0) ? grey.clone() : grey;
-    else
-      cv::resize(grey, current, grid, 0, 0, cv::INTER_AREA);  // owns its pixels
+    flow_grid = priv->grid_flow->next(frame_to_grey(&frame), grid);  // copies the pixels it keeps
     gst_video_frame_unmap(&frame);
     mapped = false;
-    if (!priv->previous.empty() && priv->previous.size() == current.size()) {
-      priv->estimator->calc(priv->previous, current, flow_grid);
-      // Vectors from grid pixels to frame pixels (GstOpticalFlowMeta contract).
-      if (grid.width != width || grid.height != height) {
-        std::vector<cv::Mat> uv;
-        cv::split(flow_grid, uv);
-        uv[0] *= double(width) / grid.width;
-        uv[1] *= double(height) / grid.height;
-        cv::merge(uv, flow_grid);
-      }
-      if (!flow_grid.isContinuous()) flow_grid = flow_grid.clone();
-    }
+    // Vectors from grid pixels to frame pixels (GstOpticalFlowMeta contract).
+    if (!flow_grid.empty()) flow::scale_vectors(flow_grid, double(width) / grid.width, double(height) / grid.height);
+    if (!flow_grid.isContinuous()) flow_grid = flow_grid.clone();
   } catch (const std::exception &e) {
     if (mapped) gst_video_frame_unmap(&frame);
     GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Optical flow computation failed."),
@@ -474,6 +447,5 @@ static GstFlowReturn gst_optical_flow_transform_ip(GstBaseTransform *trans, GstB
     GST_LOG_OBJECT(self, "no previous frame: no flow for %" GST_TIME_FORMAT,
                    GST_TIME_ARGS(GST_BUFFER_PTS(buf)));
   }
-  priv->previous = current;
   return GST_FLOW_OK;
 }

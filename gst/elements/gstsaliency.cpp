@@ -96,9 +96,9 @@ typedef enum {
 
 typedef enum {
   GST_SALIENCY_PRECISION_FP32,
-  GST_SALIENCY_PRECISION_FP16,
-  GST_SALIENCY_PRECISION_BF16,
-  GST_SALIENCY_PRECISION_HALF,
+  GST_SALIENCY_PRECISION_AUTOCAST_FP16,
+  GST_SALIENCY_PRECISION_AUTOCAST_BF16,
+  GST_SALIENCY_PRECISION_FP16_WEIGHTS,
 } GstSaliencyPrecision;
 
 typedef enum {
@@ -126,12 +126,17 @@ typedef enum {
 #define GST_TYPE_SALIENCY_PRECISION (gst_saliency_precision_get_type())
 static GType gst_saliency_precision_get_type(void) {
   static gsize id = 0;
+  /* The first entry of each value is its name; the later ones are the names
+   * of earlier releases, still accepted so that existing pipelines keep working. */
   static const GEnumValue values[] = {
       {GST_SALIENCY_PRECISION_FP32, "32-bit floating point (CPU and CUDA)", "fp32"},
-      {GST_SALIENCY_PRECISION_FP16, "CUDA autocast to fp16 (fp32 weights)", "fp16"},
-      {GST_SALIENCY_PRECISION_BF16, "CUDA autocast to bf16 (fp32 weights)", "bf16"},
-      {GST_SALIENCY_PRECISION_HALF,
-       "CUDA, STSANet: fp16 weights and activations (the fastest on a GPU)", "half"},
+      {GST_SALIENCY_PRECISION_AUTOCAST_FP16, "CUDA autocast to fp16 (fp32 weights)", "autocast-fp16"},
+      {GST_SALIENCY_PRECISION_AUTOCAST_BF16, "CUDA autocast to bf16 (fp32 weights)", "autocast-bf16"},
+      {GST_SALIENCY_PRECISION_FP16_WEIGHTS,
+       "CUDA, STSANet: fp16 weights and activations (the fastest on a GPU)", "fp16-weights"},
+      {GST_SALIENCY_PRECISION_AUTOCAST_FP16, "Old name of autocast-fp16", "fp16"},
+      {GST_SALIENCY_PRECISION_AUTOCAST_BF16, "Old name of autocast-bf16", "bf16"},
+      {GST_SALIENCY_PRECISION_FP16_WEIGHTS, "Old name of fp16-weights", "half"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&id)) {
     GType t = g_enum_register_static("GstSaliencyPrecision", values);
@@ -241,30 +246,30 @@ model::ModelKind to_model(GstSaliencyModel m) {
   return model::ModelKind::Baseline;
 }
 
-const char *to_device(GstSaliencyDevice d) {
+model::Device to_device(GstSaliencyDevice d) {
   switch (d) {
     case GST_SALIENCY_DEVICE_CUDA:
-      return "cuda";
+      return model::Device::cuda(0);
     case GST_SALIENCY_DEVICE_AUTO:
-      return "auto";
+      return model::Device::automatic();
     case GST_SALIENCY_DEVICE_CPU:
       break;
   }
-  return "cpu";
+  return model::Device::cpu();
 }
 
-const char *to_precision(GstSaliencyPrecision p) {
+model::Precision to_precision(GstSaliencyPrecision p) {
   switch (p) {
-    case GST_SALIENCY_PRECISION_FP16:
-      return "fp16";
-    case GST_SALIENCY_PRECISION_BF16:
-      return "bf16";
-    case GST_SALIENCY_PRECISION_HALF:
-      return "half";
+    case GST_SALIENCY_PRECISION_AUTOCAST_FP16:
+      return model::Precision::AutocastFP16;
+    case GST_SALIENCY_PRECISION_AUTOCAST_BF16:
+      return model::Precision::AutocastBF16;
+    case GST_SALIENCY_PRECISION_FP16_WEIGHTS:
+      return model::Precision::FP16Weights;
     case GST_SALIENCY_PRECISION_FP32:
       break;
   }
-  return "fp32";
+  return model::Precision::FP32;
 }
 
 }  // namespace
@@ -443,9 +448,11 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
   /**
    * GstSaliency:precision:
    *
-   * Arithmetic of the model on CUDA: `fp16` and `bf16` autocast (fp32
-   * weights), `half` runs STSANet with fp16 weights and activations. A
-   * 16-bit precision on the CPU, or `half` with another model, fails the
+   * Arithmetic of the model on CUDA: `autocast-fp16` and `autocast-bf16`
+   * keep fp32 weights and let CUDA autocast run the matrix work in 16 bits;
+   * `fp16-weights` runs STSANet with fp16 weights and activations. The names
+   * of earlier releases (`fp16`, `bf16`, `half`) are still accepted. A 16-bit
+   * precision on the CPU, or `fp16-weights` with another model, fails the
    * state change. Read when the element starts.
    *
    * Since: 0.1
@@ -460,9 +467,9 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
    * GstSaliency:cuda-graphs:
    *
    * Replay STSANet's forward pass from a CUDA graph captured on the first
-   * window, which removes LibTorch's per-operator host work (on an H100 in
-   * `half`: 10.9 ms per frame against 19 ms eagerly). Needs device=cuda, a
-   * CUDA build of LibTorch and precision fp32 or half; otherwise the state
+   * window, which removes LibTorch's per-operator host work (measured in
+   * docs/performance.md). Needs device=cuda, a CUDA build of LibTorch and
+   * precision fp32 or fp16-weights; otherwise the state
    * change fails. Read when the element starts.
    *
    * Since: 0.1
@@ -471,7 +478,7 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
       gobject_class, PROP_CUDA_GRAPHS,
       g_param_spec_boolean(
           "cuda-graphs", "CUDA graphs",
-          "Replay the model's forward pass from a CUDA graph (CUDA, STSANet, precision fp32 or half)",
+          "Replay the model's forward pass from a CUDA graph (CUDA, STSANet, precision fp32 or fp16-weights)",
           DEFAULT_CUDA_GRAPHS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 

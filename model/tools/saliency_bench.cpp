@@ -64,7 +64,7 @@ static const char *kUsage =
     "                 baseline; default: 200 baseline, 3 deep models)\n"
     "  --random-init  deep models without weights (timing does not depend on the values)\n"
     "  --batch N      windows per forward pass (deep models; offline throughput)\n"
-    "  --precision P  fp32 (default); CUDA: fp16, bf16 (autocast), half (STSANet, fp16 weights)\n"
+    "  --precision P  fp32 (default); CUDA: autocast-fp16, autocast-bf16, fp16-weights (STSANet)\n"
     "  --cuda-graphs  CUDA, STSANet, fp32 or half: replay the forward pass from a CUDA graph\n"
     "  --channels-last  STSANet inference with channels-last activations (A/B against the default)\n"
     "  --no-stem-reuse  STSANet: recompute base1 for every window, as the official code does (A/B\n"
@@ -291,7 +291,7 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
   tools::PipelineBenchOptions o;
   o.model = model_name;
   o.weights = po.weights;
-  o.device = po.device;
+  o.device = model::to_string(po.device);
   o.random_init = po.random_init;
   o.batch = po.batch;
   o.interval = po.interval;

@@ -88,8 +88,8 @@ model::PredictorOptions ModelFlags::predictor_options() const {
   po.model = model::parse_model_kind(model);
   po.weights = weights;
   po.random_init = random_init;
-  po.device = device;
-  po.precision = precision;
+  po.device = model::parse_device(device);
+  po.precision = model::parse_precision(precision);
   po.cuda_graphs = cuda_graphs;
   po.batch = batch;
   po.interval = interval;

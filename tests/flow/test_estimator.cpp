@@ -12,6 +12,7 @@
 
 #include "salflow/estimator.hpp"
 #include "salflow/flo_io.hpp"
+#include "salflow/grid_flow.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -201,6 +202,71 @@ TEST(Estimator, MeasuresThroughput) {
 // shared pair (flow/README.md "Accuracy"), from BGR and from grey frames. The
 // 0.01 px tolerance allows for other OpenCV builds and SIMD paths (results do
 // not change with the thread count); the measured margins are 0.02-3 px.
+// GridFlow: the one "frame to grey on a grid, flow between consecutive frames"
+// of the opticalflow element and the Predictor.
+TEST(GridFlow, FlowOnAHalfGridIsHalfTheMotionAndScalesBackToFramePixels) {
+  const cv::Mat a = texture(160, 120, 3), b = translate(a, 4.f, -2.f);
+  flow::GridFlow gf;
+  const cv::Size grid(80, 60);
+  EXPECT_TRUE(gf.next(a, grid).empty());  // no previous frame
+  cv::Mat f = gf.next(b, grid);
+  ASSERT_EQ(f.size(), grid);
+  ASSERT_EQ(f.type(), CV_32FC2);
+  const cv::Vec2f half = interior_median(f, 10);
+  EXPECT_NEAR(half[0], 2.0, 0.25);
+  EXPECT_NEAR(half[1], -1.0, 0.25);
+  cv::Mat scaled = f.clone();
+  flow::scale_vectors(scaled, 2.0, 2.0);
+  for (int y = 0; y < f.rows; ++y)
+    for (int x = 0; x < f.cols; ++x) {  // a product by 2 is exact in float
+      ASSERT_EQ(scaled.at<cv::Vec2f>(y, x)[0], 2.f * f.at<cv::Vec2f>(y, x)[0]);
+      ASSERT_EQ(scaled.at<cv::Vec2f>(y, x)[1], 2.f * f.at<cv::Vec2f>(y, x)[1]);
+    }
+}
+
+// RGB frames are resized first and converted after (the Predictor's order), so
+// feeding the grey frames prepared that way gives the very same flow.
+TEST(GridFlow, RgbFramesGiveTheFlowOfTheirGreyOnTheGrid) {
+  cv::Mat a = texture(96, 64, 5), b = translate(a, 3.f, 1.f);
+  cv::cvtColor(a, a, cv::COLOR_BGR2RGB);
+  cv::cvtColor(b, b, cv::COLOR_BGR2RGB);
+  const cv::Size grid(48, 32);
+  auto grey_on_grid = [&](const cv::Mat &rgb) {
+    cv::Mat small, grey;
+    cv::resize(rgb, small, grid, 0, 0, cv::INTER_AREA);
+    cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
+    return grey;
+  };
+  flow::GridFlow from_rgb, from_grey;
+  from_rgb.next(a, grid);
+  from_grey.next(grey_on_grid(a), grid);
+  EXPECT_TRUE(identical(from_rgb.next(b, grid), from_grey.next(grey_on_grid(b), grid)));
+}
+
+TEST(GridFlow, RememberResetAndGridChangesDecideWhetherAFrameGetsFlow) {
+  const cv::Mat a = texture(64, 48, 7), b = translate(a, 2.f, 0.f);
+  cv::Mat grey_a, grey_b;
+  cv::cvtColor(a, grey_a, cv::COLOR_BGR2GRAY);
+  cv::cvtColor(b, grey_b, cv::COLOR_BGR2GRAY);
+  const cv::Size full = grey_a.size(), half(32, 24);
+  flow::GridFlow gf;
+  gf.remember(grey_a, full);
+  EXPECT_FALSE(gf.next(grey_b, full).empty());  // a remembered frame is a previous frame
+  EXPECT_TRUE(gf.next(grey_a, half).empty());   // another grid: nothing to compare with
+  EXPECT_FALSE(gf.next(grey_b, half).empty());
+  gf.reset();
+  EXPECT_TRUE(gf.next(grey_a, half).empty());
+  // The frame is copied: overwriting the caller's pixels changes nothing.
+  flow::GridFlow copied, reference;
+  cv::Mat buffer = grey_a.clone();
+  copied.next(buffer, full);
+  reference.next(grey_a, full);
+  buffer.setTo(0);
+  EXPECT_TRUE(identical(copied.next(grey_b, full), reference.next(grey_b, full)));
+  EXPECT_THROW(gf.next(cv::Mat(4, 4, CV_32FC1), full), std::invalid_argument);
+  EXPECT_THROW(gf.next(grey_a, cv::Size(0, 3)), std::invalid_argument);
+}
+
 TEST(EstimatorAccuracy, DefaultIsAtLeastAsAccurateAsDisMediumOnEachSharedPair) {
   REQUIRE_SHARED_DATA(shared);
   auto ours = flow::create_estimator();

@@ -496,12 +496,13 @@ TEST_F(ElementTest, SaliencyCudaWithoutCudaFailsWithAReason) {
 }
 
 // The GPU settings on the CPU: the state change fails, and the debug string
-// says which setting needs what (precision half, CUDA graphs).
+// says which setting needs what (16-bit precisions, CUDA graphs).
 TEST_F(ElementTest, SaliencyGpuSettingsOnTheCpuFailWithTheReason) {
   const struct {
     const char *property, *value, *reason;
-  } cases[] = {{"precision", "half", "precision half needs a CUDA device"},
-               {"precision", "fp16", "needs a CUDA device"},
+  } cases[] = {{"precision", "fp16-weights", "precision fp16-weights needs a CUDA device"},
+               {"precision", "half", "precision fp16-weights needs a CUDA device"},  // the old name
+               {"precision", "fp16", "precision autocast-fp16 needs a CUDA device"},
                {"cuda-graphs", "true", "CUDA graphs need a CUDA device"}};
   for (const auto &c : cases) {
     SCOPED_TRACE(std::string(c.property) + "=" + c.value);

@@ -296,15 +296,45 @@ TEST(Predictor, BadOptionsAreRefused) {
   o.batch = 0;
   EXPECT_THROW(Predictor p(o), model::ModelError);
   o = {};
-  o.device = "tpu";
+  o.precision = model::Precision::AutocastFP16;  // CPU: refused, not silently ignored
   EXPECT_THROW(Predictor p(o), model::ModelError);
   o = {};
-  o.precision = "fp16";  // CPU: refused, not silently ignored
-  EXPECT_THROW(Predictor p(o), model::ModelError);
-  o = {};
-  o.flow_algorithm = "nope";
+  o.device = model::Device::cuda(-1);
   EXPECT_THROW(Predictor p(o), model::ModelError);
   EXPECT_THROW(model::parse_model_kind("resnet"), model::ModelError);
+}
+
+// Options are typed; names are parsed only at the edges (CLI flags, element
+// properties), and the names of earlier releases still parse to the same value.
+TEST(Predictor, OptionNamesParseAtTheEdgesWithTheirOldAliases) {
+  using model::Device;
+  using model::Precision;
+  EXPECT_EQ(model::parse_device("cpu"), Device::cpu());
+  EXPECT_EQ(model::parse_device("cuda"), Device::cuda(0));
+  EXPECT_EQ(model::parse_device("cuda:3"), Device::cuda(3));
+  EXPECT_EQ(model::parse_device("auto"), Device::automatic());
+  for (const char *bad : {"tpu", "cuda:", "cuda:x", "cuda:-1", "CPU", ""})
+    EXPECT_THROW(model::parse_device(bad), model::ModelError) << bad;
+  for (const Device &d : {Device::cpu(), Device::cuda(0), Device::cuda(7), Device::automatic()})
+    EXPECT_EQ(model::parse_device(model::to_string(d)), d) << model::to_string(d);
+
+  const struct {
+    const char *name;
+    Precision value;
+  } names[] = {{"fp32", Precision::FP32},
+               {"autocast-fp16", Precision::AutocastFP16}, {"fp16", Precision::AutocastFP16},
+               {"autocast-bf16", Precision::AutocastBF16}, {"bf16", Precision::AutocastBF16},
+               {"fp16-weights", Precision::FP16Weights}, {"half", Precision::FP16Weights}};
+  for (const auto &n : names) {
+    EXPECT_EQ(model::parse_precision(n.name), n.value) << n.name;
+    EXPECT_EQ(model::parse_precision(model::to_string(n.value)), n.value) << n.name;
+  }
+  try {
+    model::parse_precision("fp8");
+    ADD_FAILURE() << "fp8 accepted";
+  } catch (const model::ModelError &e) {
+    EXPECT_NE(std::string(e.what()).find("'fp8'"), std::string::npos) << e.what();
+  }
 }
 
 // The GPU-only settings say why they cannot run, on a CPU machine and on a
@@ -319,14 +349,11 @@ TEST(Predictor, GpuOnlySettingsAreRefusedWithTheReason) {
     return std::string("(accepted)");
   };
   PredictorOptions o;
-  o.precision = "half";
-  EXPECT_NE(message(o).find("precision half needs a CUDA device"), std::string::npos) << message(o);
+  o.precision = model::Precision::FP16Weights;
+  EXPECT_NE(message(o).find("precision fp16-weights needs a CUDA device"), std::string::npos) << message(o);
   o = {};
   o.cuda_graphs = true;
   EXPECT_NE(message(o).find("CUDA graphs need a CUDA device"), std::string::npos) << message(o);
-  o = {};
-  o.precision = "fp8";
-  EXPECT_NE(message(o).find("expected fp32, fp16, bf16 or half"), std::string::npos) << message(o);
 
   // Below the Predictor: the model and the graph helper refuse too.
   model::STSANetModel stsanet(model::STSANetOptions().height(32).width(64).width_divisor(16));

@@ -11,21 +11,9 @@
 
 #include <opencv2/core.hpp>
 
+#include "salflow/flow_options.hpp"
+
 namespace flow {
-
-/// Flow algorithms. All three are OpenCV implementations; DIS is the default.
-enum class Algorithm { DIS, Farneback, TVL1 };
-
-/// Speed/accuracy trade-off. Each algorithm maps a preset to its own settings
-/// (for DIS: OpenCV's ULTRAFAST / FAST / MEDIUM presets plus our tuned default).
-enum class Preset { UltraFast, Fast, Medium, Accurate };
-
-/// Parses "dis", "farneback", "tvl1" (case-insensitive). Throws std::invalid_argument.
-Algorithm parse_algorithm(const std::string &name);
-/// Parses "ultrafast", "fast", "medium", "accurate". Throws std::invalid_argument.
-Preset parse_preset(const std::string &name);
-const char *to_string(Algorithm a);
-const char *to_string(Preset p);
 
 /// A dense forward-flow estimator in the cv::DenseOpticalFlow style.
 /// Instances are not thread-safe: use one per stream.

@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "salflow/flow_options.hpp"
 #include "salmaps/pixel_format.hpp"
 
 namespace model {
@@ -78,20 +80,45 @@ enum class IntervalMode {
 IntervalMode parse_interval_mode(const std::string &name);  // "forward", "bidirectional"; throws ModelError
 const char *to_string(IntervalMode mode);
 
+/// Where the model runs. Parsed from "cpu", "cuda", "cuda:N" or "auto" (the
+/// first CUDA device when one is usable, else the CPU) only at the edges: CLI
+/// flags and element properties.
+struct Device {
+  enum class Kind { CPU, CUDA, Auto };
+  Kind kind = Kind::CPU;
+  int index = 0;  ///< CUDA device number (Kind::CUDA)
+
+  static Device cpu() { return {}; }
+  static Device cuda(int index = 0) { return {Kind::CUDA, index}; }
+  static Device automatic() { return {Kind::Auto, 0}; }
+  bool operator==(const Device &o) const { return kind == o.kind && index == o.index; }
+  bool operator!=(const Device &o) const { return !(*this == o); }
+};
+Device parse_device(const std::string &name);  // throws ModelError naming the value
+std::string to_string(const Device &device);   // "cpu", "cuda:N", "auto"
+
+/// The arithmetic a model runs in. The 16-bit modes are CUDA only.
+enum class Precision {
+  FP32,          ///< "fp32": fp32 weights and arithmetic (CPU and CUDA)
+  AutocastFP16,  ///< "autocast-fp16" (alias "fp16"): fp32 weights, CUDA autocast runs matrix work in fp16
+  AutocastBF16,  ///< "autocast-bf16" (alias "bf16"): the same in bf16
+  FP16Weights,   ///< "fp16-weights" (alias "half"): weights and activations in fp16 (STSANet)
+};
+/// Accepts the names above and their aliases; throws ModelError naming the value.
+Precision parse_precision(const std::string &name);
+const char *to_string(Precision precision);  // the canonical name
+
 struct PredictorOptions {
   ModelKind model = ModelKind::Baseline;
   /// Checkpoint path. Deep models refuse to run without it unless random_init.
   std::string weights;
   /// Deep models only: allow random weights (tests, benchmarks).
   bool random_init = false;
-  /// "cpu", "cuda", "cuda:N" or "auto" (cuda when available, else cpu).
-  std::string device = "cpu";
-  /// Compute precision: "fp32" (default); CUDA only: "fp16" or "bf16"
-  /// (autocast: fp32 weights, matrix work in 16 bits), "half" (weights and
-  /// activations in fp16; STSANet).
-  std::string precision = "fp32";
+  Device device = Device::cpu();
+  /// Precision::FP32 everywhere; the 16-bit modes need a CUDA device.
+  Precision precision = Precision::FP32;
   /// CUDA only: replay the model's forward pass from a CUDA graph (STSANet;
-  /// precision fp32 or half). Needs a LibTorch with CUDA.
+  /// precision fp32 or fp16-weights). Needs a LibTorch with CUDA.
   bool cuda_graphs = false;
   /// Windows per forward pass. >1 raises throughput for offline jobs and adds
   /// up to batch-1 frames of latency.
@@ -105,9 +132,9 @@ struct PredictorOptions {
   /// CC at interval 2/4/8: 0.96/0.94/0.86 against forward's 0.94/0.88/0.79).
   IntervalMode interval_mode = IntervalMode::Bidirectional;
   /// Flow computed by the predictor when the model needs flow and none is pushed.
-  std::string flow_algorithm = "dis";
-  /// "" = the model's choice (the baseline uses ultrafast on its small grid).
-  std::string flow_preset;
+  flow::Algorithm flow_algorithm = flow::Algorithm::DIS;
+  /// Empty: the model's choice (the baseline uses ultrafast on its small grid).
+  std::optional<flow::Preset> flow_preset;
   /// CPU threads for the model's arithmetic, applied in the thread that calls
   /// push() and finish() (OpenMP's count is per thread): 0 = one per core
   /// (model::default_thread_count(): OMP_NUM_THREADS when set, else the CPUs

@@ -25,9 +25,9 @@ struct WindowSpec {
   /// Grid the Predictor computes flow on when it computes flow itself: the
   /// frame scaled so that its width is flow_width (0 = the frame's own size).
   int flow_width = 0;
-  /// Flow preset the model wants when the Predictor computes flow ("" = the
+  /// Flow preset the model wants when the Predictor computes flow (empty: the
   /// flow library's default); PredictorOptions::flow_preset overrides it.
-  std::string flow_preset;
+  std::optional<flow::Preset> flow_preset;
   /// Recurrent models (STRA-Net) see windows strictly in order and keep state
   /// between predict() calls until reset_state().
   bool recurrent = false;

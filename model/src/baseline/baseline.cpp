@@ -116,7 +116,7 @@ class BaselineModel final : public SaliencyModel {
     s.flow_width = o_.map_width;
     // Motion energy needs magnitudes, not sub-pixel accuracy: DIS's fastest
     // preset on the small grid costs well under a millisecond.
-    s.flow_preset = "ultrafast";
+    s.flow_preset = flow::Preset::UltraFast;
     return s;
   }
 

@@ -9,7 +9,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
-#include "salflow/estimator.hpp"
+#include "salflow/grid_flow.hpp"
 #include "salmodel/autocast_scope.hpp"
 #include "salmodel/cpu_runtime.hpp"
 #include "salmaps/map_view.hpp"  // is_flat_range
@@ -19,22 +19,26 @@ namespace model {
 
 namespace {
 
-torch::Device parse_device(const std::string &name) {
+// The device the options name, checked against what this LibTorch and machine offer.
+torch::Device to_torch_device(const Device &device) {
   const bool cuda_ok = torch::cuda::is_available();
-  if (name == "cpu") return torch::kCPU;
-  if (name == "auto") return cuda_ok ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    if (!cuda_ok)
-      throw ModelError("device '" + name +
-                       "' is not available: this LibTorch has no CUDA support or no CUDA device was found "
-                       "(use device=cpu or auto)");
-    torch::Device d(name == "cuda" ? std::string("cuda:0") : name);
-    if (d.index() >= int(torch::cuda::device_count()))
-      throw ModelError("device '" + name + "' is not available: only " +
-                       std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
-    return d;
+  switch (device.kind) {
+    case Device::Kind::CPU:
+      return torch::kCPU;
+    case Device::Kind::Auto:
+      return cuda_ok ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    case Device::Kind::CUDA:
+      break;
   }
-  throw ModelError("unknown device '" + name + "' (expected cpu, cuda, cuda:N or auto)");
+  const std::string name = to_string(device);
+  if (!cuda_ok)
+    throw ModelError("device '" + name +
+                     "' is not available: this LibTorch has no CUDA support or no CUDA device was found "
+                     "(use device=cpu or auto)");
+  if (device.index < 0 || device.index >= int(torch::cuda::device_count()))
+    throw ModelError("device '" + name + "' is not available: only " +
+                     std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device.index));
 }
 
 // Converts any packed 8-bit layout to a contiguous RGB cv::Mat (a copy: the
@@ -80,7 +84,7 @@ struct Predictor::Impl {
   WindowSpec spec;
   torch::Device device{torch::kCPU};
   c10::optional<at::ScalarType> autocast_dtype;
-  std::unique_ptr<flow::Estimator> estimator;
+  std::unique_ptr<flow::GridFlow> grid_flow;  // made on the first frame that wants flow
   int threads = 1;  // resolved PredictorOptions::threads
 
   // Stream state, all indices since the last reset.
@@ -93,7 +97,6 @@ struct Predictor::Impl {
   std::map<std::int64_t, cv::Mat> raw_flows;       // interval > 1: flow i -> i+1 in grid pixels
   torch::Tensor last_map;                          // the map returned for frame next_out - 1
   torch::Tensor zero_flow;
-  cv::Mat prev_grey;
   int frame_w = 0, frame_h = 0;
 
   bool is_key(std::int64_t t) const { return t % options.interval == 0; }
@@ -102,7 +105,7 @@ struct Predictor::Impl {
   }
   // Flow grid: the model's choice when it consumes flow; otherwise (flow only
   // for warping maps between interval frames) a small grid, which is plenty
-  // for maps of a few hundred cells and keeps the flow cost near 1 ms.
+  // for maps of a few hundred cells and keeps the flow cheap beside the model.
   int grid_width() const {
     const int w = spec.needs_flow ? spec.flow_width : kWarpGridWidth;
     return w > 0 ? std::min(w, frame_w) : frame_w;
@@ -122,10 +125,9 @@ struct Predictor::Impl {
     raw_flows.clear();
     last_map = torch::Tensor();
     zero_flow = torch::Tensor();
-    prev_grey.release();
     frame_w = frame_h = 0;
     net->reset_state();
-    if (estimator) estimator->reset();
+    if (grid_flow) grid_flow->reset();
   }
 
   // Host data -> the model's device. On CUDA the data is staged in pinned
@@ -157,11 +159,14 @@ struct Predictor::Impl {
 
   void add_flow(const cv::Mat &rgb, const FlowView *external) {
     if (!wants_flow()) return;
-    cv::Mat small, grey;
-    if (grid_width() != frame_w) cv::resize(rgb, small, cv::Size(grid_width(), grid_height()), 0, 0, cv::INTER_AREA);
-    else small = rgb;
-    cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
-    if (pushed > 0) {
+    const cv::Size grid(grid_width(), grid_height());
+    if (!grid_flow) {
+      const std::optional<flow::Preset> preset = options.flow_preset ? options.flow_preset : spec.flow_preset;
+      grid_flow = std::make_unique<flow::GridFlow>(options.flow_algorithm, preset);
+    }
+    if (pushed == 0) {
+      grid_flow->remember(rgb, grid);
+    } else {
       cv::Mat f;
       if (external) {
         if (!external->data || external->width <= 0 || external->height <= 0 ||
@@ -172,24 +177,15 @@ struct Predictor::Impl {
         // Vectors arrive in frame pixels; models and warping want pixels of the flow grid.
         const double fw = external->frame_width > 0 ? external->frame_width : frame_w;
         const double fh = external->frame_height > 0 ? external->frame_height : frame_h;
-        std::vector<cv::Mat> uv;
-        cv::split(in, uv);
-        uv[0] *= external->width / fw;
-        uv[1] *= external->height / fh;
-        cv::merge(uv, f);
+        f = in.clone();
+        flow::scale_vectors(f, external->width / fw, external->height / fh);
+        grid_flow->remember(rgb, grid);
       } else {
-        if (!estimator) {
-          const std::string &preset = !options.flow_preset.empty() ? options.flow_preset : spec.flow_preset;
-          estimator = preset.empty() ? flow::create_estimator(flow::parse_algorithm(options.flow_algorithm))
-                                     : flow::create_estimator(flow::parse_algorithm(options.flow_algorithm),
-                                                              flow::parse_preset(preset));
-        }
-        estimator->calc(prev_grey, grey, f);
+        f = grid_flow->next(rgb, grid);
       }
       if (spec.needs_flow) flows[pushed - 1] = flow_tensor(f);
       if (options.interval > 1) raw_flows[pushed - 1] = f;
     }
-    prev_grey = grey;
   }
 
   // Carries a map along the flow f of frame t -> t+1, bilinear, borders replicated.
@@ -276,17 +272,18 @@ struct Predictor::Impl {
     return out;
   }
 
-  // Makes sure the map of `first` is inferred: a key frame is batched with
-  // the key frames after it that are ready (targets < ready_end); any other
-  // frame (the last frame closing a bidirectional segment at the end of a
-  // stream) is inferred alone. False: waiting for a full batch.
-  bool infer_from(std::int64_t first, std::int64_t ready_end, bool final) {
-    if (key_maps.count(first)) return true;
+  // Makes sure frame `frame` has its inferred map: a key frame is batched
+  // with the key frames after it whose windows are complete (frames before
+  // `ready_end`); any other frame (the last frame closing a bidirectional
+  // segment at the end of a stream) is inferred alone. False: waiting for a
+  // full batch, which at the end of the stream is not waited for.
+  bool ensure_inferred(std::int64_t frame, std::int64_t ready_end, bool end_of_stream) {
+    if (key_maps.count(frame)) return true;
     std::vector<std::int64_t> targets;
-    if (!is_key(first)) targets.push_back(first);
-    for (std::int64_t t = first; is_key(first) && t < ready_end && int(targets.size()) < options.batch; ++t)
+    if (!is_key(frame)) targets.push_back(frame);
+    for (std::int64_t t = frame; is_key(frame) && t < ready_end && int(targets.size()) < options.batch; ++t)
       if (is_key(t)) targets.push_back(t);
-    if (int(targets.size()) < options.batch && !final) return false;
+    if (int(targets.size()) < options.batch && !end_of_stream) return false;
     if (spec.recurrent)  // state carries frame to frame: one window at a time, in order
       for (auto t : targets) infer({t});
     else
@@ -348,7 +345,7 @@ struct Predictor::Impl {
     while (next_out < ready_end) {
       const std::int64_t t = next_out;
       if (is_key(t) || key_maps.count(t)) {
-        if (!infer_from(t, ready_end, final)) break;  // wait for a full batch
+        if (!ensure_inferred(t, ready_end, final)) break;  // wait for a full batch
         torch::Tensor m = key_maps.at(t);
         key_maps.erase(t);
         emit(m);
@@ -364,7 +361,7 @@ struct Predictor::Impl {
           if (!final) break;  // the next key frame's window is not complete yet
           e = pushed - 1;     // end of stream: the last frame closes the segment
         }
-        if (!infer_from(e, ready_end, final)) break;
+        if (!ensure_inferred(e, ready_end, final)) break;
         for (const torch::Tensor &m : interpolate(k, e)) emit(m);
       }
     }
@@ -391,30 +388,18 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
   // has glibc's, which faults in the pages of large blocks afresh).
   install_cpu_allocator();
   if (options.interval < 1) throw ModelError("interval must be >= 1");
-  s.device = parse_device(options.device);
-  if (options.precision == "fp16" || options.precision == "bf16") {
-    if (!s.device.is_cuda())
-      throw ModelError("precision " + options.precision + " needs a CUDA device (device=" + options.device + ")");
-    s.autocast_dtype = options.precision == "fp16" ? at::kHalf : at::kBFloat16;
-  } else if (options.precision == "half") {
-    if (!s.device.is_cuda())
-      throw ModelError("precision half needs a CUDA device (device=" + options.device + ")");
-  } else if (options.precision != "fp32") {
-    throw ModelError("unknown precision '" + options.precision + "' (expected fp32, fp16, bf16 or half)");
-  }
+  s.device = to_torch_device(options.device);
+  const std::string precision = to_string(options.precision);
+  if (options.precision != Precision::FP32 && !s.device.is_cuda())
+    throw ModelError("precision " + precision + " needs a CUDA device (device=" + to_string(options.device) + ")");
+  if (options.precision == Precision::AutocastFP16) s.autocast_dtype = at::kHalf;
+  if (options.precision == Precision::AutocastBF16) s.autocast_dtype = at::kBFloat16;
   if (options.cuda_graphs) {
     if (!s.device.is_cuda())
-      throw ModelError("CUDA graphs need a CUDA device (device=" + options.device + ")");
+      throw ModelError("CUDA graphs need a CUDA device (device=" + to_string(options.device) + ")");
     if (s.autocast_dtype)
-      throw ModelError("CUDA graphs need precision fp32 or half, not " + options.precision +
+      throw ModelError("CUDA graphs need precision fp32 or fp16-weights, not " + precision +
                        " (autocast cannot be captured)");
-  }
-  // Validate the flow settings now rather than on the second frame.
-  try {
-    flow::parse_algorithm(options.flow_algorithm);
-    if (!options.flow_preset.empty()) flow::parse_preset(options.flow_preset);
-  } catch (const std::exception &e) {
-    throw ModelError(e.what());
   }
   if (net) {
     s.net = std::move(net);
@@ -426,9 +411,10 @@ Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions 
     config.seed = options.seed;
     s.net = create_model(config);
   }
-  if (options.precision == "half" && !s.net->supports_half())
-    throw ModelError("precision half is not supported by " + s.net->name() + " (use fp16: autocast)");
-  s.net->to(s.device, options.precision == "half" ? torch::kHalf : torch::kFloat32);
+  const bool fp16_weights = options.precision == Precision::FP16Weights;
+  if (fp16_weights && !s.net->supports_half())
+    throw ModelError("precision fp16-weights is not supported by " + s.net->name() + " (use autocast-fp16)");
+  s.net->to(s.device, fp16_weights ? torch::kHalf : torch::kFloat32);
   if (options.cuda_graphs) s.net->set_cuda_graphs(true);
   s.spec = s.net->window_spec();
   if (options.log)
