@@ -415,11 +415,11 @@ TEST(StsaNetBlocks, ChannelsLastScopeOverridesTheProcessSettingOnItsThreadOnly) 
 }
 
 TEST(StsaNetBlocks, ReferenceArithmeticIsThePyTorchModulesBitForBit) {
-  // Arithmetic::Reference must run exactly Conv3d -> BatchNorm3d -> ReLU, so
+  // Arithmetic::Official must run exactly Conv3d -> BatchNorm3d -> ReLU, so
   // that branch 0's arg-max positions are PyTorch's (model-spec A.4.6).
   torch::manual_seed(13);
   stsanet::SepConv3d sep(
-      stsanet::SepConv3dOptions(5, 6, 3).padding(1).arithmetic(stsanet::Arithmetic::Reference));
+      stsanet::SepConv3dOptions(5, 6, 3).padding(1).arithmetic(stsanet::Arithmetic::Official));
   randomise_norms(*sep, 3);
   sep->eval();
   const auto x = torch::randn({2, 5, 4, 9, 11});

@@ -54,8 +54,8 @@ namespace model {
 void install_cpu_allocator();
 
 /// The smallest block the cache keeps. Smaller blocks stay with malloc: its
-/// free lists serve them well, and caching blocks down to 1 MiB made
-/// STSANet's peak RSS 2.2 GiB.
+/// free lists serve them well, and caching smaller blocks raised STSANet's
+/// peak RSS by far more than it saved (docs/performance.md).
 constexpr std::size_t kCachedCpuBlock = std::size_t(4) << 20;
 
 struct CpuAllocatorStats {

@@ -2,10 +2,8 @@
 //
 // At batch 1 a deep model's forward pass is thousands of small kernels, and on
 // a fast GPU LibTorch's per-operator host work (dispatch, allocation, launch)
-// takes longer than the kernels: STSANet at 32x224x384 on an H100 ran 19 ms
-// per window eagerly in fp16 and 13.2 ms replayed from a graph with the same
-// kernels, 10.9 ms channels-last (model/tools/gpu/README.md). A graph is
-// captured once per input shape and replayed with one launch.
+// takes longer than the kernels (STSANet on an H100: docs/performance.md). A
+// graph is captured once per input shape and replayed with one launch.
 #pragma once
 
 #include <functional>

@@ -101,21 +101,20 @@ enum class Arithmetic {
   /// Without autograd (inference) the folded weights are computed once
   /// (DerivedTensors) and, when set_inference_channels_last(true), the
   /// activations are kept channels-last.
-  Fast,
+  Rewritten,
   /// The very operations of the official PyTorch modules (conv3d, then
   /// batch_norm), hence PyTorch's bits on the same build and thread count.
   /// Used for the features that reach branch 0's max-pool / max-unpool
   /// bottleneck (model-spec A.4.6), where a rounding difference at a near-tie
   /// moves a value to another pixel of its 2x2 window.
-  Reference,
+  Official,
 };
 
-/// Whether inference (no autograd) keeps the Fast layers' activations
+/// Whether inference (no autograd) keeps the Rewritten layers' activations
 /// channels-last (N, T, H, W, C in memory), the layout oneDNN convolves without
-/// reordering. Off by default: on the 2-core development machine it made single
-/// convolutions 1.3-2.4x faster and lowered the official forward's peak RSS by
-/// ~90 MB, but the whole network measured slower in back-to-back runs on the
-/// (loaded) machine; saliency-bench --channels-last compares the two. Process-
+/// reordering. Off by default: it speeds up single convolutions, but the whole
+/// network measured slower with it on the CPU (docs/performance.md, "Choices
+/// in the code"); saliency-bench --channels-last compares the two. Process-
 /// wide; set it before predicting, not while a forward runs.
 void set_inference_channels_last(bool enabled);
 /// The process-wide setting, unless a ChannelsLastScope overrides it on this thread.
@@ -163,10 +162,10 @@ class DerivedTensors {
 // ------------------------------------------------------- S3D building blocks
 
 /// Conv3d 1x1x1 (no bias) -> BatchNorm3d(eps 1e-3, momentum 1e-3) -> ReLU
-/// (model-spec A.2 BasicConv3d). With Arithmetic::Fast, eval mode folds the
+/// (model-spec A.2 BasicConv3d). With Arithmetic::Rewritten, eval mode folds the
 /// BatchNorm into the convolution (one pass less).
 struct BasicConv3dImpl : torch::nn::Module {
-  BasicConv3dImpl(int64_t in, int64_t out, Arithmetic arithmetic = Arithmetic::Fast);
+  BasicConv3dImpl(int64_t in, int64_t out, Arithmetic arithmetic = Arithmetic::Rewritten);
   torch::Tensor forward(const torch::Tensor &x);
   torch::nn::Conv3d conv{nullptr};
   torch::nn::BatchNorm3d bn{nullptr};
@@ -174,7 +173,7 @@ struct BasicConv3dImpl : torch::nn::Module {
 
  private:
   Arithmetic arithmetic_;
-  DerivedTensors folded_;  // inference: BatchNorm folded into conv (Fast only)
+  DerivedTensors folded_;  // inference: BatchNorm folded into conv (Rewritten only)
 };
 TORCH_MODULE(BasicConv3d);
 
@@ -187,7 +186,7 @@ struct SepConv3dOptions {
   TORCH_ARG(int64_t, stride) = 1;
   TORCH_ARG(int64_t, padding) = 0;
   /// Read at construction (model::stsanet::Arithmetic).
-  TORCH_ARG(Arithmetic, arithmetic) = Arithmetic::Fast;
+  TORCH_ARG(Arithmetic, arithmetic) = Arithmetic::Rewritten;
 };
 
 /// conv_s (1,k,k) -> bn_s -> relu_s -> conv_t (k,1,1) -> bn_t -> relu_t, no
@@ -201,7 +200,7 @@ struct SepConv3dImpl : torch::nn::Module {
 
  private:
   Arithmetic arithmetic_;
-  DerivedTensors folded_s_, folded_t_;  // inference: BatchNorms folded (Fast only)
+  DerivedTensors folded_s_, folded_t_;  // inference: BatchNorms folded (Rewritten only)
 };
 TORCH_MODULE(SepConv3d);
 
@@ -222,7 +221,7 @@ TORCH_MODULE(Mixed);
 /// The S3D backbone as STSANet uses it (model-spec A.3): returns the four
 /// level features F1..F4 (official 192x16x56x96, 480x16x28x48, 832x8x14x24,
 /// 1024x4x7x12 per sample). base1 (F1, which feeds branch 0's bottleneck)
-/// uses Arithmetic::Reference, the Mixed blocks Arithmetic::Fast.
+/// uses Arithmetic::Official, the Mixed blocks Arithmetic::Rewritten.
 struct S3DBackboneImpl : torch::nn::Module {
   explicit S3DBackboneImpl(const Geometry &geometry);
   std::array<torch::Tensor, 4> forward(const torch::Tensor &x);
@@ -296,7 +295,7 @@ struct StsaEmbeddings {
 /// temporal compression to 4 steps, STSA layer I, LayerNorm residual, mid
 /// conv, STSA layer II, LayerNorm residual. Branch 0 wraps both STSA layers in
 /// a 2x2 max-pool / max-unpool spatial bottleneck; that branch computes with
-/// Arithmetic::Reference so that its arg-max positions are PyTorch's.
+/// Arithmetic::Official so that its arg-max positions are PyTorch's.
 /// Layers (official names): branch{i}_pre (absent for branch 3 at window 32),
 /// branch{i}_mid, ln_{i}_0, ln_{i}_1, branch{i}_{j}_{a,b}_{q,k,v} (j = 0, 1:
 /// layer I pairs (0,1) and (2,3); j = 2: layer II).
@@ -447,8 +446,8 @@ class STSANetModel : public SaliencyModel {
   /// On CUDA, windows go through one graph-captured forward pass (no stem
   /// reuse: the graph recomputes base1, which on a GPU costs less than the
   /// host work of eager execution), with channels-last activations, which
-  /// spare cuDNN its layout conversions (H100, fp16: 10.9 ms per frame against
-  /// 13.2 ms; eagerly channels-last is slower, 26.5 against 19.2 ms).
+  /// spare cuDNN its layout conversions (in a graph only: eagerly they measured
+  /// slower; docs/performance.md, GPU).
   void set_cuda_graphs(bool enabled) override;
 
  private:

@@ -111,7 +111,7 @@ torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv, Arit
                   (*o.dilation())[2] == 1 && !o.transposed(),
               "stsanet conv3d: only plain convolutions are supported");
   const auto &padding = conv_padding(o);
-  if (arithmetic == Arithmetic::Reference)
+  if (arithmetic == Arithmetic::Official)
     return F::conv3d(x, conv->weight,
                      F::Conv3dFuncOptions().bias(conv->bias).stride(*o.stride()).padding(*padding));
   return conv3d(x, conv->weight, conv->bias, *o.stride(), *padding);

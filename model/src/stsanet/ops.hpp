@@ -2,12 +2,11 @@
 //
 // The network is a stack of 3-D convolutions whose kernels are almost all
 // factorised: (1,k,k) spatial, (k,1,1) temporal or 1x1x1. On the CPU LibTorch
-// 1.13 often runs such kernels faster as 2-D convolutions (2 threads, official
-// shapes: 416->416 (1,3,3) at 14x24 took 18.6 ms as conv3d, 4.9 ms as conv2d;
-// 1024->1024 (1,3,1) at 7x12 12.2 vs 3.5 ms), so `conv3d` below re-expresses
-// them as 2-D convolutions over views.
+// 1.13 runs such kernels several times faster as 2-D convolutions, whose
+// kernels are better tuned than its 3-D ones (docs/performance.md, "Choices in
+// the code"), so `conv3d` below re-expresses them as 2-D convolutions over views.
 // The result is the same convolution, up to float summation order
-// (Arithmetic::Fast); Arithmetic::Reference calls conv3d as PyTorch does.
+// (Arithmetic::Rewritten); Arithmetic::Official calls conv3d as PyTorch does.
 #pragma once
 
 #include <torch/nn.h>
@@ -56,7 +55,7 @@ inline torch::Tensor canonical_layout(const torch::Tensor &x) {
   return x.as_strided(x.sizes(), {t * h * w * c, 1, h * w * c, w * c, c});
 }
 
-/// The activation layout of the Fast arithmetic: channels-last in inference
+/// The activation layout of the Rewritten arithmetic: channels-last in inference
 /// (oneDNN convolves NHWC without reordering the input and output: 1.3-2x per
 /// convolution on the official shapes), unchanged under autograd.
 inline torch::Tensor fast_layout(const torch::Tensor &x) {
@@ -68,10 +67,10 @@ inline torch::Tensor fast_layout(const torch::Tensor &x) {
 /// the input is brought to (and the output is) channels-last. Differentiable.
 torch::Tensor conv3d(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias,
                      torch::IntArrayRef stride, torch::IntArrayRef padding);
-/// Same with a Conv3d module's weight, bias and options; Reference runs the
+/// Same with a Conv3d module's weight, bias and options; Official runs the
 /// module's own conv3d.
 torch::Tensor conv3d(const torch::Tensor &x, const torch::nn::Conv3d &conv,
-                     Arithmetic arithmetic = Arithmetic::Fast);
+                     Arithmetic arithmetic = Arithmetic::Rewritten);
 
 /// MaxPool3d with PyTorch semantics (implicit -inf padding, floor mode). Without
 /// autograd it runs as separable strided maxima (max is exact, so the values
@@ -105,14 +104,14 @@ torch::Tensor layer_norm_by_reduction(const torch::Tensor &x, const torch::Tenso
 /// AdaptiveAvgPool3d / Upsample layers, with Conv3d and MaxPool3d through the
 /// functions above and activations in place on tensors the runner created.
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
-                         Arithmetic arithmetic = Arithmetic::Fast);
+                         Arithmetic arithmetic = Arithmetic::Rewritten);
 /// The same for the layers [first, last) of `layers` only.
 torch::Tensor run_layers(const torch::nn::Sequential &layers, const torch::Tensor &x,
                          Arithmetic arithmetic, size_t first, size_t last);
 
 /// Conv3d (no bias) -> BatchNorm3d -> ReLU as the S3D blocks run it: with
-/// Arithmetic::Fast in eval mode the BatchNorm is folded into the convolution
-/// (computed once into `folded` without autograd); with Reference the very
+/// Arithmetic::Rewritten in eval mode the BatchNorm is folded into the convolution
+/// (computed once into `folded` without autograd); with Official the very
 /// conv3d and batch_norm calls of the official modules.
 torch::Tensor conv_bn_relu(const torch::Tensor &x, const torch::nn::Conv3d &conv,
                            torch::nn::BatchNorm3d bn, Arithmetic arithmetic, DerivedTensors &folded);

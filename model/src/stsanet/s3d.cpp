@@ -16,14 +16,14 @@ nn::BatchNorm3d s3d_batch_norm(int64_t channels) {
 
 }  // namespace
 
-// conv (no bias) -> BatchNorm -> ReLU. Fast eval mode folds the BatchNorm's
+// conv (no bias) -> BatchNorm -> ReLU. Rewritten eval mode folds the BatchNorm's
 // affine map into the convolution: w' = w * g, b' = beta - mean * g with
 // g = gamma / sqrt(var + eps), the same per-channel map batch_norm applies.
 // Without autograd the folded pair is computed once (`folded`).
 torch::Tensor conv_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv, nn::BatchNorm3d bn,
                            Arithmetic arithmetic, DerivedTensors &folded) {
   if (bn->is_training()) return torch::relu(bn->forward(conv3d(x, conv, arithmetic)));
-  if (arithmetic == Arithmetic::Reference) {
+  if (arithmetic == Arithmetic::Official) {
     auto y = conv3d(x, conv, arithmetic);
     y = bn->forward(y);  // the convolution output is released here, not at the end
     return y.relu_();
@@ -110,7 +110,7 @@ nn::Sequential mixed_blocks(const Geometry &g, size_t first, size_t count) {
 
 S3DBackboneImpl::S3DBackboneImpl(const Geometry &g) {
   // F1 feeds branch 0's arg-max bottleneck: computed as PyTorch computes it.
-  const auto reference = Arithmetic::Reference;
+  const auto reference = Arithmetic::Official;
   base1 = register_module(
       "base1",
       nn::Sequential(

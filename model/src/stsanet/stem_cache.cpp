@@ -42,7 +42,7 @@ bool is_temporal_only(const nn::Conv3d &conv) {
          (*o.stride())[2] == 1 && (*p)[1] == 0 && (*p)[2] == 0;
 }
 
-// conv_bn_relu (Reference arithmetic) of a temporal convolution over rows that
+// conv_bn_relu (Official arithmetic) of a temporal convolution over rows that
 // already include the window's zero padding: the module's conv3d with temporal
 // padding 0, then its batch_norm and ReLU, as SepConv3d runs them.
 torch::Tensor temporal_bn_relu(const torch::Tensor &x, const nn::Conv3d &conv,
@@ -157,7 +157,7 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   for (size_t r = 0; r < mid_runs.size(); ++r)
     for (auto [i, end] = reads(mid_runs[r]); i <= end; ++i) last_reader[frame_key(i)] = r;
   std::map<const void *, torch::Tensor> computed;  // frame key -> conv_s output
-  DerivedTensors unused;  // Reference arithmetic folds nothing
+  DerivedTensors unused;  // Official arithmetic folds nothing
   for (size_t r = 0; r < mid_runs.size(); ++r) {
     const auto [first, last] = mid_runs[r];
     const auto [from, to] = reads(mid_runs[r]);
@@ -172,7 +172,7 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
       std::vector<torch::Tensor> clip;
       for (size_t k = begin; k < end; ++k) clip.push_back(frames[new_frames[k]]);
       auto y = conv_bn_relu(torch::stack(clip, 1).unsqueeze(0), sep1->conv_s, sep1->bn_s,
-                            Arithmetic::Reference, unused);
+                            Arithmetic::Official, unused);
       for (size_t k = begin; k < end; ++k)
         computed[frame_key(new_frames[k])] = row(y, int64_t(k - begin));
     }
@@ -206,8 +206,9 @@ torch::Tensor StemCache::f1(S3DBackboneImpl &backbone, const std::vector<torch::
   // rows could get another kernel that rounds differently; the temporal
   // convolution above and conv_s get the same kernel for any number of rows
   // at the official size (tested). Caching F1 rows as well would save sep2's
-  // temporal convolution on 10 of 16 rows (63 ms of 2.5 s in a profile) for
-  // two windows of F1 held (132 MB at the official size): memory matters more.
+  // temporal convolution on 10 of 16 rows, a small share of the window's time
+  // (docs/performance.md, "Choices in the code"), for two windows of F1 held
+  // (132 MB at the official size): memory matters more.
   std::vector<torch::Tensor> pooled;
   pooled.reserve(mid_count);
   for (int64_t m = 0; m < mid_count; ++m) pooled.push_back(mid_.at(mid_keys[m]).value);

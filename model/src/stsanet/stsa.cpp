@@ -57,7 +57,7 @@ torch::Tensor dot_product_attention(const torch::Tensor &q, const torch::Tensor 
 }
 
 StsaBranchImpl::StsaBranchImpl(const Geometry &g, int index)
-    : index_(index), arithmetic_(index == 0 ? Arithmetic::Reference : Arithmetic::Fast) {
+    : index_(index), arithmetic_(index == 0 ? Arithmetic::Official : Arithmetic::Rewritten) {
   TORCH_CHECK(index >= 0 && index < 4, "STSA branch index must be 0..3, got ", index);
   const auto i = static_cast<size_t>(index);
   const int64_t channels = g.level_channels[i], mid_channels = g.mid_channels[i];
@@ -133,9 +133,9 @@ torch::Tensor StsaBranchImpl::norm(int which, const torch::Tensor &x) {
 }
 
 torch::Tensor StsaBranchImpl::forward(const torch::Tensor &level) {
-  // Branch 0 (Reference) keeps PyTorch's layout and bits; the others compute
+  // Branch 0 (Official) keeps PyTorch's layout and bits; the others compute
   // channels-last in inference.
-  const auto input = arithmetic_ == Arithmetic::Fast ? fast_layout(level) : level;
+  const auto input = arithmetic_ == Arithmetic::Rewritten ? fast_layout(level) : level;
   auto x = pre ? run_layers(pre, input, arithmetic_) : input;
   TORCH_CHECK(x.dim() == 5 && x.size(2) == Geometry::kStsaSteps, "STSA branch ", index_,
               ": expected 4 time steps after compression, got ", x.sizes());

@@ -230,8 +230,8 @@ torch::Tensor STSANetImpl::readout(const torch::Tensor &y) {
   std::vector<torch::Tensor> steps;
   for (int64_t t = 0; t < y.size(2); t += kt)
     steps.push_back(run_layers(readout_2, run_layers(readout_1, y.narrow(2, t, kt)),
-                               Arithmetic::Fast, 0, 2));  // the convolution and its ReLU
-  return run_layers(readout_2, torch::cat(steps, 2), Arithmetic::Fast, 2, readout_2->size());
+                               Arithmetic::Rewritten, 0, 2));  // the convolution and its ReLU
+  return run_layers(readout_2, torch::cat(steps, 2), Arithmetic::Rewritten, 2, readout_2->size());
 }
 
 void STSANetImpl::reset_parameters(std::uint64_t seed) {

@@ -84,9 +84,8 @@ void STSANetModel::set_cuda_graphs(bool enabled) {
     throw ModelError("stsanet: CUDA graphs are not available in this build (it needs a CUDA LibTorch)");
   if (!graph_) graph_ = std::make_unique<CudaGraphedCall>();
   // cuDNN autotuning (at::globalContext().setBenchmarkCuDNN) is left to the
-  // application: on the H100 it gained 0.6 ms in fp16 (10.3 against 10.9 ms)
-  // but in fp32 its trial workspaces took the GPU's peak allocation from about
-  // 1.2 GB to 67 GB, and the setting is process-wide.
+  // application: the setting is process-wide, and in fp32 its trial workspaces
+  // multiply the GPU's peak allocation for a small gain (docs/performance.md).
 }
 
 void STSANetModel::to(torch::Device device, torch::Dtype dtype) {
