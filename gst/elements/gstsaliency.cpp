@@ -34,8 +34,10 @@
  * element so that decoding and capture run in their own thread, and one after
  * it for live sources and display.
  *
- * Input is packed 8-bit RGB in any byte order, or GRAY8: put `videoconvert`
- * in front for YUV sources. Metas do not survive elements that drop
+ * Input is packed 8-bit RGB in any byte order, GRAY8, or the 4:2:0 YUV that
+ * decoders and encoders exchange (I420, NV12; BT.601, BT.709 or BT.2020
+ * matrix and range from the caps' colorimetry), so a decoder, `saliency` and
+ * `saliencyx264enc` chain without `videoconvert`. Metas do not survive elements that drop
  * video-size metas (videocrop, videoflip): put `saliency` after them.
  *
  * ## Example launch line
@@ -199,7 +201,7 @@ static GType gst_saliency_interval_mode_get_type(void) {
   return (GType)id;
 }
 
-#define SALIENCY_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, GRAY8 }"
+#define SALIENCY_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, GRAY8, I420, NV12 }"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(SALIENCY_FORMATS)));
@@ -964,6 +966,15 @@ static GstFlowReturn gst_saliency_submit_input_buffer(GstBaseTransform *trans, g
   view.height = GST_VIDEO_FRAME_HEIGHT(&frame);
   view.stride = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
   view.format = priv->format;
+  if (model::is_yuv420(view.format)) {  // the Predictor reads the planes as they are
+    view.matrix = gstsaliency::to_yuv_matrix(frame.info.colorimetry);
+    view.range = frame.info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? model::YuvRange::Full
+                                                                             : model::YuvRange::Limited;
+    for (int i = 0; i < 2 && i + 1 < (int)GST_VIDEO_FRAME_N_PLANES(&frame); ++i) {
+      view.chroma[i] = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, i + 1);
+      view.chroma_stride[i] = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, i + 1);
+    }
+  }
 
   // Upstream flow (from `opticalflow`), vectors in pixels of this frame.
   model::FlowView flow_view;

@@ -8,7 +8,8 @@ namespace gstsaliency {
 
 namespace {
 
-// GStreamer's names and the libraries' are the same bytes in the same order.
+// GStreamer's names and the libraries' are the same bytes in the same order
+// (for I420 and NV12: the same planes).
 constexpr std::pair<GstVideoFormat, model::PixelFormat> kPacked[] = {
     {GST_VIDEO_FORMAT_RGB, model::PixelFormat::RGB},     {GST_VIDEO_FORMAT_BGR, model::PixelFormat::BGR},
     {GST_VIDEO_FORMAT_RGBA, model::PixelFormat::RGBA},   {GST_VIDEO_FORMAT_BGRA, model::PixelFormat::BGRA},
@@ -16,6 +17,7 @@ constexpr std::pair<GstVideoFormat, model::PixelFormat> kPacked[] = {
     {GST_VIDEO_FORMAT_xRGB, model::PixelFormat::xRGB},   {GST_VIDEO_FORMAT_xBGR, model::PixelFormat::xBGR},
     {GST_VIDEO_FORMAT_ARGB, model::PixelFormat::ARGB},   {GST_VIDEO_FORMAT_ABGR, model::PixelFormat::ABGR},
     {GST_VIDEO_FORMAT_GRAY8, model::PixelFormat::GRAY8},
+    {GST_VIDEO_FORMAT_I420, model::PixelFormat::I420},   {GST_VIDEO_FORMAT_NV12, model::PixelFormat::NV12},
 };
 
 }  // namespace
@@ -30,14 +32,21 @@ bool to_pixel_format(GstVideoFormat f, model::PixelFormat *out) {
 }
 
 bool to_overlay_format(GstVideoFormat f, model::OverlayFormat *out) {
-  if (f == GST_VIDEO_FORMAT_I420 || f == GST_VIDEO_FORMAT_NV12) {
-    *out = f == GST_VIDEO_FORMAT_I420 ? model::OverlayFormat::I420 : model::OverlayFormat::NV12;
-    return true;
-  }
-  model::PixelFormat packed;
-  if (!to_pixel_format(f, &packed) || packed == model::PixelFormat::GRAY8) return false;
-  *out = model::overlay_format(packed);
+  model::PixelFormat ours;
+  if (!to_pixel_format(f, &ours) || ours == model::PixelFormat::GRAY8) return false;
+  *out = model::overlay_format(ours);
   return true;
+}
+
+model::YuvMatrix to_yuv_matrix(const GstVideoColorimetry &c) {
+  switch (c.matrix) {
+    case GST_VIDEO_COLOR_MATRIX_BT709:
+      return model::YuvMatrix::BT709;
+    case GST_VIDEO_COLOR_MATRIX_BT2020:
+      return model::YuvMatrix::BT2020;
+    default:  // BT.601, and what GStreamer assumes for SD when unknown
+      return model::YuvMatrix::BT601;
+  }
 }
 
 }  // namespace gstsaliency

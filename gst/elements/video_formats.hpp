@@ -13,12 +13,16 @@
 
 namespace gstsaliency {
 
-/// The packed 8-bit layout of `f` (RGB family or GRAY8); false for any
+/// The 8-bit layout of `f` (RGB family, GRAY8, I420, NV12); false for any
 /// other format.
 bool to_pixel_format(GstVideoFormat f, model::PixelFormat *out);
 
 /// The layout the heat-map blend writes to: the packed RGB family, I420 or
 /// NV12; false for any other format (GRAY8 has no colour to blend).
 bool to_overlay_format(GstVideoFormat f, model::OverlayFormat *out);
+
+/// The YUV matrix of caps' colorimetry (BT.601 when it names another one or
+/// none: GStreamer's default for SD).
+model::YuvMatrix to_yuv_matrix(const GstVideoColorimetry &c);
 
 }  // namespace gstsaliency

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "salmaps/yuv.hpp"
 #include "test_support.hpp"
 
 #include "gst_test_support.hpp"
@@ -543,19 +544,102 @@ TEST_F(ElementTest, AllElementsSurviveStateCycles) {
 TEST_F(ElementTest, SaliencyAcceptCaps) {
   Harness h = Harness::element("saliency");
   GstPad *sink = gst_element_get_static_pad(h.get()->element, "sink");
-  for (const char *fmt : {"RGB", "BGRx", "ARGB", "GRAY8"}) {
+  for (const char *fmt : {"RGB", "BGRx", "ARGB", "GRAY8", "I420", "NV12"}) {
     GstCaps *caps = gst_caps_from_string(
         (std::string("video/x-raw,format=") + fmt + ",width=32,height=24,framerate=25/1").c_str());
     EXPECT_TRUE(gst_pad_query_accept_caps(sink, caps)) << fmt;
     gst_caps_unref(caps);
   }
-  for (const char *caps_str : {"video/x-raw,format=I420,width=32,height=24,framerate=25/1",
+  for (const char *caps_str : {"video/x-raw,format=YUY2,width=32,height=24,framerate=25/1",
                                "audio/x-raw,format=S16LE,rate=48000,channels=1"}) {
     GstCaps *caps = gst_caps_from_string(caps_str);
     EXPECT_FALSE(gst_pad_query_accept_caps(sink, caps)) << caps_str;
     gst_caps_unref(caps);
   }
   gst_object_unref(sink);
+}
+
+// I420 and NV12 go in without videoconvert: the element reads the planes with
+// the caps' matrix and range, so its maps are those of the RGB frames that
+// salmaps' conversion makes of the same bytes (the same arithmetic after it:
+// bit-identical), and a frame whose chroma says red is read as red.
+TEST_F(ElementTest, SaliencyReadsI420AndNv12WithTheCapsColorimetry) {
+  const int w = 48, hh = 32, n = 6;
+  const struct {
+    const char *format, *colorimetry;
+    model::YuvMatrix matrix;
+    model::YuvRange range;
+  } cases[] = {{"I420", "bt601", model::YuvMatrix::BT601, model::YuvRange::Limited},
+               {"NV12", "bt709", model::YuvMatrix::BT709, model::YuvRange::Limited},
+               {"I420", "1:4:0:0", model::YuvMatrix::BT601, model::YuvRange::Full}};
+  for (const auto &c : cases) {
+    SCOPED_TRACE(std::string(c.format) + " " + c.colorimetry);
+    const GstVideoFormat vf = gst_video_format_from_string(c.format);
+    Harness yuv_h = Harness::element("saliency");
+    Harness rgb_h = Harness::element("saliency");
+    yuv_h.set_caps(std::string("video/x-raw,format=") + c.format + ",width=48,height=32,framerate=25/1,colorimetry=" +
+                   c.colorimetry);
+    rgb_h.set_caps(rgb_caps(w, hh));
+    for (int t = 0; t < n; t++) {
+      // Luma from the moving square; chroma that varies (a red-ish block that moves).
+      BufferPtr b = make_frame(vf, w, hh, moving_square(w, hh, t), t * kFrame);
+      GstVideoInfo info;
+      gst_video_info_set_format(&info, vf, w, hh);
+      GstVideoFrame frame;
+      ASSERT_TRUE(gst_video_frame_map(&frame, &info, b.get(), GST_MAP_WRITE));
+      const bool nv12 = vf == GST_VIDEO_FORMAT_NV12;
+      for (int cy = 0; cy < hh / 2; cy++)
+        for (int cx = 0; cx < w / 2; cx++) {
+          const bool hot = cx >= 2 + t && cx < 8 + t && cy >= 4 && cy < 10;
+          const guint8 u = hot ? 90 : (guint8)(110 + cx), v = hot ? 240 : (guint8)(120 + cy);
+          guint8 *p1 = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 1) + cy * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 1);
+          if (nv12) {
+            p1[2 * cx] = u;
+            p1[2 * cx + 1] = v;
+          } else {
+            guint8 *p2 = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 2) + cy * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 2);
+            p1[cx] = u;
+            p2[cx] = v;
+          }
+        }
+      model::Yuv420View view;
+      view.y = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 0);
+      view.y_stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+      view.u = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 1);
+      view.u_stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 1);
+      if (!nv12) {
+        view.v = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 2);
+        view.v_stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 2);
+      }
+      view.width = w;
+      view.height = hh;
+      view.interleaved = nv12;
+      view.matrix = c.matrix;
+      view.range = c.range;
+      const cv::Mat rgb = model::yuv420_to_rgb(view);
+      gst_video_frame_unmap(&frame);
+      const cv::Vec3b red = rgb.at<cv::Vec3b>(2 * 5, 2 * (4 + t));  // inside the hot chroma block
+      EXPECT_GT(int(red[0]), int(red[1]) + 60) << "R " << int(red[0]) << " G " << int(red[1]);
+      BufferPtr as_rgb = make_frame(GST_VIDEO_FORMAT_RGB, w, hh,
+                                    [&](int x, int y) -> Rgb {
+                                      const cv::Vec3b p = rgb.at<cv::Vec3b>(y, x);
+                                      return {p[0], p[1], p[2]};
+                                    },
+                                    t * kFrame);
+      ASSERT_EQ(yuv_h.push(b.release()), GST_FLOW_OK);
+      ASSERT_EQ(rgb_h.push(as_rgb.release()), GST_FLOW_OK);
+    }
+    yuv_h.eos();
+    rgb_h.eos();
+    const auto from_yuv = yuv_h.pull_all(), from_rgb = rgb_h.pull_all();
+    ASSERT_EQ(from_yuv.size(), std::size_t(n));
+    ASSERT_EQ(from_rgb.size(), std::size_t(n));
+    for (int t = 0; t < n; t++) {
+      const auto a = map_values(from_yuv[t].get()), b = map_values(from_rgb[t].get());
+      ASSERT_FALSE(a.empty());
+      EXPECT_EQ(a, b) << "frame " << t;
+    }
+  }
 }
 
 TEST_F(ElementTest, PropertiesCanChangeWhileStreaming) {

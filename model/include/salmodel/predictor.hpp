@@ -29,13 +29,19 @@ class ModelError : public std::runtime_error {
 };
 
 
-/// A borrowed, read-only frame (GStreamer rows may be padded: `stride` is in bytes).
+/// A borrowed, read-only frame (GStreamer rows may be padded: strides are in bytes).
 struct FrameView {
-  const std::uint8_t *data = nullptr;
+  const std::uint8_t *data = nullptr;  ///< the pixels; for I420 and NV12 the Y plane
   int width = 0;
   int height = 0;
   std::size_t stride = 0;
   PixelFormat format = PixelFormat::RGB;
+  /// I420: the U and V planes; NV12: the interleaved UV plane in chroma[0].
+  const std::uint8_t *chroma[2] = {nullptr, nullptr};
+  std::size_t chroma_stride[2] = {0, 0};
+  /// How YUV frames convert to the RGB the models take (salmaps/yuv.hpp).
+  YuvMatrix matrix = YuvMatrix::BT601;
+  YuvRange range = YuvRange::Limited;
 };
 
 /// A borrowed dense flow field: interleaved float32 (u, v), `stride` in bytes.

@@ -286,6 +286,10 @@ OverlayFormat overlay_format(PixelFormat f) {
       return OverlayFormat::ARGB;
     case PixelFormat::ABGR:
       return OverlayFormat::ABGR;
+    case PixelFormat::I420:
+      return OverlayFormat::I420;
+    case PixelFormat::NV12:
+      return OverlayFormat::NV12;
     case PixelFormat::GRAY8:
       break;
   }

@@ -13,6 +13,7 @@
 #include "salmodel/autocast_scope.hpp"
 #include "salmodel/cpu_runtime.hpp"
 #include "salmaps/map_view.hpp"  // is_flat_range
+#include "salmaps/yuv.hpp"
 #include "salmodel/saliency_model.hpp"
 
 namespace model {
@@ -41,10 +42,29 @@ torch::Device to_torch_device(const Device &device) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device.index));
 }
 
-// Converts any packed 8-bit layout to a contiguous RGB cv::Mat (a copy: the
+// Converts any of the 8-bit layouts to a contiguous RGB cv::Mat (a copy: the
 // caller's buffer may be unmapped as soon as push() returns).
 cv::Mat to_rgb(const FrameView &f) {
   if (!f.data || f.width <= 0 || f.height <= 0) throw ModelError("empty frame pushed to the predictor");
+  if (is_yuv420(f.format)) {
+    Yuv420View yuv;
+    yuv.y = f.data;
+    yuv.y_stride = f.stride;
+    yuv.u = f.chroma[0];
+    yuv.u_stride = f.chroma_stride[0];
+    yuv.v = f.chroma[1];
+    yuv.v_stride = f.chroma_stride[1];
+    yuv.width = f.width;
+    yuv.height = f.height;
+    yuv.interleaved = f.format == PixelFormat::NV12;
+    yuv.matrix = f.matrix;
+    yuv.range = f.range;
+    try {
+      return yuv420_to_rgb(yuv);
+    } catch (const std::invalid_argument &e) {
+      throw ModelError(std::string("frame pushed to the predictor: ") + e.what());
+    }
+  }
   int channels = 3;
   switch (f.format) {
     case PixelFormat::RGB: case PixelFormat::BGR: channels = 3; break;
@@ -72,6 +92,7 @@ cv::Mat to_rgb(const FrameView &f) {
       cv::mixChannels(&in, 1, &rgb, 1, from_to, 3);
       break;
     }
+    case PixelFormat::I420: case PixelFormat::NV12: break;  // converted above
   }
   return rgb;
 }

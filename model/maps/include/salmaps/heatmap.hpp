@@ -46,9 +46,6 @@ const std::array<Rgb8, 256> &colormap_lut(Colormap cm);
 /// I420 and NV12 are 8-bit 4:2:0 YUV (BT.601 or BT.709 matrix, limited range).
 enum class OverlayFormat { RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, xBGR, ARGB, ABGR, I420, NV12 };
 
-/// The RGB->YUV matrix of an I420/NV12 frame (limited range in both cases).
-enum class YuvMatrix { BT601, BT709 };
-
 /// A writable frame: one plane for packed RGB formats, three for I420 (Y, U,
 /// V), two for NV12 (Y, interleaved UV). Strides are in bytes. Borrowed: the
 /// caller owns the memory and keeps it mapped during the call.
@@ -58,7 +55,7 @@ struct OverlayFrame {
   int width = 0;
   int height = 0;
   OverlayFormat format = OverlayFormat::RGB;
-  YuvMatrix matrix = YuvMatrix::BT601;
+  YuvMatrix matrix = YuvMatrix::BT601;  ///< limited range; BT.2020 is drawn with BT.601's matrix
 };
 
 struct HeatmapStyle {
