@@ -67,6 +67,7 @@ extern "C" {
 }
 
 #include "salmaps/qp_map.hpp"
+#include "salx264/params.hpp"
 
 GST_DEBUG_CATEGORY_STATIC(gst_saliency_x264_enc_debug);
 #define GST_CAT_DEFAULT gst_saliency_x264_enc_debug
@@ -612,115 +613,76 @@ static gboolean gst_saliency_x264_enc_stop(GstVideoEncoder *encoder) {
   return TRUE;
 }
 
-/* Builds x264_param_t from the settings and the input caps. */
+/* Builds x264_param_t from the settings and the input caps, with the builder
+ * saliency-encode-eval uses too (libsalx264), so that both encode alike. */
 static gboolean gst_saliency_x264_enc_fill_params(GstSaliencyX264Enc *self,
                                                   const GstVideoInfo *info, x264_param_t *p) {
   const Settings s = gst_saliency_x264_enc_settings(self);
-  const char *tune = s.tune == GST_SALIENCY_X264_TUNE_NONE
-                         ? nullptr
-                         : x264_tune_names[s.tune - GST_SALIENCY_X264_TUNE_FILM];
-  if (x264_param_default_preset(p, x264_preset_names[s.speed_preset], tune) < 0) {
-    GST_ELEMENT_ERROR(
-        self, LIBRARY, SETTINGS, ("Invalid x264 preset or tune."),
-        ("preset %s, tune %s", x264_preset_names[s.speed_preset], tune ? tune : "none"));
-    return FALSE;
+  salx264::EncoderSettings es;
+  es.preset = x264_preset_names[s.speed_preset];
+  if (s.tune != GST_SALIENCY_X264_TUNE_NONE)
+    es.tune = x264_tune_names[s.tune - GST_SALIENCY_X264_TUNE_FILM];
+  switch (s.rc_mode) {
+    case GST_SALIENCY_X264_RC_ABR:
+      es.rc = salx264::RateControl::ABR;
+      break;
+    case GST_SALIENCY_X264_RC_CBR:
+      es.rc = salx264::RateControl::CBR;
+      break;
+    case GST_SALIENCY_X264_RC_CRF:
+      es.rc = salx264::RateControl::CRF;
+      break;
   }
-  p->pf_log = gst_saliency_x264_enc_log;
-  p->p_log_private = self;
-  p->i_log_level = X264_LOG_DEBUG;
-  p->i_csp = GST_VIDEO_INFO_FORMAT(info) == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12 : X264_CSP_I420;
-  p->i_bitdepth = 8;
-  p->i_width = GST_VIDEO_INFO_WIDTH(info);
-  p->i_height = GST_VIDEO_INFO_HEIGHT(info);
+  es.bitrate_kbps = int(s.bitrate_kbps);
+  es.crf = s.crf;
+  es.vbv_buffer_ms = int(s.vbv_buf_capacity_ms);
+  es.key_int_max = int(s.key_int_max);
+  es.threads = int(s.threads);
+  es.option_string = s.option_string;
+  /* Offsets need AQ on (salx264::enable_aq_for_offsets). Asked for only when
+   * they will be used, so that strength 0 stays plain x264. */
+  es.qp_offsets = s.strength > 0;
+
+  salx264::StreamFormat format;
+  format.csp =
+      GST_VIDEO_INFO_FORMAT(info) == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12 : X264_CSP_I420;
+  format.width = GST_VIDEO_INFO_WIDTH(info);
+  format.height = GST_VIDEO_INFO_HEIGHT(info);
   int fps_n = GST_VIDEO_INFO_FPS_N(info), fps_d = GST_VIDEO_INFO_FPS_D(info);
   if (fps_n <= 0 || fps_d <= 0) {
     fps_n = 25; /* variable or unknown rate: rate control assumes 25 fps */
     fps_d = 1;
   }
-  p->i_fps_num = fps_n;
-  p->i_fps_den = fps_d;
   /* PTS are frame numbers (system_frame_number), so the timebase is 1/fps. */
-  p->b_vfr_input = 0;
-  p->i_timebase_num = fps_d;
-  p->i_timebase_den = fps_n;
-  p->vui.i_sar_width = GST_VIDEO_INFO_PAR_N(info);
-  p->vui.i_sar_height = GST_VIDEO_INFO_PAR_D(info);
-  if (s.key_int_max > 0) p->i_keyint_max = s.key_int_max;
-  p->i_threads = s.threads == 0 ? X264_THREADS_AUTO : int(s.threads);
+  format.fps_num = fps_n;
+  format.fps_den = fps_d;
+  format.sar_width = GST_VIDEO_INFO_PAR_N(info);
+  format.sar_height = GST_VIDEO_INFO_PAR_D(info);
   /* byte-stream: start codes, SPS/PPS at every keyframe; avc: 4-byte lengths,
    * SPS/PPS only in the caps' codec_data (as gstx264enc). */
-  p->b_annexb = self->priv->avc ? 0 : 1;
-  p->b_repeat_headers = self->priv->avc ? 0 : 1;
-  p->b_aud = 0;
-  switch (s.rc_mode) {
-    case GST_SALIENCY_X264_RC_ABR:
-      p->rc.i_rc_method = X264_RC_ABR;
-      p->rc.i_bitrate = int(s.bitrate_kbps);
-      break;
-    case GST_SALIENCY_X264_RC_CBR:
-      p->rc.i_rc_method = X264_RC_ABR;
-      p->rc.i_bitrate = int(s.bitrate_kbps);
-      p->rc.i_vbv_max_bitrate = int(s.bitrate_kbps);
-      p->rc.i_vbv_buffer_size = int(guint64(s.bitrate_kbps) * s.vbv_buf_capacity_ms / 1000);
-      if (p->rc.i_vbv_buffer_size < 1) p->rc.i_vbv_buffer_size = 1;
-      p->rc.b_filler = 1;
-      break;
-    case GST_SALIENCY_X264_RC_CRF:
-      p->rc.i_rc_method = X264_RC_CRF;
-      p->rc.f_rf_constant = float(s.crf);
-      break;
-  }
-  /* option-string last, so it can override the encoding settings above; the
-   * fields the caps and the output format depend on are put back after it. */
-  const x264_param_t format = *p;
-  const std::string &opts = s.option_string;
-  for (std::size_t begin = 0; begin < opts.size();) {
-    std::size_t end = opts.find(':', begin);
-    if (end == std::string::npos) end = opts.size();
-    const std::string item = opts.substr(begin, end - begin);
-    begin = end + 1;
-    if (item.empty()) continue;
-    const std::size_t eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    const std::string value = eq == std::string::npos ? "1" : item.substr(eq + 1);
-    const int rc = x264_param_parse(p, key.c_str(), value.c_str());
-    if (rc != 0) {
-      GST_ELEMENT_ERROR(
-          self, LIBRARY, SETTINGS, ("Invalid option-string."),
-          ("option-string: %s '%s'",
-           rc == X264_PARAM_BAD_NAME ? "unknown libx264 option" : "bad value in", item.c_str()));
-      return FALSE;
-    }
-  }
-  p->i_csp = format.i_csp;
-  p->i_bitdepth = format.i_bitdepth;
-  p->i_width = format.i_width;
-  p->i_height = format.i_height;
-  p->i_fps_num = format.i_fps_num;
-  p->i_fps_den = format.i_fps_den;
-  p->b_vfr_input = format.b_vfr_input;
-  p->i_timebase_num = format.i_timebase_num;
-  p->i_timebase_den = format.i_timebase_den;
-  p->b_annexb = format.b_annexb;
-  p->b_repeat_headers = format.b_repeat_headers;
-  p->pf_log = format.pf_log;
-  p->p_log_private = format.p_log_private;
-  /* x264.h: quant_offsets need adaptive quantisation. Only touched when the
-   * offsets will be used, so strength 0 stays plain x264. When the settings
-   * turned AQ off (tune=psnr, aq-mode=0), it goes on at strength 0: libx264
-   * then applies our offsets alone and adds no variance AQ of its own, so the
-   * encode differs from the plain one only by the offsets. */
-  if (s.strength > 0 && p->rc.i_aq_mode == X264_AQ_NONE) {
-    GST_INFO_OBJECT(self, "AQ on at strength 0: per-macroblock QP offsets need it");
-    p->rc.i_aq_mode = X264_AQ_VARIANCE;
-    p->rc.f_aq_strength = 0.0f;
+  format.annexb = !self->priv->avc;
+  format.repeat_headers = !self->priv->avc;
+  format.log = gst_saliency_x264_enc_log;
+  format.log_private = self;
+  format.log_level = X264_LOG_DEBUG;
+
+  try {
+    if (salx264::build_params(*p, es, format))
+      GST_INFO_OBJECT(self, "AQ on at strength 0: per-macroblock QP offsets need it");
+  } catch (const salx264::OptionError &e) {
+    GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("Invalid option-string."),
+                      ("option-string: %s", e.what()));
+    return FALSE;
+  } catch (const std::invalid_argument &e) {
+    GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("Invalid x264 preset or tune."), ("%s", e.what()));
+    return FALSE;
   }
   GST_INFO_OBJECT(self,
                   "%dx%d @ %d/%d, preset %s, tune %s, rc %d, bitrate %u kbit/s, crf %.1f, "
                   "strength %.2f, max offset %.1f, mapping %d",
-                  p->i_width, p->i_height, fps_n, fps_d, x264_preset_names[s.speed_preset],
-                  tune ? tune : "none", int(s.rc_mode), s.bitrate_kbps, s.crf, s.strength,
-                  s.max_qp_offset, int(s.mapping));
+                  p->i_width, p->i_height, fps_n, fps_d, es.preset.c_str(),
+                  es.tune.empty() ? "none" : es.tune.c_str(), int(s.rc_mode), s.bitrate_kbps,
+                  s.crf, s.strength, s.max_qp_offset, int(s.mapping));
   return TRUE;
 }
 

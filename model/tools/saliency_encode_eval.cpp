@@ -1,6 +1,6 @@
 // saliency-encode-eval: what saliency-aware encoding buys. Encodes a clip with
 // libx264 twice per target bitrate, plainly and with per-macroblock QP offsets
-// from the saliency map (model/qp_map.hpp, as the saliencyx264enc element does),
+// from the saliency map (salmaps/qp_map.hpp, as the saliencyx264enc element does),
 // and reports the achieved bitrate, luma PSNR and eye-weighted PSNR (EWPSNR,
 // video_quality.hpp) of each, then the Bjontegaard deltas of the saliency
 // encodes against the plain ones.
@@ -8,8 +8,8 @@
 // The weights of EWPSNR are the model's maps of the ORIGINAL frames (no ground
 // truth gaze is needed, and both encodes are scored with the same weights).
 // Both encodes use the same x264 settings (preset, AQ, psy, MB-tree, and any
-// --option-string); only the offsets differ, so the deltas are what the saliency
-// offsets buy. Rate points are ABR bitrates or, with --crfs, CRF values; the
+// --option-string), built by the element's own builder (salx264/params.hpp); only
+// the offsets differ, so the deltas are what the saliency offsets buy. Rate points are ABR bitrates or, with --crfs, CRF values; the
 // Bjontegaard deltas always compare achieved bitrates.
 // The reconstruction comes from libx264 itself (b_full_recon), so no decoder
 // is involved: it is bit-exact with what a decoder would output.
@@ -26,14 +26,11 @@
 #include <string>
 #include <vector>
 
-extern "C" {
-#include <x264.h>
-}
-
 #include "salflow/frame_source.hpp"
 #include "salmodel/predictor.hpp"
 #include "salmaps/qp_map.hpp"
 #include "salmaps/video_quality.hpp"
+#include "salx264/params.hpp"
 #include "tool_common.hpp"
 
 namespace {
@@ -68,7 +65,9 @@ const char *kUsage =
     "                     option names, e.g. aq-mode=3:mbtree=0), applied to BOTH encodes\n"
     "                     after the preset, as saliencyx264enc's option-string. Settings\n"
     "                     that turn AQ off keep it off in the saliency encode too: AQ goes\n"
-    "                     on at strength 0 so that libx264 applies the offsets alone\n"
+    "                     on at strength 0 so that libx264 applies the offsets alone.\n"
+    "                     Options that would change the stream format (fps, annexb,\n"
+    "                     repeat-headers) are ignored\n"
     "  --fps F            frame rate for rate control when the input has none (default 25)\n"
     "  --frames N         use the first N frames (default: all)\n";
 
@@ -166,24 +165,6 @@ Clip load_clip(const std::string &input, int max_frames, double fps_default,
   return clip;
 }
 
-// Applies "key=value:key=value" libx264 settings with x264_param_parse; throws
-// std::invalid_argument naming the first bad pair.
-void apply_x264_options(x264_param_t &p, const std::string &text) {
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ':')) {
-    if (item.empty()) continue;
-    const std::size_t eq = item.find('=');
-    const std::string key = item.substr(0, eq);
-    const std::string value = eq == std::string::npos ? "1" : item.substr(eq + 1);
-    const int rc = x264_param_parse(&p, key.c_str(), value.c_str());
-    if (rc == X264_PARAM_BAD_NAME)
-      throw std::invalid_argument("--option-string: unknown x264 option '" + key + "'");
-    if (rc != 0)
-      throw std::invalid_argument("--option-string: bad value '" + value + "' for '" + key + "'");
-  }
-}
-
 std::string format_crf(double crf) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", crf);
@@ -199,40 +180,29 @@ struct RateTarget {
 EncodeResult encode(const Clip &clip, const RateTarget &target, const std::string &preset,
                     const std::string &option_string, double strength, double max_qp_offset,
                     model::QpMapping mapping, int threads) {
-  x264_param_t p;
-  if (x264_param_default_preset(&p, preset.c_str(), nullptr) < 0)
-    throw std::invalid_argument("--preset: unknown x264 preset '" + preset + "'");
-  p.i_log_level = X264_LOG_ERROR;
-  p.i_csp = X264_CSP_I420;
-  p.i_bitdepth = 8;
-  p.i_width = clip.width;
-  p.i_height = clip.height;
-  const int fps_den = 1000;
-  const int fps_num = int(std::lround(clip.fps * fps_den));
-  p.i_fps_num = fps_num;
-  p.i_fps_den = fps_den;
-  p.b_vfr_input = 0;
-  p.i_timebase_num = fps_den;
-  p.i_timebase_den = fps_num;
-  p.i_threads = threads;
-  p.b_annexb = 1;
-  p.b_repeat_headers = 1;
-  p.b_full_recon = 1;  // the reconstruction in pic_out is complete (deblocked)
+  // The element's builder (libsalx264), so that both encode alike for the same settings.
+  salx264::EncoderSettings es;
+  es.preset = preset;
   if (target.crf >= 0) {
-    p.rc.i_rc_method = X264_RC_CRF;
-    p.rc.f_rf_constant = float(target.crf);
+    es.rc = salx264::RateControl::CRF;
+    es.crf = target.crf;
   } else {
-    p.rc.i_rc_method = X264_RC_ABR;
-    p.rc.i_bitrate = target.kbps;
+    es.rc = salx264::RateControl::ABR;
+    es.bitrate_kbps = target.kbps;
   }
-  apply_x264_options(p, option_string);
-  // Same rule as saliencyx264enc: libx264 reads quant_offsets only with AQ on. When the
-  // settings turn AQ off (aq-mode=0, tune=psnr), AQ goes on at strength 0: x264 then applies
-  // the offsets alone, adding no variance AQ of its own, so the encode stays "AQ off".
-  if (strength > 0 && p.rc.i_aq_mode == X264_AQ_NONE) {
-    p.rc.i_aq_mode = X264_AQ_VARIANCE;
-    p.rc.f_aq_strength = 0;
-  }
+  es.threads = threads;
+  es.option_string = option_string;
+  es.qp_offsets = strength > 0;
+  salx264::StreamFormat format;
+  format.csp = X264_CSP_I420;
+  format.width = clip.width;
+  format.height = clip.height;
+  format.fps_den = 1000;
+  format.fps_num = int(std::lround(clip.fps * format.fps_den));
+  format.full_recon = true;  // the reconstruction in pic_out is complete (deblocked)
+  format.log_level = X264_LOG_ERROR;
+  x264_param_t p;
+  salx264::build_params(p, es, format);
 
   x264_t *enc = x264_encoder_open(&p);
   if (!enc) throw std::runtime_error("x264_encoder_open failed");
@@ -352,10 +322,12 @@ int main(int argc, char **argv) {
     } else {
       for (int k : parse_list(bitrates)) rates.push_back({k, -1});
     }
-    {  // reject bad --option-string before the slow part
+    try {  // reject a bad --option-string before the slow part
       x264_param_t check;
       x264_param_default(&check);
-      apply_x264_options(check, option_string);
+      salx264::apply_options(check, option_string);
+    } catch (const salx264::OptionError &e) {
+      throw std::invalid_argument(std::string("--option-string: ") + e.what());
     }
     model::PredictorOptions po;
     po.threads = threads;
