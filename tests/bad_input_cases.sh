@@ -41,7 +41,7 @@ row() {
 }
 
 P="$B/model/tools/saliency-predict" E="$B/model/tools/saliency-eval" EE="$B/model/tools/saliency-encode-eval"
-SB="$B/model/tools/saliency-bench" MD="$B/model/tools/saliency-make-dataset" TR="$B/model/tools/saliency-train"
+IE="$B/model/tools/saliency-interval-eval" MD="$B/model/tools/saliency-make-dataset" TR="$B/model/tools/saliency-train"
 FE="$B/flow/tools/flow-eval" FX="$B/flow/tools/flow-extract" CLIP="$B/flow/tools/saliency-make-clip"
 GL=$(command -v gst-launch-1.0)
 
@@ -171,8 +171,9 @@ row saliency-predict "--precision half on the CPU" - "$P" --model stsanet --rand
 row saliency-predict "--cuda-graphs on the CPU" - "$P" --model stsanet --random-init --cuda-graphs --input "$T/clip.avi" --output "$T/out/a"
 "$P" --model baseline --quiet --input "$T/clip.avi" --output "$T/sixmaps" >/dev/null 2>&1
 row saliency-predict "output folder not empty (an earlier run), no --overwrite" sixmaps "$P" --model baseline --input "$T/clip.avi" --output "$T/sixmaps"
-row saliency-bench "--interval-blend-maps: 6 maps (9 needed)" sixmaps "$SB" --interval-blend-maps "$T/sixmaps"
-row saliency-bench "--interval-blend-maps: folder missing" nomaps "$SB" --interval-blend-maps "$T/nomaps"
+row saliency-interval-eval "--maps: 6 maps (9 needed)" sixmaps "$IE" --maps "$T/sixmaps"
+row saliency-interval-eval "--maps: folder missing" nomaps "$IE" --maps "$T/nomaps"
+row saliency-interval-eval "--input: a clip of 6 frames (9 needed)" clip.avi "$IE" --input "$T/clip.avi"
 if [[ -x "$EE" ]]; then
   row saliency-encode-eval "--option-string with an unknown libx264 option" - "$EE" --input "$T/clip.avi" --option-string nonsense=1
   row saliency-encode-eval "--bitrates and --crfs together" - "$EE" --input "$T/clip.avi" --bitrates 100,200,300,400 --crfs 20,25,30,35

@@ -1,10 +1,10 @@
 // saliency-bench: steady-state speed and memory of a model (or of the flow
-// estimator), one "name: value unit" line per figure.
+// estimator), one "name: value unit" line per figure. What interval mode costs in
+// quality is saliency-interval-eval's.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <cstdio>
 #include <string>
@@ -15,10 +15,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "salflow/estimator.hpp"
-#include "salflow/frame_source.hpp"
 #include "saltools/synthetic_clip.hpp"
-#include "salmodel/baseline.hpp"
-#include "salmodel/metrics.hpp"
 #include "salmodel/predictor.hpp"
 #include "salmodel/stsanet.hpp"
 #include "op_profile.hpp"
@@ -30,7 +27,6 @@ static const char *kUsage =
     "                      [--batch N] [--interval N] [--width W] [--height H] [--threads N]\n"
     "       saliency-bench --flow ALGORITHM [--preset P] [--frames N] [--width W] [--height H]\n"
     "       saliency-bench --pipeline [--model M] [--frames N] [--rounds N] [model options]\n"
-    "       saliency-bench --interval-quality PATH [model options] | --interval-blend-maps PATH\n"
     "\n"
     "Measures steady-state inference on synthetic frames (decoding excluded) and prints\n"
     "one 'name: value unit' line per figure: parameters, buffers, seconds_per_frame,\n"
@@ -38,18 +34,6 @@ static const char *kUsage =
     "machine, with OMP_WAIT_POLICY=passive), peak_rss_mb. Frames are the model's default input size unless\n"
     "--width/--height are given (baseline and STSANet: 384x224, STRA-Net: 224x224).\n"
     "With --flow, measures the optical-flow estimator instead (flow_frames_per_second).\n"
-    "With --interval-quality PATH, runs the model on every frame of PATH (video, folder or glob)\n"
-    "and with interval 2, 4 and 8 in both interval modes (forward, bidirectional), and prints the\n"
-    "mean CC and KL of the interval maps against the every-frame maps, the CC by distance to the key\n"
-    "frame and the speed-up (interval_N_MODE_cc, _kl, _cc_by_distance, _speedup), pooled over the N\n"
-    "placements of the key frames (the clip also run from its 2nd ... N-th frame on; the CC of each:\n"
-    "_cc_by_key_offset), and the CC between\n"
-    "every-frame maps 1, 2, 4 and 8 frames apart (full_lag_N_cc: how fast the maps themselves change).\n"
-    "With --interval-blend-maps PATH (a folder or glob of maps, e.g. eye-tracking maps), blends\n"
-    "key maps 2, 4 and 8 apart as the bidirectional interval mode does, without the flow, and prints\n"
-    "the CC of the blends with the maps in between (blend_N_cc, by key offset; hold_N_cc: the last key\n"
-    "map kept) and of the maps 1, 2, 4 and 8 apart (maps_lag_N_cc): how close interval mode can come\n"
-    "on maps that change like these with nothing but the key maps.\n"
     "With --pipeline, measures what users get: the saliency element in a plain gst-launch-1.0\n"
     "(multifilesrc ! pngdec ! videoconvert ! saliency ! fakesink) and saliency-predict, each a\n"
     "process of its own started without LD_PRELOAD, MALLOC_* and OMP_*/MKL_* settings, on the same\n"
@@ -71,7 +55,9 @@ static const char *kUsage =
     "                 against the default, which reuses the rows of the previous windows)\n"
     "  --profile      also record every LibTorch operator of the timed frames and print the most\n"
     "                 expensive ones by self time (profile_op: by name, profile_shape: by name and\n"
-    "                 input shapes); recording adds some overhead to seconds_per_frame\n";
+    "                 input shapes); recording adds some overhead to seconds_per_frame\n"
+    "\n"
+    "What interval mode costs in quality (CC against every-frame maps): saliency-interval-eval.\n";
 
 namespace {
 
@@ -106,170 +92,6 @@ double process_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
-using MapList = std::vector<model::SaliencyMap>;
-
-// Every map of a clip with the given interval and mode; returns the seconds spent in the
-// predictor. `baseline`: the baseline built with these options instead of po.model.
-double run_clip(const model::PredictorOptions &base, int interval, model::IntervalMode mode,
-                const std::vector<cv::Mat> &frames, MapList &maps,
-                const model::BaselineOptions *baseline = nullptr) {
-  model::PredictorOptions po = base;
-  po.interval = interval;
-  po.interval_mode = mode;
-  auto predictor = baseline ? std::make_unique<model::Predictor>(model::create_baseline_model(*baseline), po)
-                            : std::make_unique<model::Predictor>(po);
-  maps.clear();
-  const auto t0 = Clock::now();
-  for (const cv::Mat &f : frames)
-    for (auto &m : predictor->push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) maps.push_back(m);
-  for (auto &m : predictor->finish()) maps.push_back(m);
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double map_cc(const model::SaliencyMap &a, const model::SaliencyMap &b) {
-  return model::metrics::cc(cv::Mat(a.height, a.width, CV_32F, const_cast<float *>(a.values.data())),
-                            cv::Mat(b.height, b.width, CV_32F, const_cast<float *>(b.values.data())));
-}
-
-// Mean CC between every-frame maps `lag` frames apart: how fast the model's own maps
-// change, and so the most any carrying of key maps has to bridge.
-double lag_cc(const MapList &maps, int lag) {
-  double sum = 0;
-  int count = 0;
-  for (std::size_t i = 0; i + lag < maps.size(); ++i, ++count) sum += map_cc(maps[i], maps[i + lag]);
-  return count ? sum / count : 0.0;
-}
-
-int bench_interval_quality(const model::PredictorOptions &po, const std::string &path) {
-  flow::FrameSource source(path);
-  std::vector<cv::Mat> frames;
-  cv::Mat f;
-  while (source.read(f)) frames.push_back(f.clone());
-  MapList full, sparse;
-  const double full_s = run_clip(po, 1, po.interval_mode, frames, full);
-  std::printf("frames: %zu\ninterval_1_seconds_per_frame: %.6f s\n", frames.size(), full_s / frames.size());
-  for (int lag : {1, 2, 4, 8}) std::printf("full_lag_%d_cc: %.4f\n", lag, lag_cc(full, lag));
-  if (po.model == model::ModelKind::Baseline) {
-    // Sanity: the default baseline against the same baseline without temporal smoothing.
-    model::BaselineOptions plain;
-    plain.temporal_frames = 0;
-    MapList untemporal;
-    run_clip(po, 1, po.interval_mode, frames, untemporal, &plain);
-    double cc = 0;
-    for (std::size_t i = 0; i < full.size(); ++i) cc += map_cc(full[i], untemporal[i]);
-    std::printf("baseline_vs_untemporal_cc: %.4f\nuntemporal_lag_1_cc: %.4f\n", cc / full.size(),
-                lag_cc(untemporal, 1));
-  }
-  // Where the key frames fall is arbitrary, and on one short clip the CC of
-  // one placement can differ from another's by a few hundredths (how much
-  // the maps change differs from frame to frame). So every placement counts:
-  // with interval N the clip is also run from its 2nd ... N-th frame on
-  // (key frames shifted by 1 ... N-1), each against every-frame maps of the
-  // same shortened clip, and the figures pool all of them.
-  std::map<int, MapList> full_from;  // every-frame maps of the clip from frame p on
-  full_from[0] = full;
-  for (int p = 1; p < 8 && p < int(frames.size()); ++p) {
-    const std::vector<cv::Mat> tail(frames.begin() + p, frames.end());
-    run_clip(po, 1, po.interval_mode, tail, full_from[p]);
-  }
-  for (model::IntervalMode mode : {model::IntervalMode::Forward, model::IntervalMode::Bidirectional}) {
-    const char *name = model::to_string(mode);
-    for (int n : {2, 4, 8}) {
-      double cc = 0, kl = 0;
-      int count = 0;
-      std::vector<double> by_distance(n, 0.0), by_phase;  // CC by frames since the key frame, by placement
-      std::vector<int> at_distance(n, 0);
-      for (int p = 0; p < n && full_from.count(p); ++p) {
-        const MapList &reference = full_from[p];
-        const std::vector<cv::Mat> tail(frames.begin() + p, frames.end());
-        run_clip(po, n, mode, tail, sparse);
-        double phase_cc = 0;
-        int phase_count = 0;
-        const std::size_t last = reference.size() - 1;
-        for (std::size_t i = 0; i < reference.size(); ++i) {
-          // Inferred frames are identical by construction (bidirectional also infers the last one).
-          if (i % n == 0 || (mode == model::IntervalMode::Bidirectional && i == last)) continue;
-          const double c = map_cc(sparse[i], reference[i]);
-          phase_cc += c;
-          ++phase_count;
-          kl += model::metrics::kl(cv::Mat(sparse[i].height, sparse[i].width, CV_32F, sparse[i].values.data()),
-                                   cv::Mat(reference[i].height, reference[i].width, CV_32F,
-                                           const_cast<float *>(reference[i].values.data())));
-          by_distance[i % n] += c;
-          ++at_distance[i % n];
-        }
-        cc += phase_cc;
-        count += phase_count;
-        by_phase.push_back(phase_count ? phase_cc / phase_count : 0.0);
-      }
-      // Speed-up: the unshifted run against the every-frame run of the whole clip.
-      MapList unshifted;
-      const double s = run_clip(po, n, mode, frames, unshifted);
-      std::printf("interval_%d_%s_cc: %.4f\ninterval_%d_%s_kl: %.4f\ninterval_%d_%s_speedup: %.2f x\n", n, name,
-                  cc / count, n, name, kl / count, n, name, full_s / s);
-      std::printf("interval_%d_%s_cc_by_distance:", n, name);
-      for (int j = 1; j < n; ++j) std::printf(" %.3f", at_distance[j] ? by_distance[j] / at_distance[j] : 0.0);
-      std::printf("\ninterval_%d_%s_cc_by_key_offset:", n, name);
-      for (double c : by_phase) std::printf(" %.3f", c);
-      std::printf("\n");
-    }
-  }
-  std::printf("peak_rss_mb: %.0f MB\n", tools::peak_rss_mb());
-  return 0;
-}
-
-// The bidirectional interval mode without the flow, on a sequence of maps
-// (eye-tracking maps, say): each map between key maps N frames apart is the
-// distance-weighted blend of the two, as interval mode blends the carried key
-// maps. How close interval mode can come to maps that change as fast as these
-// with nothing but the key maps, whatever the model; `hold` keeps the last key
-// map (forward mode without the flow).
-int bench_interval_blend(const std::string &path) {
-  flow::FrameSource source(path);
-  std::vector<cv::Mat> maps;
-  for (cv::Mat f; source.read(f);) {
-    cv::Mat grey;
-    cv::cvtColor(f, grey, cv::COLOR_BGR2GRAY);
-    grey.convertTo(grey, CV_32F);
-    // (FrameSource refuses a map whose size differs from the first, naming it.)
-    maps.push_back(grey);
-  }
-  if (maps.size() < 9) tools::fail(kProgram, path + ": needs at least 9 maps, found " + std::to_string(maps.size()));
-  std::printf("maps: %zu\n", maps.size());
-  for (int lag : {1, 2, 4, 8}) {
-    double cc = 0;
-    for (std::size_t i = 0; i + lag < maps.size(); ++i) cc += model::metrics::cc(maps[i], maps[i + lag]);
-    std::printf("maps_lag_%d_cc: %.4f\n", lag, cc / double(maps.size() - lag));
-  }
-  for (int n : {2, 4, 8}) {
-    double blend = 0, hold = 0;
-    int count = 0;
-    std::vector<double> by_offset;
-    for (int p = 0; p < n; ++p) {
-      double offset_cc = 0;
-      int offset_count = 0;
-      for (std::size_t k = p; k + n < maps.size(); k += n)
-        for (int j = 1; j < n; ++j) {
-          const double b = double(j) / n;
-          cv::Mat m;
-          cv::addWeighted(maps[k], 1.0 - b, maps[k + n], b, 0.0, m);
-          const double c = model::metrics::cc(m, maps[k + j]);
-          offset_cc += c;
-          ++offset_count;
-          hold += model::metrics::cc(maps[k], maps[k + j]);
-        }
-      blend += offset_cc;
-      count += offset_count;
-      if (offset_count) by_offset.push_back(offset_cc / offset_count);
-    }
-    std::printf("blend_%d_cc: %.4f\nhold_%d_cc: %.4f\nblend_%d_cc_by_key_offset:", n, blend / count, n,
-                hold / count, n);
-    for (double c : by_offset) std::printf(" %.3f", c);
-    std::printf("\n");
-  }
-  return 0;
 }
 
 // Synthetic BGR frames (the same for every mode), made before any clock starts.
@@ -339,7 +161,7 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
 int main(int argc, char **argv) {
   tools::ModelFlags mf;
   mf.model = "baseline";
-  std::string flow_alg, preset = "fast", interval_quality, interval_blend;
+  std::string flow_alg, preset = "fast", moved_quality, moved_blend;
   bool pipeline = false, channels_last = false, profile = false, no_stem_reuse = false;
   int frames = 0, width = 0, height = 0, rounds = 2;
   tools::Args args(argc, argv, kProgram, kUsage);
@@ -349,25 +171,27 @@ int main(int argc, char **argv) {
   args.option("--height", &height);
   args.option("--flow", &flow_alg);
   args.option("--preset", &preset);
-  args.option("--interval-quality", &interval_quality);
-  args.option("--interval-blend-maps", &interval_blend);
+  // The quality studies have a tool of their own; say where to, rather than "unknown argument".
+  args.option("--interval-quality", &moved_quality);
+  args.option("--interval-blend-maps", &moved_blend);
   args.flag("--pipeline", &pipeline);
   args.flag("--channels-last", &channels_last);
   args.flag("--profile", &profile);
   args.flag("--no-stem-reuse", &no_stem_reuse);
   args.option("--rounds", &rounds);
   args.parse();
+  if (!moved_quality.empty())
+    args.usage_error("--interval-quality PATH is now saliency-interval-eval --input PATH");
+  if (!moved_blend.empty()) args.usage_error("--interval-blend-maps PATH is now saliency-interval-eval --maps PATH");
   tools::set_threads(mf.threads);
   model::stsanet::set_inference_channels_last(channels_last);
   model::stsanet::set_stem_reuse(!no_stem_reuse);
   try {
-    if (!interval_blend.empty()) return bench_interval_blend(interval_blend);
     if (!flow_alg.empty())
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
                         height > 0 ? height : 224);
 
     const model::PredictorOptions po = mf.predictor_options();
-    if (!interval_quality.empty()) return bench_interval_quality(po, interval_quality);
     const bool deep = po.model != model::ModelKind::Baseline;
     if (width <= 0 || height <= 0) {
       width = po.model == model::ModelKind::STRANet ? 224 : 384;

@@ -141,13 +141,42 @@ TEST(SaliencyBench, ReportsTheDocumentedFigures) {
     EXPECT_NE(r.output.find(key), std::string::npos) << key << "\n" << r.output;
 }
 
+// The quality studies moved out of saliency-bench: the new tool explains itself,
+// wants exactly one of --input / --maps, refuses a clip too short for interval 8
+// by name, and saliency-bench points the old flags to it.
+TEST(SaliencyIntervalEval, HelpUsageErrorsAndTheOldFlags) {
+  const auto help = run(tool("saliency-interval-eval") + " --help");
+  EXPECT_EQ(help.code, 0);
+  for (const char *text : {"--input", "--maps", "--model", "interval_N_MODE_cc", "blend_N_cc"})
+    EXPECT_NE(help.output.find(text), std::string::npos) << text << "\n" << help.output;
+  testsupport::TempDir tmp;
+  const std::string clip = tmp / "short.avi";
+  ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 6 --output " + clip).code, 0);
+  for (const std::string &args : {std::string(), "--input " + clip + " --maps " + tmp.path()}) {
+    const auto r = run(tool("saliency-interval-eval") + " " + args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("--input PATH (a clip) or --maps PATH"), std::string::npos) << r.output;
+  }
+  const auto interval = run(tool("saliency-interval-eval") + " --input " + clip + " --interval 4");
+  EXPECT_EQ(interval.code, 2) << interval.output;
+  const auto short_clip = run(tool("saliency-interval-eval") + " --input " + clip);
+  EXPECT_EQ(short_clip.code, 1) << short_clip.output;
+  EXPECT_EQ(count_lines(short_clip.output), 1) << short_clip.output;
+  EXPECT_NE(short_clip.output.find("short.avi: needs at least 9 frames"), std::string::npos) << short_clip.output;
+  for (const std::string old : {"--interval-quality", "--interval-blend-maps"}) {
+    const auto r = run(tool("saliency-bench") + " " + old + " " + clip);
+    EXPECT_EQ(r.code, 2) << old << "\n" << r.output;
+    EXPECT_NE(r.output.find("is now saliency-interval-eval"), std::string::npos) << r.output;
+  }
+}
+
 // Interval quality pools every placement of the key frames: one CC per key
 // offset (N of them for interval N), the pooled CC between their extremes.
-TEST(SaliencyBench, IntervalQualityPoolsEveryKeyPlacement) {
+TEST(SaliencyIntervalEval, IntervalQualityPoolsEveryKeyPlacement) {
   testsupport::TempDir tmp;
   const std::string clip = tmp / "clip.avi";
   ASSERT_EQ(run(flow_tool("saliency-make-clip") + " --frames 30 --output " + clip).code, 0);
-  const auto r = run(tool("saliency-bench") + " --interval-quality " + clip + " --threads 1");
+  const auto r = run(tool("saliency-interval-eval") + " --input " + clip + " --threads 1");
   ASSERT_EQ(r.code, 0) << r.output;
   auto values = [&](const std::string &key) {
     std::vector<double> out;
@@ -177,7 +206,7 @@ TEST(SaliencyBench, IntervalQualityPoolsEveryKeyPlacement) {
 // Blending key maps: on a moving square the blend of the key maps either
 // side beats keeping the last key map, and a map of another size is refused
 // by name.
-TEST(SaliencyBench, IntervalBlendMapsBlendsKeyMapsAndRefusesMixedSizes) {
+TEST(SaliencyIntervalEval, BlendMapsBlendsKeyMapsAndRefusesMixedSizes) {
   testsupport::TempDir tmp;
   // Maps 0..8: a bright square 12 wide moving right 6 per map.
   for (int i = 0; i < 9; ++i) {
@@ -185,7 +214,7 @@ TEST(SaliencyBench, IntervalBlendMapsBlendsKeyMapsAndRefusesMixedSizes) {
     cv::rectangle(m, cv::Rect(5 + 6 * i, 10, 12, 12), cv::Scalar(255), cv::FILLED);
     cv::imwrite(tmp / ("m" + std::to_string(i) + ".png"), m);
   }
-  auto r = run(tool("saliency-bench") + " --interval-blend-maps " + tmp.path());
+  auto r = run(tool("saliency-interval-eval") + " --maps " + tmp.path());
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char *key : {"maps: 9", "maps_lag_1_cc: 0.", "blend_2_cc: ", "hold_2_cc: ", "blend_8_cc_by_key_offset: "})
     EXPECT_NE(r.output.find(key), std::string::npos) << key << "\n" << r.output;
@@ -199,7 +228,7 @@ TEST(SaliencyBench, IntervalBlendMapsBlendsKeyMapsAndRefusesMixedSizes) {
   EXPECT_LT(value("blend_2_cc"), 1.0);
   EXPECT_GT(value("maps_lag_1_cc"), value("maps_lag_2_cc"));
   cv::imwrite(tmp / "m9.png", cv::Mat(41, 80, CV_8U, cv::Scalar(7)));
-  r = run(tool("saliency-bench") + " --interval-blend-maps " + tmp.path());
+  r = run(tool("saliency-interval-eval") + " --maps " + tmp.path());
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("m9.png: frame size 80x41 differs"), std::string::npos) << r.output;
 }

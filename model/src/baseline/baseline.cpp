@@ -11,7 +11,7 @@
 // and motion terms are causal, exponentially weighted averages over the frame and the
 // 6 before it (weights 0.8^k), not per-frame values. Why: human gaze maps are smooth
 // in time, per-frame maps of this method are not. Measured with
-// `saliency-bench --interval-quality` (CC between a model's maps 1 / 2 / 4 / 8 frames
+// `saliency-interval-eval --input` (CC between a model's maps 1 / 2 / 4 / 8 frames
 // apart) and, for people, on the eye-tracking maps of UCF Sports Diving-Side_001
 // (../shared, the only ground truth here; it has no frames, so the baseline cannot be
 // scored against it):
