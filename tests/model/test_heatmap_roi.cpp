@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -284,6 +285,195 @@ TEST(Heatmap, PeakIsTheCentreOfTheMaximumCellAndGetsMarked) {
   EXPECT_EQ(img.px(35, 15)[0], 255);
   EXPECT_EQ(img.px(35, 12)[1], 255);  // vertical arm
   EXPECT_EQ(img.px(5, 30)[2], 0);     // far away: untouched
+}
+
+// ------------------------------------------------- heat map as an overlay image
+
+// A map with a real range and no symmetry: the blend and the canvas see every
+// weight from 0 to alpha.
+std::vector<float> ramp_map(int w, int h) {
+  std::vector<float> m(std::size_t(w) * h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) m[y * w + x] = float(x * x + 3 * y) / float(w * w + 3 * h);
+  return m;
+}
+
+// An RGB picture with every byte value somewhere, so that c - p takes both signs.
+PackedImage picture(int w, int h) {
+  PackedImage img(w, h, 3, 2, 0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      std::uint8_t *p = img.px(x, y);
+      p[0] = std::uint8_t((x * 37 + y * 11) & 0xff);
+      p[1] = std::uint8_t((x * 5 + y * 53) & 0xff);
+      p[2] = std::uint8_t(255 - ((x * 19 + y * 7) & 0xff));
+    }
+  return img;
+}
+
+OverlayFrame canvas_of(PackedImage &c, OverlayFormat f) {
+  OverlayFrame o;
+  o.planes[0] = c.data.data();
+  o.strides[0] = c.stride();
+  o.width = c.width;
+  o.height = c.height;
+  o.format = f;
+  return o;
+}
+
+TEST(HeatmapOverlay, CompositingTheCanvasGivesTheBlendWithinOneLevel) {
+  const int w = 40, h = 30;
+  const std::vector<float> map = ramp_map(7, 5);
+  HeatmapStyle style;
+  style.colormap = Colormap::Turbo;
+  style.alpha = 0.7f;
+  style.mark_peak = true;
+
+  PackedImage blended = picture(w, h);
+  const PackedImage original = blended;
+  model::blend_heatmap(blended.data.data(), w, h, blended.stride(), model::PixelFormat::RGB,
+                       MapView{map.data(), 7, 5}, style);
+
+  PackedImage canvas(w, h, 4, 8, 0x33);  // BGRA with padded rows
+  ASSERT_TRUE(model::render_heatmap_overlay(canvas_of(canvas, OverlayFormat::BGRA),
+                                            MapView{map.data(), 7, 5}, style));
+  // Straight-alpha "over", computed exactly and rounded once. For a pixel
+  // whose exact weight is t = alpha * m: the blend gives p + (w/256)(c - p)
+  // with w = round(256 t), rounded, which is off the exact value by less than
+  // 0.5 + 255 * 0.5/256 < 1; this composite uses a = round(255 t), off by at
+  // most 0.5 + 255 * 0.5/255 = 1. So the two differ by less than 2 levels:
+  // by at most 1.
+  int changed = 0, max_diff = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const std::uint8_t *c = canvas.px(x, y);
+      const double a = c[3] / 255.0;
+      const std::uint8_t rgb[3] = {c[2], c[1], c[0]};
+      for (int k = 0; k < 3; ++k) {
+        const int p = original.data[y * original.stride() + x * 3 + k];
+        const int composite = int(std::lround(p + a * (rgb[k] - p)));
+        const int got = blended.px(x, y)[k];
+        max_diff = std::max(max_diff, std::abs(composite - got));
+        changed += got != p;
+      }
+    }
+  EXPECT_LE(max_diff, 1);
+  EXPECT_GT(changed, w * h);  // the comparison covers real blending, not a no-op
+  for (int y = 0; y < h; ++y)  // the padding stays
+    EXPECT_EQ(canvas.data[y * canvas.stride() + w * 4], 0xA5);
+}
+
+TEST(HeatmapOverlay, ColourFromTheLutAlphaFromTheMapInEachLayout) {
+  struct Case {
+    OverlayFormat f;
+    int r, g, b, a;
+  };
+  const Case cases[] = {{OverlayFormat::RGBA, 0, 1, 2, 3},
+                        {OverlayFormat::BGRA, 2, 1, 0, 3},
+                        {OverlayFormat::ARGB, 1, 2, 3, 0},
+                        {OverlayFormat::ABGR, 3, 2, 1, 0}};
+  const auto &lut = model::colormap_lut(Colormap::Inferno);
+  for (const auto &t : cases) {
+    PackedImage canvas(4, 2, 4, 0, 0x77);
+    std::vector<float> map(4 * 2, 0.f);
+    map[1] = 1.f;  // pixel (1, 0): the maximum
+    map[2] = 0.25f;
+    HeatmapStyle style;
+    style.colormap = Colormap::Inferno;
+    style.alpha = 0.6f;
+    ASSERT_TRUE(model::render_heatmap_overlay(canvas_of(canvas, t.f), MapView{map.data(), 4, 2},
+                                              style));
+    const std::uint8_t *hot = canvas.px(1, 0);
+    EXPECT_EQ(hot[t.r], lut[255].r);
+    EXPECT_EQ(hot[t.g], lut[255].g);
+    EXPECT_EQ(hot[t.b], lut[255].b);
+    EXPECT_EQ(hot[t.a], std::lround(0.6 * 255));
+    EXPECT_EQ(canvas.px(2, 0)[t.a], std::lround(0.25 * 0.6 * 255));
+    EXPECT_EQ(canvas.px(2, 0)[t.r], lut[64].r);  // index round(0.25 * 255), as in the blend
+    const std::uint8_t *cold = canvas.px(0, 1);
+    EXPECT_EQ(cold[t.a], 0) << "lowest value: fully transparent";
+    EXPECT_EQ(cold[t.r], lut[0].r);
+  }
+}
+
+TEST(HeatmapOverlay, NothingToDrawGivesATransparentCanvas) {
+  HeatmapStyle style;
+  style.alpha = 0.8f;
+  style.mark_peak = true;
+  const std::vector<float> flat(3 * 2, 0.4f);
+  PackedImage canvas(6, 4, 4, 0, 0x77);
+  EXPECT_FALSE(model::render_heatmap_overlay(canvas_of(canvas, OverlayFormat::RGBA),
+                                             MapView{flat.data(), 3, 2}, style));
+  EXPECT_TRUE(std::all_of(canvas.data.begin(), canvas.data.end(), [](auto v) { return v == 0; }));
+
+  const std::vector<float> map = ramp_map(3, 2);
+  style.alpha = 0.f;
+  style.mark_peak = false;
+  std::fill(canvas.data.begin(), canvas.data.end(), 0x77);
+  EXPECT_FALSE(model::render_heatmap_overlay(canvas_of(canvas, OverlayFormat::RGBA),
+                                             MapView{map.data(), 3, 2}, style));
+  EXPECT_TRUE(std::all_of(canvas.data.begin(), canvas.data.end(), [](auto v) { return v == 0; }));
+}
+
+TEST(HeatmapOverlay, PeakMarkerIsOpaqueAndWhereTheBlendPutsIt) {
+  std::vector<float> map(4 * 4, 0.1f);
+  map[1 * 4 + 3] = 0.9f;
+  HeatmapStyle style;
+  style.alpha = 0.f;  // marker only
+  style.mark_peak = true;
+  PackedImage canvas(40, 40, 4, 0, 0x77);
+  ASSERT_TRUE(model::render_heatmap_overlay(canvas_of(canvas, OverlayFormat::RGBA),
+                                            MapView{map.data(), 4, 4}, style));
+  PackedImage frame(40, 40, 3, 0, 0);
+  model::blend_heatmap(frame.data.data(), 40, 40, frame.stride(), model::PixelFormat::RGB,
+                       MapView{map.data(), 4, 4}, style);
+  int marked = 0;
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 40; ++x) {
+      const std::uint8_t *c = canvas.px(x, y);
+      const std::uint8_t *f = frame.px(x, y);
+      const bool blend_marked = f[0] || f[1] || f[2];  // the frame was black
+      ASSERT_EQ(c[3] == 255, blend_marked) << x << "," << y;
+      if (c[3] == 255) {
+        ++marked;
+        EXPECT_EQ(c[0], f[0]);
+        EXPECT_EQ(c[1], f[1]);
+        EXPECT_EQ(c[2], f[2]);
+      } else {
+        EXPECT_EQ(c[3], 0);
+      }
+    }
+  EXPECT_GT(marked, 10);
+  EXPECT_EQ(canvas.px(35, 15)[0], 255);  // the centre is white
+}
+
+TEST(HeatmapOverlay, ReplacePictureIsOpaqueEverywhere) {
+  const std::vector<float> map = ramp_map(4, 3);
+  HeatmapStyle style;
+  style.replace_picture = true;
+  style.alpha = 0.2f;  // ignored
+  PackedImage canvas(8, 6, 4, 0, 0x77);
+  ASSERT_TRUE(model::render_heatmap_overlay(canvas_of(canvas, OverlayFormat::ARGB),
+                                            MapView{map.data(), 4, 3}, style));
+  for (int y = 0; y < 6; ++y)
+    for (int x = 0; x < 8; ++x) EXPECT_EQ(canvas.px(x, y)[0], 255);
+}
+
+TEST(HeatmapOverlay, RejectsCanvasesWithoutAlphaAndBadMapsLeavingTheCanvas) {
+  PackedImage canvas(4, 4, 4, 0, 9);
+  const auto copy = canvas.data;
+  std::vector<float> map(4, 0.f);
+  map[1] = 1.f;
+  HeatmapStyle style;
+  for (OverlayFormat f : {OverlayFormat::RGBx, OverlayFormat::xBGR, OverlayFormat::I420})
+    EXPECT_THROW(model::render_heatmap_overlay(canvas_of(canvas, f), MapView{map.data(), 2, 2},
+                                               style),
+                 std::invalid_argument);
+  map[1] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(model::render_heatmap_overlay(canvas_of(canvas, OverlayFormat::BGRA),
+                                             MapView{map.data(), 2, 2}, style),
+               std::invalid_argument);
+  EXPECT_EQ(canvas.data, copy);
 }
 
 // ---------------------------------------------------------------- ROI

@@ -56,29 +56,34 @@ std::array<Rgb8, 256> build_lut(Colormap cm) {
   return lut;
 }
 
-// Byte offsets of R, G, B inside one pixel, and the pixel size.
+// Byte offsets of R, G, B and alpha (-1: none; an x byte is padding, not
+// alpha) inside one pixel, and the pixel size.
 struct PackedLayout {
-  int r, g, b, bytes;
+  int r, g, b, bytes, a;
 };
 
 PackedLayout packed_layout(OverlayFormat f) {
   switch (f) {
     case OverlayFormat::RGB:
-      return {0, 1, 2, 3};
+      return {0, 1, 2, 3, -1};
     case OverlayFormat::BGR:
-      return {2, 1, 0, 3};
+      return {2, 1, 0, 3, -1};
     case OverlayFormat::RGBA:
+      return {0, 1, 2, 4, 3};
     case OverlayFormat::RGBx:
-      return {0, 1, 2, 4};
+      return {0, 1, 2, 4, -1};
     case OverlayFormat::BGRA:
+      return {2, 1, 0, 4, 3};
     case OverlayFormat::BGRx:
-      return {2, 1, 0, 4};
+      return {2, 1, 0, 4, -1};
     case OverlayFormat::ARGB:
+      return {1, 2, 3, 4, 0};
     case OverlayFormat::xRGB:
-      return {1, 2, 3, 4};
+      return {1, 2, 3, 4, -1};
     case OverlayFormat::ABGR:
+      return {3, 2, 1, 4, 0};
     case OverlayFormat::xBGR:
-      return {3, 2, 1, 4};
+      return {3, 2, 1, 4, -1};
     case OverlayFormat::I420:
     case OverlayFormat::NV12:
       break;
@@ -149,13 +154,17 @@ struct PixelWeights {
   cv::Mat weight;  // CV_16UC1, 0..256
 };
 
+// The normalised map on a width x height grid (bilinear, half-pixel centres).
+cv::Mat resized(const cv::Mat &normalised, int width, int height) {
+  if (normalised.cols == width && normalised.rows == height) return normalised;
+  cv::Mat up;
+  cv::resize(normalised, up, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
+  return up;
+}
+
 // alpha < 0: opaque everywhere (replace_picture).
 PixelWeights pixel_weights(const cv::Mat &normalised, int width, int height, float alpha) {
-  cv::Mat up;
-  if (normalised.cols == width && normalised.rows == height)
-    up = normalised;
-  else
-    cv::resize(normalised, up, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
+  const cv::Mat up = resized(normalised, width, height);
   PixelWeights w;
   up.convertTo(w.index, CV_8UC1, 255.0);  // rounds and saturates
   if (alpha < 0.f)
@@ -247,19 +256,58 @@ void put_pixel(const OverlayFrame &f, int x, int y, Rgb8 c) {
 }
 
 // A cross-hair: white arms one pixel wide with a one-pixel dark outline, so it
-// shows on any colormap and any picture.
-void draw_cross(const OverlayFrame &f, int cx, int cy) {
-  const int arm = std::max(3, std::min(f.width, f.height) / 20);
+// shows on any colormap and any picture. `put(x, y, colour)` paints one pixel
+// (a frame's, or an overlay canvas's, which also makes it opaque); the same
+// pixels either way, so the overlay's marker is the blended one.
+template <class Put>
+void draw_cross(int width, int height, int cx, int cy, Put put) {
+  const int arm = std::max(3, std::min(width, height) / 20);
   const Rgb8 dark{16, 16, 16}, white{255, 255, 255};
   for (int d = -arm - 1; d <= arm + 1; ++d)
     for (int t = -1; t <= 1; ++t) {
-      put_pixel(f, cx + d, cy + t, dark);
-      put_pixel(f, cx + t, cy + d, dark);
+      put(cx + d, cy + t, dark);
+      put(cx + t, cy + d, dark);
     }
   for (int d = -arm; d <= arm; ++d) {
-    put_pixel(f, cx + d, cy, white);
-    put_pixel(f, cx, cy + d, white);
+    put(cx + d, cy, white);
+    put(cx, cy + d, white);
   }
+}
+
+void draw_cross(const OverlayFrame &f, int cx, int cy) {
+  draw_cross(f.width, f.height, cx, cy, [&f](int x, int y, Rgb8 c) { put_pixel(f, x, y, c); });
+}
+
+// Colour and straight alpha of every canvas pixel. Both come from the map
+// resized to the canvas exactly as pixel_weights resizes it for the blend, so
+// the colour is the blend's colour and the alpha its weight in 1/255 steps
+// (the blend's weight is in 1/256 steps).
+void paint_canvas(const OverlayFrame &c, const PackedLayout &l, const cv::Mat &normalised,
+                  const std::array<Rgb8, 256> &lut, float alpha) {
+  const cv::Mat up = resized(normalised, c.width, c.height);
+  cv::Mat index, opacity;
+  up.convertTo(index, CV_8UC1, 255.0);  // rounds and saturates, as pixel_weights
+  if (alpha < 0.f)
+    opacity = cv::Mat(c.height, c.width, CV_8UC1, cv::Scalar(255));
+  else
+    up.convertTo(opacity, CV_8UC1, 255.0 * std::min(alpha, 1.f));
+  for (int y = 0; y < c.height; ++y) {
+    std::uint8_t *row = c.planes[0] + y * c.strides[0];
+    const std::uint8_t *idx = index.ptr<std::uint8_t>(y);
+    const std::uint8_t *op = opacity.ptr<std::uint8_t>(y);
+    for (int x = 0; x < c.width; ++x, row += l.bytes) {
+      const Rgb8 col = lut[idx[x]];
+      row[l.r] = col.r;
+      row[l.g] = col.g;
+      row[l.b] = col.b;
+      row[l.a] = op[x];
+    }
+  }
+}
+
+void clear_canvas(const OverlayFrame &c, const PackedLayout &l) {
+  for (int y = 0; y < c.height; ++y)
+    std::fill_n(c.planes[0] + y * c.strides[0], std::size_t(c.width) * l.bytes, std::uint8_t(0));
 }
 
 }  // namespace
@@ -377,6 +425,37 @@ void blend_heatmap(const OverlayFrame &frame, const MapView &map, const HeatmapS
     const Peak p = find_peak(map, frame.width, frame.height);
     draw_cross(frame, p.x, p.y);
   }
+}
+
+bool render_heatmap_overlay(const OverlayFrame &canvas, const MapView &map,
+                            const HeatmapStyle &style) {
+  check_frame(canvas);
+  if (is_yuv(canvas.format) || packed_layout(canvas.format).a < 0)
+    throw std::invalid_argument(
+        "heat map overlay: the canvas needs an alpha byte (RGBA, BGRA, ARGB or ABGR)");
+  const PackedLayout l = packed_layout(canvas.format);
+  cv::Mat normalised = normalised_map(map);  // validates the map
+  const bool flat = normalised.empty();
+  const bool heat = style.replace_picture || (!flat && style.alpha > 0.f);
+  const bool peak = style.mark_peak && !flat;  // as blend_heatmap: a flat map has no peak
+  if (!heat) clear_canvas(canvas, l);
+  if (heat) {
+    if (flat) normalised = cv::Mat::zeros(map.height, map.width, CV_32FC1);  // the lowest colour
+    paint_canvas(canvas, l, normalised, colormap_lut(style.colormap),
+                 style.replace_picture ? -1.f : style.alpha);
+  }
+  if (peak) {
+    const Peak p = find_peak(map, canvas.width, canvas.height);
+    draw_cross(canvas.width, canvas.height, p.x, p.y, [&canvas, &l](int x, int y, Rgb8 c) {
+      if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) return;
+      std::uint8_t *px = canvas.planes[0] + y * canvas.strides[0] + x * l.bytes;
+      px[l.r] = c.r;
+      px[l.g] = c.g;
+      px[l.b] = c.b;
+      px[l.a] = 255;
+    });
+  }
+  return heat || peak;
 }
 
 void blend_heatmap(std::uint8_t *data, int width, int height, std::size_t stride,

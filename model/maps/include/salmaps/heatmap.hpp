@@ -84,6 +84,24 @@ struct HeatmapStyle {
 /// with non-finite values; the frame is untouched then.
 void blend_heatmap(const OverlayFrame &frame, const MapView &map, const HeatmapStyle &style);
 
+/// The heat map as an overlay image instead of a blend: every pixel of
+/// `canvas` (RGBA, BGRA, ARGB or ABGR, 8 bits per channel) is written with the
+/// colour blend_heatmap would mix into a frame of the canvas's size and, in its
+/// alpha byte, the opacity it would mix it with (alpha * m, scaled to 0..255;
+/// straight alpha, not premultiplied). The peak marker, with mark_peak, is
+/// opaque. Compositing the canvas over a frame of the same size therefore
+/// gives blend_heatmap's result up to 8-bit rounding (blend_heatmap weighs in
+/// 1/256 steps, an 8-bit alpha in 1/255 steps); the `saliencyoverlay` element
+/// hands it downstream as a GstVideoOverlayComposition.
+/// replace_picture makes the canvas opaque (a flat map: its lowest colour).
+/// Returns false when there is nothing to draw (a flat map without
+/// replace_picture, or alpha <= 0 without mark_peak): the canvas is then
+/// fully transparent.
+/// Throws std::invalid_argument, canvas untouched, for a format without an
+/// alpha byte and for what blend_heatmap rejects.
+bool render_heatmap_overlay(const OverlayFrame &canvas, const MapView &map,
+                            const HeatmapStyle &style);
+
 /// The blend's name for a packed layout; throws std::invalid_argument for
 /// GRAY8, which has no colour to draw a heat map with.
 OverlayFormat overlay_format(PixelFormat f);
