@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "salmaps/heatmap.hpp"
 #include "salmaps/yuv.hpp"
 #include "test_support.hpp"
 
@@ -864,6 +865,242 @@ TEST_F(ElementTest, OverlayDrawsNothingForAFlatMapEvenWithShowPeak) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_TRUE(same_bytes(out[0].get(), reference.get()));
   }
+}
+
+// ------------------------------------- saliencyoverlay: attach or blend (issue #19)
+
+namespace {
+
+// A picture with every byte value somewhere (so that colour - picture takes
+// both signs) and an 8x6 map with a real range, not symmetric.
+BufferPtr picture_with_map(GstVideoFormat fmt, std::vector<float> *map_out = nullptr) {
+  BufferPtr b = make_frame(
+      fmt, 32, 24,
+      [](int x, int y) -> Rgb {
+        return {guint8((x * 37 + y * 11) & 0xff), guint8((x * 5 + y * 53) & 0xff),
+                guint8(255 - ((x * 19 + y * 7) & 0xff))};
+      },
+      0);
+  std::vector<float> map(8 * 6);
+  for (int y = 0; y < 6; y++)
+    for (int x = 0; x < 8; x++) map[y * 8 + x] = float(x * x + 3 * y) / 79.f;
+  gst_buffer_add_saliency_meta(b.get(), 8, 6, map.data());
+  if (map_out) *map_out = map;
+  return b;
+}
+
+struct Downstream {
+  bool propose_meta = false;   // its ALLOCATION answer lists the composition meta
+  const char *caps = nullptr;  // what it accepts; nullptr: anything
+};
+
+struct OverlayRun {
+  BufferPtr out;
+  bool caps_have_feature = false;  // the caps downstream got last
+};
+
+// Pushes a deep copy of `input` through `saliencyoverlay <props>` with `down`
+// downstream, and returns the frame that comes out.
+OverlayRun run_overlay(const std::string &props, GstBuffer *input, const char *format,
+                       Downstream down) {
+  Harness h("saliencyoverlay " + props);
+  if (down.propose_meta)
+    gst_harness_add_propose_allocation_meta(h.get(), GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE,
+                                            nullptr);
+  if (down.caps) gst_harness_set_sink_caps_str(h.get(), down.caps);
+  h.set_caps(std::string("video/x-raw,format=") + format + ",width=32,height=24,framerate=25/1");
+  OverlayRun run;
+  EXPECT_EQ(h.push(gst_buffer_copy_deep(input)), GST_FLOW_OK);
+  auto out = h.pull_all();
+  EXPECT_EQ(out.size(), 1u);
+  if (out.empty()) return run;
+  run.out = std::move(out[0]);
+  GstCaps *caps = gst_pad_get_current_caps(h.get()->sinkpad);
+  EXPECT_NE(caps, nullptr);
+  if (caps) {
+    GstCapsFeatures *f = gst_caps_get_features(caps, 0);
+    run.caps_have_feature =
+        f && gst_caps_features_contains(f, GST_CAPS_FEATURE_META_GST_VIDEO_OVERLAY_COMPOSITION);
+    gst_caps_unref(caps);
+  }
+  return run;
+}
+
+// Largest difference between two frames' bytes (same size), or -1.
+int max_byte_difference(GstBuffer *a, GstBuffer *b) {
+  GstMapInfo ma, mb;
+  if (!gst_buffer_map(a, &ma, GST_MAP_READ)) return -1;
+  if (!gst_buffer_map(b, &mb, GST_MAP_READ)) {
+    gst_buffer_unmap(a, &ma);
+    return -1;
+  }
+  int d = ma.size == mb.size ? 0 : -1;
+  for (gsize i = 0; d >= 0 && i < ma.size; i++) d = std::max(d, std::abs(ma.data[i] - mb.data[i]));
+  gst_buffer_unmap(a, &ma);
+  gst_buffer_unmap(b, &mb);
+  return d;
+}
+
+// The library's in-place blend of `input`'s map into a deep copy of it: what
+// the blend path must write, byte for byte.
+BufferPtr library_blend(GstBuffer *input, GstVideoFormat fmt, const model::HeatmapStyle &style) {
+  BufferPtr copy(gst_buffer_copy_deep(input));
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, fmt, 32, 24);
+  GstVideoFrame frame;
+  EXPECT_TRUE(gst_video_frame_map(&frame, &info, copy.get(), GST_MAP_READWRITE));
+  model::OverlayFrame target;
+  target.width = 32;
+  target.height = 24;
+  model::OverlayFormat of = model::OverlayFormat::RGB;
+  if (fmt == GST_VIDEO_FORMAT_BGRx) of = model::OverlayFormat::BGRx;
+  if (fmt == GST_VIDEO_FORMAT_I420) of = model::OverlayFormat::I420;
+  target.format = of;
+  for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(&frame); i++) {
+    target.planes[i] = (std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, i);
+    target.strides[i] = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, i);
+  }
+  guint mw = 0, mh = 0;
+  GBytes *bytes = gst_saliency_meta_get_map(gst_buffer_get_saliency_meta(input), &mw, &mh);
+  model::blend_heatmap(target, {(const float *)g_bytes_get_data(bytes, nullptr), int(mw), int(mh)},
+                       style);
+  g_bytes_unref(bytes);
+  gst_video_frame_unmap(&frame);
+  return copy;
+}
+
+model::HeatmapStyle turbo_style(float alpha, bool peak) {
+  model::HeatmapStyle s;
+  s.colormap = model::Colormap::Turbo;
+  s.alpha = alpha;
+  s.mark_peak = peak;
+  return s;
+}
+
+}  // namespace
+
+TEST_F(ElementTest, OverlayAttachesACompositionWhenDownstreamRendersIt) {
+  for (const char *fmt : {"RGB", "BGRx"}) {
+    SCOPED_TRACE(fmt);
+    const GstVideoFormat vf = gst_video_format_from_string(fmt);
+    BufferPtr input = picture_with_map(vf);
+    const std::string props = "colormap=turbo alpha=0.7 show-peak=true";
+    OverlayRun attached = run_overlay(props, input.get(), fmt, {true, nullptr});
+    OverlayRun blended = run_overlay(props, input.get(), fmt, {false, nullptr});
+    ASSERT_TRUE(attached.out && blended.out);
+    EXPECT_TRUE(attached.caps_have_feature);
+    EXPECT_FALSE(blended.caps_have_feature);
+    EXPECT_EQ(gst_buffer_get_video_overlay_composition_meta(blended.out.get()), nullptr);
+
+    // The frame itself is untouched; the heat map is one rectangle over all of it.
+    EXPECT_TRUE(same_bytes(attached.out.get(), input.get()));
+    GstVideoOverlayCompositionMeta *meta =
+        gst_buffer_get_video_overlay_composition_meta(attached.out.get());
+    ASSERT_NE(meta, nullptr);
+    ASSERT_EQ(gst_video_overlay_composition_n_rectangles(meta->overlay), 1u);
+    gint x = -1, y = -1;
+    guint w = 0, h = 0;
+    gst_video_overlay_rectangle_get_render_rectangle(
+        gst_video_overlay_composition_get_rectangle(meta->overlay, 0), &x, &y, &w, &h);
+    EXPECT_EQ(x, 0);
+    EXPECT_EQ(y, 0);
+    EXPECT_EQ(w, 32u);
+    EXPECT_EQ(h, 24u);
+
+    // Composited the way a sink without GL would (gst_video_overlay_composition_blend),
+    // it is the in-place blend up to 8-bit rounding. Exact weight t = alpha * m:
+    // the element writes round(p + (w/256)(c - p)) with w = round(256 t), which is
+    // within 0.5 + 255 * 0.5/256 < 1 of p + t (c - p); GStreamer's blend computes
+    // (c a + p (255 - a)) / 255 with a = round(255 t), truncated: 0 to 1 below the
+    // exact value for a, and a is within 255 * 0.5/255 = 0.5 of t's. So the two
+    // differ by less than 1 + 1.5 levels: at most 2.
+    BufferPtr composited(gst_buffer_copy_deep(input.get()));
+    GstVideoInfo info;
+    gst_video_info_set_format(&info, vf, 32, 24);
+    GstVideoFrame frame;
+    ASSERT_TRUE(gst_video_frame_map(&frame, &info, composited.get(), GST_MAP_READWRITE));
+    EXPECT_TRUE(gst_video_overlay_composition_blend(meta->overlay, &frame));
+    gst_video_frame_unmap(&frame);
+    const int diff = max_byte_difference(composited.get(), blended.out.get());
+    EXPECT_GE(diff, 0);
+    EXPECT_LE(diff, 2);
+    // ... and the heat map is really there (a no-op blend would also be "close").
+    EXPECT_GT(max_byte_difference(blended.out.get(), input.get()), 40);
+    EXPECT_EQ(pixel(composited.get(), vf, 30, 22), pixel(blended.out.get(), vf, 30, 22))
+        << "the peak marker is opaque in both";
+  }
+}
+
+TEST_F(ElementTest, OverlayBlendsInPlaceAsBeforeWithoutMetaSupport) {
+  // Without the meta in downstream's ALLOCATION answer, or without the caps
+  // feature in what downstream accepts, the frame is blended exactly as the
+  // library blends it, and carries no composition.
+  const char *plain_rgb = "video/x-raw,format=RGB,width=32,height=24,framerate=25/1";
+  struct Case {
+    const char *name;
+    Downstream down;
+  };
+  const Case cases[] = {{"no meta in the allocation answer", {false, nullptr}},
+                        {"caps without the feature", {true, plain_rgb}}};
+  BufferPtr input = picture_with_map(GST_VIDEO_FORMAT_RGB);
+  BufferPtr expected = library_blend(input.get(), GST_VIDEO_FORMAT_RGB, turbo_style(0.7f, true));
+  EXPECT_GT(max_byte_difference(expected.get(), input.get()), 40);
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.name);
+    OverlayRun run =
+        run_overlay("colormap=turbo alpha=0.7 show-peak=true", input.get(), "RGB", c.down);
+    ASSERT_TRUE(run.out);
+    EXPECT_FALSE(run.caps_have_feature);
+    EXPECT_EQ(gst_buffer_get_video_overlay_composition_meta(run.out.get()), nullptr);
+    EXPECT_TRUE(same_bytes(run.out.get(), expected.get()));
+  }
+  // I420 too: the existing YUV blend, unchanged.
+  BufferPtr yuv = picture_with_map(GST_VIDEO_FORMAT_I420);
+  OverlayRun run = run_overlay("colormap=turbo alpha=0.7", yuv.get(), "I420", {false, nullptr});
+  ASSERT_TRUE(run.out);
+  EXPECT_TRUE(
+      same_bytes(run.out.get(),
+                 library_blend(yuv.get(), GST_VIDEO_FORMAT_I420, turbo_style(0.7f, false)).get()));
+}
+
+TEST_F(ElementTest, OverlayMapModeAndFlatMapsAttachNothing) {
+  // mode=map exports maps: it writes the frame even where downstream could composite.
+  BufferPtr input = picture_with_map(GST_VIDEO_FORMAT_RGB);
+  OverlayRun map_mode = run_overlay("mode=map colormap=turbo", input.get(), "RGB", {true, nullptr});
+  ASSERT_TRUE(map_mode.out);
+  model::HeatmapStyle replace = turbo_style(0.5f, false);
+  replace.replace_picture = true;
+  EXPECT_TRUE(same_bytes(map_mode.out.get(),
+                         library_blend(input.get(), GST_VIDEO_FORMAT_RGB, replace).get()));
+  EXPECT_EQ(gst_buffer_get_video_overlay_composition_meta(map_mode.out.get()), nullptr);
+
+  // A flat map has nothing to show: no rectangle, the frame as it was.
+  BufferPtr flat = grey_frame_with_hot_cell(GST_VIDEO_FORMAT_RGB, false);
+  std::vector<float> constant(8 * 6, 0.25f);
+  gst_buffer_add_saliency_meta(flat.get(), 8, 6, constant.data());
+  OverlayRun run = run_overlay("alpha=0.8 show-peak=true", flat.get(), "RGB", {true, nullptr});
+  ASSERT_TRUE(run.out);
+  EXPECT_TRUE(run.caps_have_feature);
+  EXPECT_EQ(gst_buffer_get_video_overlay_composition_meta(run.out.get()), nullptr);
+  EXPECT_TRUE(same_bytes(run.out.get(), flat.get()));
+}
+
+TEST_F(ElementTest, OverlaySwitchesToAttachingWhenDownstreamReconfigures) {
+  Harness h("saliencyoverlay alpha=0.7");
+  h.set_caps(rgb_caps());
+  BufferPtr input = picture_with_map(GST_VIDEO_FORMAT_RGB);
+  ASSERT_EQ(h.push(gst_buffer_copy_deep(input.get())), GST_FLOW_OK);
+  // Downstream now renders the meta (a GL sink took over) and asks to renegotiate.
+  gst_harness_add_propose_allocation_meta(h.get(), GST_VIDEO_OVERLAY_COMPOSITION_META_API_TYPE,
+                                          nullptr);
+  ASSERT_TRUE(gst_harness_push_upstream_event(h.get(), gst_event_new_reconfigure()));
+  ASSERT_EQ(h.push(gst_buffer_copy_deep(input.get())), GST_FLOW_OK);
+  auto out = h.pull_all();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(same_bytes(out[0].get(), input.get()));
+  EXPECT_EQ(gst_buffer_get_video_overlay_composition_meta(out[0].get()), nullptr);
+  EXPECT_TRUE(same_bytes(out[1].get(), input.get()));
+  EXPECT_NE(gst_buffer_get_video_overlay_composition_meta(out[1].get()), nullptr);
 }
 
 // ------------------------------------------------------------------ saliencyroi
