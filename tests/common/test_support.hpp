@@ -1,9 +1,11 @@
 // Helpers shared by the test suites.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +38,14 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The names in `dir`, sorted (what a tool left in its output folder).
+inline std::vector<std::string> listing(const std::string &dir) {
+  std::vector<std::string> names;
+  for (const auto &e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 inline std::string build_root() {
   const char *env = std::getenv("GST_SALIENCY_BUILD_ROOT");

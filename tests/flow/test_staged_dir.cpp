@@ -20,12 +20,7 @@ using tools::cli::StagedDir;
 
 namespace {
 
-std::vector<std::string> listing(const std::string &dir) {
-  std::vector<std::string> names;
-  for (const auto &e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using testsupport::listing;
 
 void write(const std::string &path, const std::string &text) {
   fs::create_directories(fs::path(path).parent_path());

@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "salmaps/map_view.hpp"  // min_max_scale, as saliency-predict's PNGs
 #include "salmodel/predictor.hpp"
@@ -36,6 +39,31 @@ inline PngStats png_stats(const model::SaliencyMap &m, int w, int h) {
   s.peak_x = best % w;
   s.peak_y = best / w;
   return s;
+}
+
+// The maps of `frames` constant grey frames (every byte `level`) pushed
+// through `predictor`, finish() included.
+inline std::vector<model::SaliencyMap> maps_of_constant_frames(model::Predictor &predictor, int w, int h,
+                                                               int level, int frames) {
+  std::vector<std::uint8_t> pixels(std::size_t(w) * h * 3, std::uint8_t(level));
+  std::vector<model::SaliencyMap> maps;
+  for (int i = 0; i < frames; ++i)
+    for (auto &m : predictor.push({pixels.data(), w, h, std::size_t(w) * 3, model::PixelFormat::RGB}))
+      maps.push_back(std::move(m));
+  for (auto &m : predictor.finish()) maps.push_back(std::move(m));
+  return maps;
+}
+
+// A deep model's map of a constant frame is not flat (padding, letterboxes and
+// learned priors shape it): its PNG stretches that real range, and "no spike"
+// means the hot part (>= half the PNG range) is a real area, not one cell, and
+// the PNG not near-black.
+inline void expect_real_structure_in_png(const model::SaliencyMap &m, int w, int h) {
+  const PngStats stats = png_stats(m, w, h);
+  EXPECT_TRUE(stats.finite_in_unit_range);
+  EXPECT_FALSE(stats.flat);
+  EXPECT_GT(stats.hot_fraction, 0.01);
+  EXPECT_GT(stats.png_mean, 0.1);
 }
 
 }  // namespace testsupport

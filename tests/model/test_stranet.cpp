@@ -210,7 +210,7 @@ TEST_F(StraNetTest, FlowNumpyResizeClipsPerComponentInTheLetterbox) {
 }
 
 TEST_F(StraNetTest, FlowInterpolateModeRescalesVectorsToTheLetterbox) {
-  STRANetModel m(tiny().flow_resize_mode("interpolate"));
+  STRANetModel m(tiny().flow_resize(model::FlowResize::Interpolate));
   auto flow = torch::zeros({2, 4, 2});
   flow.select(2, 0).fill_(0.1f);   // x 224/4 = 56 -> 5.6
   flow.select(2, 1).fill_(0.05f);  // y 112/2 = 56 -> 2.8
@@ -218,7 +218,6 @@ TEST_F(StraNetTest, FlowInterpolateModeRescalesVectorsToTheLetterbox) {
   EXPECT_NEAR(p[0][100][100].item<float>(), 5.6f, 1e-4);
   EXPECT_NEAR(p[1][100][100].item<float>(), 2.8f, 1e-4);
   EXPECT_EQ(p[0][20][100].item<float>(), 0.f);
-  EXPECT_THROW(STRANetModel(tiny().flow_resize_mode("nearest")), model::ModelError);
 }
 
 TEST_F(StraNetTest, FlowStackIsReversedUvOfFiveFlows) {
@@ -314,25 +313,10 @@ TEST_F(StraNetTest, ConstantFramesGiveFiniteMapsAndPngsWithoutASpike) {
     net->network()->reset_parameters(5);
     model::Predictor predictor(std::move(net), model::PredictorOptions{});
     const int w = 32, h = 24;
-    std::vector<std::uint8_t> pixels(std::size_t(w) * h * 3, std::uint8_t(level));
-    std::vector<model::SaliencyMap> maps;
-    for (int i = 0; i < 3; ++i)
-      for (auto &m :
-           predictor.push({pixels.data(), w, h, std::size_t(w) * 3, model::PixelFormat::RGB}))
-        maps.push_back(std::move(m));
-    for (auto &m : predictor.finish()) maps.push_back(std::move(m));
+    const auto maps = testsupport::maps_of_constant_frames(predictor, w, h, level, 3);
     ASSERT_EQ(maps.size(), 3u);
-    for (const auto &m : maps) {
-      const auto stats = png_stats(m, w, h);
-      EXPECT_TRUE(stats.finite_in_unit_range);
-      // The raw map (in [0,1], B.1) is not flat on a constant frame: the
-      // letterbox, zero padding and the learned prior shape it. The PNG stretches that real
-      // range; no spike means the hot part (>= half the PNG range) is a real
-      // area, not one cell, and the PNG not near-black.
-      EXPECT_FALSE(stats.flat);
-      EXPECT_GT(stats.hot_fraction, 0.01);
-      EXPECT_GT(stats.png_mean, 0.1);
-    }
+    // The raw map (in [0,1], B.1) is shaped by the letterbox, zero padding and the learned prior.
+    for (const auto &m : maps) testsupport::expect_real_structure_in_png(m, w, h);
   }
 }
 
@@ -381,9 +365,10 @@ void expect_same_datasets(const std::vector<model::H5Dataset> &a, const std::vec
     EXPECT_EQ(a[i].path, b[i].path);
     EXPECT_EQ(a[i].shape, b[i].shape) << a[i].path;
     ASSERT_EQ(a[i].values.size(), b[i].values.size()) << a[i].path;
-    if (!a[i].values.empty())  // an empty vector's data() may be null: no memcmp of nothing
+    if (!a[i].values.empty()) {  // an empty vector's data() may be null: no memcmp of nothing
       EXPECT_EQ(std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * sizeof(float)), 0)
           << a[i].path;
+    }
   }
 }
 

@@ -269,12 +269,7 @@ TEST(SaliencyPredict, UsesPrecomputedFlowsAndNamesAMissingOne) {
 
 namespace {
 
-std::vector<std::string> listing(const std::string &dir) {
-  std::vector<std::string> names;
-  for (const auto &e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using testsupport::listing;
 
 std::string slurp(const std::string &path) {
   std::ifstream in(path, std::ios::binary);

@@ -21,6 +21,8 @@
 
 #include "salmodel/metrics.hpp"
 
+#include "map_input.hpp"
+
 namespace model::metrics {
 namespace {
 
@@ -96,6 +98,8 @@ cv::Mat resize_cols(const cv::Mat &src, int out_cols) {
   return dst;
 }
 
+}  // namespace
+
 cv::Mat to_double(const cv::Mat &m, const char *what) {
   if (m.empty()) throw ModelError(std::string(what) + " is empty");
   if (m.channels() != 1)
@@ -105,8 +109,6 @@ cv::Mat to_double(const cv::Mat &m, const char *what) {
   m.convertTo(d, CV_64F);
   return d;
 }
-
-}  // namespace
 
 cv::Mat imresize_bicubic(const cv::Mat &src, cv::Size size) {
   cv::Mat m = to_double(src, "map to resize");

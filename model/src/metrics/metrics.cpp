@@ -6,6 +6,8 @@
 
 #include "salmodel/metrics.hpp"
 
+#include "map_input.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,19 +18,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-cv::Mat as_double(const cv::Mat &m, const char *what) {
-  if (m.empty()) throw ModelError(std::string(what) + " is empty");
-  if (m.channels() != 1)
-    throw ModelError(std::string(what) + " has " + std::to_string(m.channels()) +
-                     " channels; a single-channel map is required");
-  cv::Mat d;
-  m.convertTo(d, CV_64F);
-  return d.isContinuous() ? d : d.clone();
-}
-
 // The fixation map as a 0/1 mask (`logical(Q)`, `Q > 0` for binary maps).
 std::vector<unsigned char> fixation_mask(const cv::Mat &fixations) {
-  const cv::Mat f = as_double(fixations, "fixation map");
+  const cv::Mat f = to_double(fixations, "fixation map");
   std::vector<unsigned char> mask(f.total());
   const double *p = f.ptr<double>();
   for (std::size_t i = 0; i < mask.size(); i++) mask[i] = p[i] != 0.0 && !std::isnan(p[i]);
@@ -92,7 +84,7 @@ double trapz(const std::vector<double> &x, const std::vector<double> &y) {
 double cc(const cv::Mat &pred, const cv::Mat &gt_map) {
   // MIT CC.m: z-score both (std with N-1), then corr2, which is Pearson's r;
   // the z-scoring cancels out, so r is computed directly.
-  const cv::Mat g = as_double(gt_map, "ground-truth map");
+  const cv::Mat g = to_double(gt_map, "ground-truth map");
   const cv::Mat p = prediction_at(pred, g.size());
   const double mp = cv::mean(p)[0], mg = cv::mean(g)[0];
   double spg = 0.0, spp = 0.0, sgg = 0.0;
@@ -112,7 +104,7 @@ double cc(const cv::Mat &pred, const cv::Mat &gt_map) {
 double sim(const cv::Mat &pred, const cv::Mat &gt_map) {
   // MIT similarity.m: each map, if not all zero, is min-max normalised then
   // divided by its sum; score = sum(min(P, G)).
-  cv::Mat g = as_double(gt_map, "ground-truth map");
+  cv::Mat g = to_double(gt_map, "ground-truth map");
   cv::Mat p = prediction_at(pred, g.size());
   if (!to_distribution(p, true) || !to_distribution(g, true)) return kNaN;
   return cv::sum(cv::min(p, g))[0];
@@ -121,7 +113,7 @@ double sim(const cv::Mat &pred, const cv::Mat &gt_map) {
 double kl(const cv::Mat &pred, const cv::Mat &gt_map) {
   // MIT KLdiv.m: P, G divided by their sums (when non-zero);
   // score = sum(G .* log(eps + G ./ (P + eps))).
-  cv::Mat g = as_double(gt_map, "ground-truth map");
+  cv::Mat g = to_double(gt_map, "ground-truth map");
   cv::Mat p = prediction_at(pred, g.size());
   // Bicubic resizing undershoots below 0 next to zero regions. MATLAB's usual
   // input is uint8, whose imresize saturates at 0; on a double map it would
