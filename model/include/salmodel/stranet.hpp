@@ -29,6 +29,20 @@
 
 namespace model {
 
+/// How prepare_flow brings a flow field to the letterbox (model-spec B.10.2).
+enum class FlowResize {
+  /// [parity] the official np.resize (C-order truncation/cyclic repetition of
+  /// each component plane, no interpolation), vectors in pixels of the
+  /// original frame and not rescaled. With flows computed at frame resolution
+  /// (the Predictor's grid, flow_width 0) this reproduces exactly the inputs
+  /// the official test script feeds the released weights with.
+  NumpyResize,
+  /// Bilinear resize of the field into the letterbox, vectors rescaled to
+  /// letterbox (224-grid) pixels: geometrically sensible, but not the
+  /// distribution the released weights were trained on.
+  Interpolate,
+};
+
 /// Options of the network and its pre-processing. Every option is read once,
 /// at construction; changing it afterwards has no effect.
 struct STRANetOptions {
@@ -37,16 +51,8 @@ struct STRANetOptions {
   /// 8 or 16 give small networks for tests. The spatial sizes (224 input, 28x28
   /// features, 16 Gaussians) never change: the official model hard-codes them.
   TORCH_ARG(int64_t, width_divisor) = 1;
-  /// How prepare_flow brings a flow field to the letterbox (model-spec B.10.2):
-  /// "numpy": [parity] the official np.resize (C-order truncation/cyclic
-  ///   repetition of each component plane, no interpolation), vectors in pixels
-  ///   of the original frame and not rescaled. With flows computed at frame
-  ///   resolution (the Predictor's grid, flow_width 0) this reproduces exactly
-  ///   the inputs the official test script feeds the released weights with.
-  /// "interpolate": bilinear resize of the field into the letterbox, vectors
-  ///   rescaled to letterbox (224-grid) pixels: geometrically sensible, but not
-  ///   the distribution the released weights were trained on.
-  TORCH_ARG(std::string, flow_resize_mode) = "numpy";
+  /// How prepare_flow brings a flow field to the letterbox.
+  TORCH_ARG(FlowResize, flow_resize) = FlowResize::NumpyResize;
 };
 
 namespace stranet {
@@ -268,7 +274,7 @@ class STRANetModel : public SaliencyModel {
   /// Remembers the letterbox of this frame size for predict().
   torch::Tensor prepare_frame(const torch::Tensor &rgb) override;
   /// flow float (h, w, 2) in pixels of its grid -> (2, 224, 224) letterboxed
-  /// (flow_resize_mode), clipped per component (|v| < 0.1 -> 0, +-20).
+  /// (flow_resize), clipped per component (|v| < 0.1 -> 0, +-20).
   torch::Tensor prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) override;
   /// Windows in frame order -> (B, h, w) maps of the letterbox region of the
   /// 224x224 output (h x w = the resized frame inside the letterbox).

@@ -11,12 +11,7 @@ namespace model {
 
 using namespace stranet;
 
-STRANetModel::STRANetModel(const STRANetOptions &options) : net_(options) {
-  const auto &mode = options.flow_resize_mode();
-  if (mode != "numpy" && mode != "interpolate")
-    throw ModelError("stranet: unknown flow_resize_mode '" + mode + "' (expected numpy or interpolate)");
-  net_->eval();
-}
+STRANetModel::STRANetModel(const STRANetOptions &options) : net_(options) { net_->eval(); }
 
 WindowSpec STRANetModel::window_spec() const {
   // Frame t uses flows t .. t+4 (B.10.2), i.e. frames t .. t+5; flows on the
@@ -64,7 +59,7 @@ torch::Tensor STRANetModel::prepare_flow(const torch::Tensor &flow, int frame_wi
   const auto box = letterbox(frame_height > 0 ? frame_height : h, frame_width > 0 ? frame_width : w);
   auto uv = flow.to(torch::kFloat32).permute({2, 0, 1});  // (2, h, w): u, v
   torch::Tensor placed;
-  if (net_->options().flow_resize_mode() == "numpy") {
+  if (net_->options().flow_resize() == FlowResize::NumpyResize) {
     // [parity] np.resize of each component (B.10.2): the plane flattened in C
     // order, truncated or cyclically repeated to rows x cols; vectors stay in
     // pixels of the original frame (FlowNet 2.0 .flo at frame resolution).
