@@ -206,7 +206,7 @@ row "gst-launch saliency" "STRA-Net weights not HDF5" text.pth "$GL" -q $SRC ! s
 row "gst-launch saliency" "deep model without weights" - "$GL" -q $SRC ! saliency model=stsanet ! fakesink
 row "gst-launch saliency" "unknown model" - "$GL" -q $SRC ! saliency model=nosuchmodel ! fakesink
 row "gst-launch saliency" "device=cuda on a CPU-only build" - "$GL" -q $SRC ! saliency device=cuda ! fakesink
-row "gst-launch saliency" "YUV input (needs videoconvert)" - "$GL" -q videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! saliency ! fakesink
+row "gst-launch saliency" "YUV 4:2:2 input (needs videoconvert)" - "$GL" -q videotestsrc num-buffers=3 ! video/x-raw,format=YUY2 ! saliency ! fakesink
 if gst-inspect-1.0 saliencyx264enc >/dev/null 2>&1; then
   row "gst-launch saliencyx264enc" "option-string with an unknown libx264 option" - "$GL" -q videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=64,height=48 ! saliencyx264enc option-string=nonsense=1 ! fakesink
 fi
