@@ -547,9 +547,7 @@ static gboolean gst_saliency_overlay_set_info(GstVideoFilter *filter, GstCaps *i
     GST_WARNING_OBJECT(self, "unsupported format in %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
-  self->priv->matrix = in_info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709
-                           ? model::YuvMatrix::BT709
-                           : model::YuvMatrix::BT601;
+  self->priv->matrix = gstsaliency::to_yuv_matrix(in_info->colorimetry);
   // Whatever path set the output caps (ours, or GstBaseTransform's own), caps
   // with the feature promise downstream the meta.
   self->priv->attach = has_composition_feature(outcaps, 0);
