@@ -81,7 +81,9 @@ enum {
   PROP_INTERVAL_MODE,
   PROP_PRECISION,
   PROP_CUDA_GRAPHS,
-  PROP_THREADS
+  PROP_THREADS,
+  PROP_MODEL_INSTANCE_ID,
+  PROP_BATCH_TIMEOUT
 };
 
 typedef enum {
@@ -121,6 +123,9 @@ typedef enum {
 #define DEFAULT_CUDA_GRAPHS FALSE
 #define DEFAULT_THREADS 0
 #define MAX_THREADS 1024
+#define DEFAULT_MODEL_INSTANCE_ID NULL
+#define DEFAULT_BATCH_TIMEOUT 0
+#define MAX_BATCH_TIMEOUT 10000
 /* Frame duration when neither the caps nor the buffers give one
  * (gst-plugins-bad sys/va/gstvadeinterlace.c: 25 fps). */
 #define FALLBACK_FRAME_DURATION (GST_SECOND / 25)
@@ -221,6 +226,8 @@ struct Settings {
   GstSaliencyPrecision precision = DEFAULT_PRECISION;
   bool cuda_graphs = DEFAULT_CUDA_GRAPHS;
   guint threads = DEFAULT_THREADS;
+  std::string model_instance_id;
+  guint batch_timeout = DEFAULT_BATCH_TIMEOUT;
 };
 
 struct BufferUnref {
@@ -418,8 +425,12 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
    * GstSaliency:batch:
    *
    * Windows per forward pass. Larger batches raise throughput (mostly on
-   * GPUs) at the cost of (batch - 1) × interval more frames of look-ahead,
-   * which the LATENCY answer includes. Read when the element starts.
+   * GPUs). Without #GstSaliency:model-instance-id the windows are this
+   * stream's next key frames, at the cost of (batch - 1) × interval more
+   * frames of look-ahead, which the LATENCY answer includes. With an id, the
+   * shared model runs up to `batch` windows of all its streams in one pass,
+   * and a stream adds no look-ahead (see #GstSaliency:batch-timeout). Read
+   * when the element starts.
    *
    * Since: 0.1
    */
@@ -504,6 +515,49 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
           0, MAX_THREADS, DEFAULT_THREADS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
+  /**
+   * GstSaliency:model-instance-id:
+   *
+   * Elements with the same id in one process share one loaded model, as
+   * DL Streamer's `model-instance-id` does: the weights are loaded once, and
+   * the last element to stop frees them. Each element keeps its own stream
+   * state (its window of frames, caches, recurrent state), so its maps are
+   * those it would compute alone. Elements sharing an id must agree on
+   * model, weights, random-init, device, precision, cuda-graphs, batch and
+   * batch-timeout; one that differs fails to start with an error naming both
+   * elements. Empty: a model of the element's own. Read when the element
+   * starts.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL_INSTANCE_ID,
+      g_param_spec_string(
+          "model-instance-id", "Model instance id",
+          "Elements with the same id share one loaded model (and batch their windows); empty: "
+          "a model of its own",
+          DEFAULT_MODEL_INSTANCE_ID,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSaliency:batch-timeout:
+   *
+   * With #GstSaliency:model-instance-id and #GstSaliency:batch > 1: how long,
+   * in milliseconds, a ready window waits for windows of the other streams
+   * before its forward pass starts with fewer than `batch` windows. 0 starts
+   * at once with what is ready; windows that become ready during a pass still
+   * go together into the next one. Read when the element starts.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_BATCH_TIMEOUT,
+      g_param_spec_uint(
+          "batch-timeout", "Batch timeout",
+          "Milliseconds a ready window waits for other streams' windows to fill a batch "
+          "(shared model-instance-id)",
+          0, MAX_BATCH_TIMEOUT, DEFAULT_BATCH_TIMEOUT,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(
@@ -582,6 +636,14 @@ static void gst_saliency_set_property(GObject *object, guint prop_id, const GVal
     case PROP_THREADS:
       s.threads = g_value_get_uint(value);
       break;
+    case PROP_MODEL_INSTANCE_ID: {
+      const gchar *id = g_value_get_string(value);
+      s.model_instance_id = id ? id : "";
+      break;
+    }
+    case PROP_BATCH_TIMEOUT:
+      s.batch_timeout = g_value_get_uint(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -625,6 +687,12 @@ static void gst_saliency_get_property(GObject *object, guint prop_id, GValue *va
     case PROP_THREADS:
       g_value_set_uint(value, s.threads);
       break;
+    case PROP_MODEL_INSTANCE_ID:
+      g_value_set_string(value, s.model_instance_id.empty() ? NULL : s.model_instance_id.c_str());
+      break;
+    case PROP_BATCH_TIMEOUT:
+      g_value_set_uint(value, s.batch_timeout);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -663,6 +731,13 @@ static gboolean gst_saliency_start(GstBaseTransform *trans) {
   options.precision = to_precision(s.precision);
   options.cuda_graphs = s.cuda_graphs;
   options.threads = (int)s.threads;
+  options.model_instance_id = s.model_instance_id;
+  options.batch_timeout_ms = (int)s.batch_timeout;
+  {
+    gchar *name = gst_object_get_name(GST_OBJECT(self));
+    options.owner = name ? name : "";
+    g_free(name);
+  }
   options.log = [self](const std::string &message) {
     GST_DEBUG_OBJECT(self, "%s", message.c_str());
   };
@@ -674,7 +749,11 @@ static gboolean gst_saliency_start(GstBaseTransform *trans) {
     const std::string what =
         std::string("Could not create the ") + model::to_string(options.model) + " saliency model" +
         (s.weights.empty() || !deep ? "" : " from \"" + s.weights + "\"") + ".";
-    if (dynamic_cast<const model::ModelError *>(&e))
+    // Elements that disagree on a shared model: the library's message names both.
+    const bool shared_mismatch = std::string(e.what()).rfind("model-instance-id '", 0) == 0;
+    if (shared_mismatch)
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), ("%s", what.c_str()));
+    else if (dynamic_cast<const model::ModelError *>(&e))
       GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", what.c_str()), ("%s", e.what()));
     else
       GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("%s", what.c_str()), ("%s", e.what()));

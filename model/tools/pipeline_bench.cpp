@@ -138,16 +138,23 @@ PipelineBenchResult run_pipeline_bench(const PipelineBenchOptions &o, const std:
   }
   const auto env = child_environment(o.plugin_dir);
 
+  // One branch per stream, all in one gst-launch-1.0 process.
   auto element_argv = [&](const fs::path &dir, int count) {
-    std::vector<std::string> a = {"gst-launch-1.0", "-q", "multifilesrc", "location=" + (dir / "%04d.png").string(),
-                                  "index=1", "stop-index=" + std::to_string(count),
-                                  "caps=image/png,framerate=(fraction)25/1", "!", "pngdec", "!", "videoconvert", "!",
-                                  "saliency", "model=" + o.model, "device=" + o.device,
-                                  "batch=" + std::to_string(o.batch), "interval=" + std::to_string(o.interval)};
-    if (!o.weights.empty()) a.push_back("weights=\"" + o.weights + "\"");
-    if (o.random_init) a.push_back("random-init=true");
-    if (o.threads > 0) a.push_back("threads=" + std::to_string(o.threads));
-    a.insert(a.end(), {"!", "fakesink"});
+    std::vector<std::string> a = {"gst-launch-1.0", "-q"};
+    for (int k = 0; k < std::max(1, o.streams); ++k) {
+      a.insert(a.end(), {"multifilesrc", "location=" + (dir / "%04d.png").string(), "index=1",
+                         "stop-index=" + std::to_string(count), "caps=image/png,framerate=(fraction)25/1", "!",
+                         "pngdec", "!", "videoconvert", "!", "saliency", "model=" + o.model, "device=" + o.device,
+                         "batch=" + std::to_string(o.batch), "interval=" + std::to_string(o.interval)});
+      if (!o.weights.empty()) a.push_back("weights=\"" + o.weights + "\"");
+      if (o.random_init) a.push_back("random-init=true");
+      if (o.threads > 0) a.push_back("threads=" + std::to_string(o.threads));
+      if (o.streams > 1 && o.share_model) {
+        a.push_back("model-instance-id=saliency-bench");
+        a.push_back("batch-timeout=" + std::to_string(o.batch_timeout_ms));
+      }
+      a.insert(a.end(), {"!", "fakesink"});
+    }
     return a;
   };
   int output_count = 0;
@@ -166,7 +173,7 @@ PipelineBenchResult run_pipeline_bench(const PipelineBenchOptions &o, const std:
   double best[2][2] = {{1e300, 1e300}, {1e300, 1e300}};  // [side][short, long]
   const fs::path log = tmp.path() / "log.txt";
   for (int r = 0; r < o.rounds; ++r) {
-    for (int side = 0; side < 2; ++side) {
+    for (int side = 0; side < (o.streams > 1 ? 1 : 2); ++side) {  // several streams: the element only
       for (int len = 0; len < 2; ++len) {  // alternated, so a change of load hits both alike
         const fs::path &dir = len ? long_dir : short_dir;
         const auto argv = side == 0 ? element_argv(dir, len ? 2 * n : n) : predict_argv(dir);
@@ -186,7 +193,7 @@ PipelineBenchResult run_pipeline_bench(const PipelineBenchOptions &o, const std:
     }
   }
   result.element.seconds_per_frame = (best[0][1] - best[0][0]) / n;
-  result.predict.seconds_per_frame = (best[1][1] - best[1][0]) / n;
+  if (o.streams <= 1) result.predict.seconds_per_frame = (best[1][1] - best[1][0]) / n;
   return result;
 }
 

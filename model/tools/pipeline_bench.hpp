@@ -24,6 +24,9 @@ struct PipelineBenchOptions {
   int threads = 0;        // passed on only when set (0: each side's default)
   int frames = 8;         // N: each side runs N and 2N frames
   int rounds = 2;         // best of this many runs of each
+  int streams = 1;        // >1: N branches in one gst-launch-1.0 (the element side only)
+  bool share_model = true;  // streams > 1: the branches share one model (model-instance-id)
+  int batch_timeout_ms = 0;
   std::string predict;    // path of saliency-predict
   std::string plugin_dir; // prepended to GST_PLUGIN_PATH ("" = installed plugins only)
   std::function<void(const std::string &)> progress;
@@ -31,7 +34,8 @@ struct PipelineBenchOptions {
 
 /// One side's figures: seconds per frame from the difference of the 2N- and
 /// N-frame runs (start-up, model loading and the look-ahead drain cancel),
-/// and the peak RSS of the 2N-frame run.
+/// and the peak RSS of the 2N-frame run. With several streams: seconds per
+/// frame of each stream (they run side by side).
 struct SideFigures {
   double seconds_per_frame = 0;
   double peak_rss_mb = 0;

@@ -16,8 +16,8 @@
 
 #include "salflow/estimator.hpp"
 #include "saltools/synthetic_clip.hpp"
+#include "salmodel/model_instance.hpp"
 #include "salmodel/predictor.hpp"
-#include "salmodel/stsanet.hpp"
 #include "op_profile.hpp"
 #include "pipeline_bench.hpp"
 #include "tool_common.hpp"
@@ -27,6 +27,8 @@ static const char *kUsage =
     "                      [--batch N] [--interval N] [--width W] [--height H] [--threads N]\n"
     "       saliency-bench --flow ALGORITHM [--preset P] [--frames N] [--width W] [--height H]\n"
     "       saliency-bench --pipeline [--model M] [--frames N] [--rounds N] [model options]\n"
+    "       saliency-bench --streams N [--separate-models] [--batch N --batch-timeout MS] [--pipeline]\n"
+    "                      [model options]\n"
     "\n"
     "Measures steady-state inference on synthetic frames (decoding excluded) and prints\n"
     "one 'name: value unit' line per figure: parameters, buffers, seconds_per_frame,\n"
@@ -42,6 +44,12 @@ static const char *kUsage =
     "runs over N, so start-up and model loading cancel. Prints element_seconds_per_frame,\n"
     "predict_seconds_per_frame, element_vs_predict_percent, each side's peak RSS and every run's\n"
     "wall time (element_runs_s, predict_runs_s: how much the load moved them).\n"
+    "With --streams N, N streams share one loaded model (model-instance-id; --separate-models: one\n"
+    "model each, for comparison): in this process, N threads each push --frames frames through a\n"
+    "Predictor of their own and it prints total_frames_per_second, each stream's latency from\n"
+    "pushing a frame to receiving its map (latency_ms_mean, latency_ms_max; the model's look-ahead\n"
+    "included), the forward passes and windows per pass (batching across streams with --batch N,\n"
+    "--batch-timeout MS) and peak_rss_mb; with --pipeline, N branches in one gst-launch-1.0.\n"
     "\n"
     "  --model M      baseline (default), stsanet, stranet\n"
     "  --frames N     timed output frames after warm-up (16 outputs for deep models, 10 for the\n"
@@ -106,11 +114,92 @@ std::vector<cv::Mat> synthetic_frames(int width, int height, int count) {
   return frames;
 }
 
+// N streams in this process, each a thread with a Predictor of its own on one
+// shared model (or models of their own): throughput, per-stream latency and
+// memory, the deployment case of many cameras on one machine.
+int bench_streams(model::PredictorOptions po, int streams, bool share, int frames, int width, int height) {
+  const bool deep = po.model != model::ModelKind::Baseline;
+  if (share) po.model_instance_id = "saliency-bench";
+  std::vector<std::unique_ptr<model::Predictor>> predictors;
+  for (int k = 0; k < streams; ++k) {
+    po.owner = "stream" + std::to_string(k);
+    predictors.push_back(std::make_unique<model::Predictor>(po));
+  }
+  const model::Predictor &first = *predictors.front();
+  std::printf("model: %s\ndevice: %s\nresolution: %dx%d\nstreams: %d\nshared_model: %s\nbatch: %d\n"
+              "batch_timeout_ms: %d\n",
+              first.description().c_str(), first.device().c_str(), width, height, streams, share ? "yes" : "no",
+              po.batch, po.batch_timeout_ms);
+  std::fflush(stdout);
+  // Each stream its own clip (a different phase of the synthetic one), made up front.
+  const std::vector<cv::Mat> clip_frames = synthetic_frames(width, height, 64);
+  const int warm = deep ? 16 : 10;
+  struct StreamFigures {
+    std::vector<double> latency_ms;
+    double seconds = 0;
+    std::size_t maps = 0;
+    std::string error;
+  };
+  std::vector<StreamFigures> figures(streams);
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int k = 0; k < streams; ++k) {
+    threads.emplace_back([&, k] {
+      model::Predictor &p = *predictors[k];
+      StreamFigures &fig = figures[k];
+      std::vector<Clock::time_point> pushed_at;
+      std::size_t out = 0;
+      Clock::time_point timed_from{};
+      try {
+        for (int i = 0; out < std::size_t(warm + frames); ++i) {
+          const cv::Mat &f = clip_frames[(i + 7 * k) % clip_frames.size()];
+          pushed_at.push_back(Clock::now());
+          for (const auto &m : p.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) {
+            if (out == std::size_t(warm)) timed_from = Clock::now();
+            if (out >= std::size_t(warm))
+              fig.latency_ms.push_back(
+                  std::chrono::duration<double, std::milli>(Clock::now() - pushed_at[m.frame_index]).count());
+            ++out;
+          }
+        }
+        fig.seconds = std::chrono::duration<double>(Clock::now() - timed_from).count();
+        fig.maps = out - warm;
+      } catch (const std::exception &e) {
+        fig.error = e.what();
+      }
+    });
+  }
+  for (auto &t : threads) t.join();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  for (const auto &fig : figures)
+    if (!fig.error.empty()) tools::fail(kProgram, fig.error);
+  double total_fps = 0, worst = 0, sum = 0, slowest_fps = 1e300;
+  std::size_t count = 0;
+  for (const auto &fig : figures) {
+    const double fps = fig.maps / fig.seconds;
+    total_fps += fps;
+    slowest_fps = std::min(slowest_fps, fps);
+    for (double l : fig.latency_ms) worst = std::max(worst, l), sum += l, ++count;
+  }
+  const auto c = first.model_instance()->counters();
+  std::printf("frames_per_stream: %d\ntotal_frames_per_second: %.2f fps\nslowest_stream_frames_per_second: %.2f fps\n"
+              "latency_ms_mean: %.1f ms\nlatency_ms_max: %.1f ms\n",
+              frames, total_fps, slowest_fps, count ? sum / count : 0.0, worst);
+  if (share)
+    std::printf("forward_passes: %lld\nwindows_per_pass: %.2f\n", (long long)c.passes,
+                c.passes ? double(c.windows) / double(c.passes) : 0.0);
+  std::printf("wall_seconds: %.1f s\npeak_rss_mb: %.0f MB\n", wall, tools::peak_rss_mb());
+  return 0;
+}
+
 // What users get (pipeline_bench.hpp): the element in a plain gst-launch-1.0
 // against saliency-predict, each a process of its own on the same frames.
 int bench_pipeline(const model::PredictorOptions &po, const std::string &model_name, int frames,
-                   int width, int height, int rounds, const char *argv0) {
+                   int width, int height, int rounds, int streams, bool share, const char *argv0) {
   tools::PipelineBenchOptions o;
+  o.streams = streams;
+  o.share_model = share;
+  o.batch_timeout_ms = po.batch_timeout_ms;
   o.model = model_name;
   o.weights = po.weights;
   o.device = model::to_string(po.device);
@@ -134,6 +223,15 @@ int bench_pipeline(const model::PredictorOptions &po, const std::string &model_n
   const auto r = tools::run_pipeline_bench(o, synthetic_frames(width, height, 2 * frames));
   std::printf("model: %s\nresolution: %dx%d\nframes: %d and %d\nrounds: %d\n", model_name.c_str(), width, height,
               frames, 2 * frames, rounds);
+  if (streams > 1) {
+    // N branches in one gst-launch-1.0: each stream's seconds per frame, all of them together.
+    std::printf("streams: %d\nshared_model: %s\nelement_command: %s\n"
+                "element_seconds_per_frame_per_stream: %.6f s\nelement_total_frames_per_second: %.2f fps\n"
+                "element_peak_rss_mb: %.0f MB\n",
+                streams, share ? "yes" : "no", r.element.command.c_str(), r.element.seconds_per_frame,
+                streams / r.element.seconds_per_frame, r.element.peak_rss_mb);
+    return 0;
+  }
   std::printf("element_command: %s\npredict_command: %s\n", r.element.command.c_str(), r.predict.command.c_str());
   std::printf("element_seconds_per_frame: %.6f s\npredict_seconds_per_frame: %.6f s\n"
               "element_vs_predict_percent: %.1f %%\nelement_peak_rss_mb: %.0f MB\npredict_peak_rss_mb: %.0f MB\n",
@@ -163,7 +261,8 @@ int main(int argc, char **argv) {
   mf.model = "baseline";
   std::string flow_alg, preset = "fast", moved_quality, moved_blend;
   bool pipeline = false, channels_last = false, profile = false, no_stem_reuse = false;
-  int frames = 0, width = 0, height = 0, rounds = 2;
+  int frames = 0, width = 0, height = 0, rounds = 2, streams = 1, batch_timeout = 0;
+  bool separate_models = false;
   tools::Args args(argc, argv, kProgram, kUsage);
   mf.add_to(args);
   args.option("--frames", &frames);
@@ -179,19 +278,25 @@ int main(int argc, char **argv) {
   args.flag("--profile", &profile);
   args.flag("--no-stem-reuse", &no_stem_reuse);
   args.option("--rounds", &rounds);
+  args.option("--streams", &streams);
+  args.flag("--separate-models", &separate_models);
+  args.option("--batch-timeout", &batch_timeout);
   args.parse();
+  if (streams < 1) args.usage_error("--streams must be >= 1");
+  if (batch_timeout < 0) args.usage_error("--batch-timeout must be >= 0 ms");
   if (!moved_quality.empty())
     args.usage_error("--interval-quality PATH is now saliency-interval-eval --input PATH");
   if (!moved_blend.empty()) args.usage_error("--interval-blend-maps PATH is now saliency-interval-eval --maps PATH");
   tools::set_threads(mf.threads);
-  model::stsanet::set_inference_channels_last(channels_last);
-  model::stsanet::set_stem_reuse(!no_stem_reuse);
   try {
     if (!flow_alg.empty())
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
                         height > 0 ? height : 224);
 
-    const model::PredictorOptions po = mf.predictor_options();
+    model::PredictorOptions po = mf.predictor_options();
+    po.stsanet.channels_last = channels_last;
+    po.stsanet.stem_reuse = !no_stem_reuse;
+    po.batch_timeout_ms = batch_timeout;
     const bool deep = po.model != model::ModelKind::Baseline;
     if (width <= 0 || height <= 0) {
       width = po.model == model::ModelKind::STRANet ? 224 : 384;
@@ -199,7 +304,12 @@ int main(int argc, char **argv) {
     }
     if (pipeline) {
       if (rounds < 1) tools::fail(kProgram, "--rounds must be >= 1");
-      return bench_pipeline(po, mf.model, frames > 0 ? frames : (deep ? 8 : 150), width, height, rounds, argv[0]);
+      return bench_pipeline(po, mf.model, frames > 0 ? frames : (deep ? 8 : 150), width, height, rounds, streams,
+                            !separate_models, argv[0]);
+    }
+    if (streams > 1 || separate_models) {
+      if (frames <= 0) frames = deep ? 3 : 200;
+      return bench_streams(po, std::max(1, streams), !separate_models, frames, width, height);
     }
     if (frames <= 0) frames = deep ? 3 : 200;
     model::Predictor predictor(po);

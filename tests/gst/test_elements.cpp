@@ -1249,6 +1249,68 @@ TEST_F(ElementTest, ASecondSaliencyElementReplacesTheMap) {
   }
 }
 
+// ------------------------------------------------------------------ model-instance-id
+
+std::vector<std::vector<float>> maps_of(const std::vector<BufferPtr> &out) {
+  std::vector<std::vector<float>> maps;
+  for (const auto &b : out) maps.push_back(map_values(b.get()));
+  return maps;
+}
+
+TEST_F(ElementTest, SaliencyElementsSharingAModelInstanceKeepTheirOwnMaps) {
+  // Each stream alone, on a model of its own.
+  std::vector<std::vector<float>> a_alone, b_alone;
+  {
+    Harness a("saliency model=baseline interval=2"), b("saliency model=baseline interval=2");
+    a.set_caps(rgb_caps());
+    b.set_caps(rgb_caps(40, 24));
+    push_squares(a, 0, 12);
+    push_squares(b, 5, 12, 40, 24);
+    a.eos();
+    b.eos();
+    a_alone = maps_of(a.pull_all());
+    b_alone = maps_of(b.pull_all());
+  }
+  ASSERT_EQ(a_alone.size(), 12u);
+  // The same streams through two elements sharing one model, frames interleaved
+  // (other frame sizes too: what is per stream stays with the stream).
+  auto a = std::make_unique<Harness>("saliency model=baseline interval=2 model-instance-id=cams name=cam0");
+  Harness b("saliency model=baseline interval=2 model-instance-id=cams name=cam1");
+  a->set_caps(rgb_caps());
+  b.set_caps(rgb_caps(40, 24));
+  for (int i = 0; i < 12; ++i) {  // as push_squares: only the first frame is DISCONT
+    ASSERT_EQ(a->push(square_frame(i, 32, 24, i == 0).release()), GST_FLOW_OK);
+    ASSERT_EQ(b.push(square_frame(5 + i, 40, 24, i == 0).release()), GST_FLOW_OK);
+  }
+  a->eos();
+  EXPECT_EQ(maps_of(a->pull_all()), a_alone);
+  // One element goes; the other carries on with the shared model.
+  a.reset();
+  b.eos();
+  EXPECT_EQ(maps_of(b.pull_all()), b_alone);
+}
+
+TEST_F(ElementTest, SaliencyElementsThatCannotShareAModelNameEachOther) {
+  Harness first("saliency model=baseline model-instance-id=mixed name=first");
+  first.set_caps(rgb_caps());
+  ElementPtr second = make_element("saliency");
+  gst_object_set_name(GST_OBJECT(second.get()), "second");
+  g_object_set(second.get(), "model-instance-id", "mixed", "batch", 2u, nullptr);
+  auto r = set_state_collect_error(second.get(), GST_STATE_PAUSED);
+  EXPECT_EQ(r->ret, GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(r->error, nullptr);
+  EXPECT_TRUE(g_error_matches(r->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+  const std::string message = r->error->message;
+  EXPECT_NE(message.find("first"), std::string::npos) << message;
+  EXPECT_NE(message.find("second"), std::string::npos) << message;
+  EXPECT_NE(message.find("batch=2"), std::string::npos) << message;
+  EXPECT_EQ(gst_element_set_state(second.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  // The first element is unaffected.
+  push_squares(first, 0, 3);
+  first.eos();
+  EXPECT_EQ(first.pull_all().size(), 3u);
+}
+
 // ------------------------------------------------------------------ element == CLI
 
 namespace {

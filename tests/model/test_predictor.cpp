@@ -41,11 +41,11 @@ class FakeModel final : public model::SaliencyModel {
   }
   std::string name() const override { return "fake"; }
   model::WindowSpec window_spec() const override { return spec_; }
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override {
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override {
     last_rgb = rgb[0][0].to(torch::kInt64);
     return rgb[0][0][0].to(torch::kFloat32);
   }
-  torch::Tensor prepare_flow(const torch::Tensor &flow, int, int) override {
+  torch::Tensor prepare_flow(const torch::Tensor &flow, int, int) const override {
     return flow.select(2, 0).mean();
   }
   torch::Tensor predict(const std::vector<model::Window> &windows) override {
@@ -68,7 +68,7 @@ class FakeModel final : public model::SaliencyModel {
 
   int calls = 0;
   std::vector<int> batch_sizes;
-  torch::Tensor last_rgb;
+  mutable torch::Tensor last_rgb;  // the last frame prepared (tests of pixel formats)
 
  private:
   model::WindowSpec spec_;
@@ -408,7 +408,7 @@ class SpotModel final : public model::SaliencyModel {
  public:
   std::string name() const override { return "spot"; }
   model::WindowSpec window_spec() const override { return {}; }
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override { return rgb; }
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override { return rgb; }
   torch::Tensor predict(const std::vector<model::Window> &windows) override {
     torch::Tensor out = torch::zeros({int64_t(windows.size()), 8, 16});
     out.select(1, 4).select(1, 4).fill_(1.0);  // (x=4, y=4)
@@ -456,7 +456,7 @@ class RampModel final : public model::SaliencyModel {
   explicit RampModel(int after = 0) { spec_.frames_after = after; }
   std::string name() const override { return "ramp"; }
   model::WindowSpec window_spec() const override { return spec_; }
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override { return rgb[0][0][0].to(torch::kFloat32); }
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override { return rgb[0][0][0].to(torch::kFloat32); }
   torch::Tensor predict(const std::vector<model::Window> &windows) override {
     ++calls;
     torch::Tensor out = torch::zeros({int64_t(windows.size()), 1, 4});
@@ -758,7 +758,7 @@ class CancellingModel final : public model::SaliencyModel {
  public:
   std::string name() const override { return "cancelling"; }
   model::WindowSpec window_spec() const override { return {}; }
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override {
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override {
     return rgb[0][0][0].to(torch::kFloat32);
   }
   torch::Tensor predict(const std::vector<model::Window> &windows) override {

@@ -244,35 +244,56 @@ model::Window random_window(STRANetModel &m, int seed) {
   model::Window w;
   for (int k = 0; k < 6; ++k) w.frames.push_back(m.prepare_frame(torch::randint(0, 256, {24, 32, 3}).to(torch::kUInt8)));
   for (int k = 0; k < 5; ++k) w.flows.push_back(m.prepare_flow(torch::randn({24, 32, 2}) * 5, 32, 24));
+  w.frame_width = 32;
+  w.frame_height = 24;
   return w;
 }
 
-TEST_F(StraNetTest, RecurrentStateIsCarriedAndReset) {
+model::Window in_stream(model::Window w, model::StreamState *state) {
+  w.state = state;
+  return w;
+}
+
+const torch::Tensor &gru_state(const model::StreamState &s) {
+  return dynamic_cast<const STRANetModel::GruState &>(s).state;
+}
+
+TEST_F(StraNetTest, RecurrentStateIsCarriedInTheStreamsState) {
   STRANetModel m(tiny());
   m.network()->reset_parameters(3);
   auto w0 = random_window(m, 1), w1 = random_window(m, 2);
   c10::InferenceMode guard;
-  auto first = m.predict({w0});
+  auto stream = m.new_stream_state();
+  auto first = m.predict({in_stream(w0, stream.get())});
   // 32 x 24 frame: letterbox 224 x 168 rows at 28; the map is that region.
   ASSERT_EQ(first.sizes(), torch::IntArrayRef({1, 168, 224}));
   EXPECT_GE(first.min().item<float>(), 0.f);
   EXPECT_LE(first.max().item<float>(), 1.f);
-  ASSERT_TRUE(m.state().defined());
-  auto again = m.predict({w0});  // same input, carried state: a different map
+  ASSERT_TRUE(gru_state(*stream).defined());
+  auto again = m.predict({in_stream(w0, stream.get())});  // same input, carried state: a different map
   EXPECT_GT((again - first).abs().max().item<float>(), 1e-3);
-  m.reset_state();
-  EXPECT_FALSE(m.state().defined());
-  auto fresh = m.predict({w0});
-  EXPECT_TRUE(torch::allclose(fresh, first, 1e-5, 1e-6));
+  // Another stream starts from zero: the same map as the first stream's
+  // first, bit for bit (the same operations on the same inputs).
+  auto other = m.new_stream_state();
+  auto fresh = m.predict({in_stream(w0, other.get())});
+  EXPECT_TRUE(torch::equal(fresh, first));
+  // A window without a state starts from zero and leaves no state behind.
+  EXPECT_TRUE(torch::equal(m.predict({w0}), first));
   // One call with two windows = two calls in order (per-frame GRU steps). A
   // batch of 2 may take other convolution kernels than a batch of 1: float
   // rounding only (differences ~1e-5 on maps in (0,1)).
-  auto second = m.predict({w1});
+  auto second = m.predict({in_stream(w1, other.get())});
   EXPECT_GT((second - fresh).abs().max().item<float>(), 1e-3);
-  m.reset_state();
-  auto both = m.predict({w0, w1});
+  auto third = m.new_stream_state();
+  auto both = m.predict({in_stream(w0, third.get()), in_stream(w1, third.get())});
   EXPECT_LT((both[0] - first[0]).abs().max().item<float>(), 2e-4);
   EXPECT_LT((both[1] - second[0]).abs().max().item<float>(), 2e-4);
+  // Windows of two streams in one call: each steps from its own state.
+  auto a = m.new_stream_state(), b = m.new_stream_state();
+  m.predict({in_stream(w0, a.get())});
+  auto mixed = m.predict({in_stream(w1, a.get()), in_stream(w0, b.get())});
+  EXPECT_LT((mixed[0] - second[0]).abs().max().item<float>(), 2e-4);
+  EXPECT_LT((mixed[1] - first[0]).abs().max().item<float>(), 2e-4);
 }
 
 TEST_F(StraNetTest, PredictorEmitsEveryFrameCroppedToTheFrameAspect) {

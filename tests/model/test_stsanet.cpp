@@ -64,10 +64,9 @@ void randomise_norms(torch::nn::Module &module, std::uint64_t seed) {
   }
 }
 
-// Turns the channels-last inference layout on for one test.
+// Turns the channels-last inference layout on for one test (its thread).
 struct ChannelsLastInference {
-  ChannelsLastInference() { stsanet::set_inference_channels_last(true); }
-  ~ChannelsLastInference() { stsanet::set_inference_channels_last(false); }
+  stsanet::ChannelsLastScope scope{true};
 };
 
 // state_dict order: per module (pre-order), its own parameters, then buffers.
@@ -397,7 +396,7 @@ TEST(StsaNetBlocks, LayerNormByReductionEqualsTheModule) {
   EXPECT_TRUE(torch::allclose(h.to(torch::kFloat32), expected.detach(), 2e-2, 2e-2));
 }
 
-TEST(StsaNetBlocks, ChannelsLastScopeOverridesTheProcessSettingOnItsThreadOnly) {
+TEST(StsaNetBlocks, ChannelsLastScopeHoldsOnItsThreadOnly) {
   ASSERT_FALSE(stsanet::inference_channels_last());
   {
     const stsanet::ChannelsLastScope on(true);
@@ -910,9 +909,12 @@ TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForwardInFp64) {
     EXPECT_TRUE((diff <= allowed).all().item<bool>()) << what << ": max difference " << diff.max().item<float>();
   };
   // Out of order and repeated windows too: the cache keys on frames, not time.
+  auto stream = model.new_stream_state();
+  auto &cache = dynamic_cast<STSANetModel::StreamCache &>(*stream).stem;
   for (const size_t t : {0, 1, 2, 3, 17, 18, 35, 34, 18, 5}) {
     model::Window w;
     w.frames = windows[t];
+    w.state = stream.get();
     const auto reused = model.predict({w});
     torch::Tensor full;
     {
@@ -922,13 +924,16 @@ TEST(StsaNetStemReuse, ModelPredictionsEqualTheFullForwardInFp64) {
     expect_equal(reused, full, "window " + std::to_string(t));
   }
   // The stem reuse took part (a cache that was never used would make this test vacuous).
-  EXPECT_GT(model.stem_cache().last_work().frames, 0);
-  model.reset_state();
-  stsanet::set_stem_reuse(false);
+  EXPECT_GT(cache.last_work().frames, 0);
+  model::STSANetTuning off;
+  off.stem_reuse = false;
+  model.set_tuning(off);
   model::Window w;
   w.frames = windows[9];
+  w.state = model.new_stream_state().release();
+  const std::unique_ptr<model::StreamState> owned(w.state);
   const auto plain = model.predict({w});
-  stsanet::set_stem_reuse(true);
+  model.set_tuning(model::STSANetTuning{});
   expect_equal(model.predict({w}), plain, "window 9, reuse off and on");
 }
 

@@ -114,6 +114,22 @@ enum class Precision {
 Precision parse_precision(const std::string &name);
 const char *to_string(Precision precision);  // the canonical name
 
+/// STSANet's choices of arithmetic layout, per loaded model (nothing is
+/// process-wide: two models in one process may choose differently).
+struct STSANetTuning {
+  /// Keep the activations of inference channels-last (N, T, H, W, C in
+  /// memory). Off: the whole network measured slower with it on the CPU
+  /// (docs/performance.md, "Choices in the code"); saliency-bench
+  /// --channels-last compares. CUDA graphs use it regardless.
+  bool channels_last = false;
+  /// Reuse the stem rows of earlier windows of a stream (StemCache). Off
+  /// recomputes base1 for every window, as the official code does.
+  bool stem_reuse = true;
+  bool operator==(const STSANetTuning &o) const {
+    return channels_last == o.channels_last && stem_reuse == o.stem_reuse;
+  }
+};
+
 struct PredictorOptions {
   ModelKind model = ModelKind::Baseline;
   /// Checkpoint path. Deep models refuse to run without it unless random_init.
@@ -126,9 +142,29 @@ struct PredictorOptions {
   /// CUDA only: replay the model's forward pass from a CUDA graph (STSANet;
   /// precision fp32 or fp16-weights). Needs a LibTorch with CUDA.
   bool cuda_graphs = false;
-  /// Windows per forward pass. >1 raises throughput for offline jobs and adds
-  /// up to batch-1 frames of latency.
+  /// Windows per forward pass. Alone (no model_instance_id), the windows are
+  /// this stream's next key frames: >1 raises throughput for offline jobs and
+  /// adds (batch - 1) x interval frames of latency. With a shared instance,
+  /// each stream hands over every window as soon as it is ready and the
+  /// instance runs up to `batch` windows of all its streams in one pass: no
+  /// latency beyond batch_timeout_ms.
   int batch = 1;
+  /// Predictors (and `saliency` elements) that give the same non-empty id in
+  /// one process share one loaded model (DL Streamer's model-instance-id):
+  /// the weights are loaded once, each Predictor keeps its own stream state,
+  /// and the last one to go frees the model. The model settings (model,
+  /// weights, random_init, seed, device, precision, cuda_graphs, stsanet,
+  /// batch, batch_timeout_ms) must then be equal: a Predictor that differs
+  /// gets a ModelError naming both owners.
+  std::string model_instance_id;
+  /// Who asks for the model (an element's name), for those messages.
+  std::string owner;
+  /// Shared instance: how long (ms) a ready window waits for windows of other
+  /// streams to fill a batch. 0: a pass starts at once with what is ready
+  /// (windows that arrive during a pass still go together into the next one).
+  int batch_timeout_ms = 0;
+  /// STSANet's arithmetic layout choices (per model instance).
+  STSANetTuning stsanet;
   /// Run the model on every `interval`-th frame (frames 0, N, 2N, ...); the
   /// frames in between get key maps carried along the optical flow (pushed, or
   /// computed on a small grid) as `interval_mode` says. Saves compute.
@@ -153,8 +189,12 @@ struct PredictorOptions {
 };
 
 class SaliencyModel;  // saliency_model.hpp (LibTorch side)
+class ModelInstance;  // model_instance.hpp (LibTorch side)
 
-/// Streaming saliency predictor. Not thread-safe: one per stream.
+/// Streaming saliency predictor: one stream's session (its window of frames,
+/// flow history, interval state and the model's StreamState) on a loaded
+/// model that it owns or shares (model_instance_id). Not thread-safe: one per
+/// stream; Predictors sharing a model may run in different threads.
 class Predictor {
  public:
   /// Builds the model, loads weights and moves it to the device. Throws ModelError.
@@ -162,6 +202,9 @@ class Predictor {
   /// Drives an already built model (custom models, tests); options.model,
   /// weights, random_init and seed are ignored.
   Predictor(std::unique_ptr<SaliencyModel> model, const PredictorOptions &options);
+  /// A new stream on a loaded model (another Predictor's model_instance());
+  /// the options' model settings are ignored, batch and interval apply.
+  Predictor(std::shared_ptr<ModelInstance> instance, const PredictorOptions &options);
   ~Predictor();
   Predictor(const Predictor &) = delete;
   Predictor &operator=(const Predictor &) = delete;
@@ -179,6 +222,9 @@ class Predictor {
   /// Trainable parameter elements and floating-point buffer elements of the model.
   std::int64_t parameter_count() const;
   std::int64_t buffer_count() const;
+  /// The loaded model this Predictor runs on (shared with the Predictors of
+  /// the same model_instance_id).
+  const std::shared_ptr<ModelInstance> &model_instance() const;
 
   /// Pushes the next frame. `flow_from_previous` (optional) is the forward flow
   /// from the previous pushed frame to this one; when absent and the model

@@ -257,12 +257,12 @@ std::vector<H5Dataset> read_h5_datasets(const std::string &path);
 /// STRA-Net behind the SaliencyModel interface (model-spec B.10, B.11).
 /// Windows: the target frame and 5 frames of look-ahead, whose 5 flows
 /// (t+k -> t+k+1, k = 0..4) form the motion input; flow on the frame's own
-/// grid (flow_width 0). Recurrent: the ConvGRU state lives in this object,
-/// advances one step per predicted frame and is cleared by reset_state(). The
+/// grid (flow_width 0). Recurrent: the ConvGRU state lives in the stream's
+/// StreamState (GruState) and advances one step per predicted frame. The
 /// official script runs 5-frame stateful chunks; stepping frame by frame with
 /// the state carried gives the same outputs, because each GRU output depends
 /// only on earlier steps (zero-padded tail steps of a short last chunk come
-/// after every real frame). Not thread-safe.
+/// after every real frame).
 class STRANetModel : public SaliencyModel {
  public:
   explicit STRANetModel(const STRANetOptions &options = {});
@@ -271,24 +271,30 @@ class STRANetModel : public SaliencyModel {
   WindowSpec window_spec() const override;
   /// rgb uint8 (H, W, 3) -> letterbox 224x224 with Pillow bilinear, mean
   /// subtraction with the official R/B swap, BGR order (B.10.1) -> (3, 224, 224).
-  /// Remembers the letterbox of this frame size for predict().
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override;
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override;
   /// flow float (h, w, 2) in pixels of its grid -> (2, 224, 224) letterboxed
   /// (flow_resize), clipped per component (|v| < 0.1 -> 0, +-20).
-  torch::Tensor prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) override;
+  torch::Tensor prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) const override;
   /// Windows in frame order -> (B, h, w) maps of the letterbox region of the
-  /// 224x224 output (h x w = the resized frame inside the letterbox).
+  /// 224x224 output (h x w = the resized frame inside the letterbox of the
+  /// windows' frame size). Consecutive windows of one stream go through the
+  /// GRU as one sequence from the stream's state; a window without a state
+  /// starts from zero and keeps nothing.
   torch::Tensor predict(const std::vector<Window> &windows) override;
-  void reset_state() override { state_ = torch::Tensor(); }
+  /// A stream's ConvGRU state (undefined until its first frame).
+  struct GruState : StreamState {
+    torch::Tensor state;
+  };
+  std::unique_ptr<StreamState> new_stream_state() const override { return std::make_unique<GruState>(); }
   void to(torch::Device device, torch::Dtype dtype) override;
   torch::Device device() const override { return device_; }
   std::int64_t parameter_count() const override;
   std::int64_t buffer_count() const override;
+  std::vector<torch::Tensor> parameter_tensors() const override { return net_->parameters(); }
 
   /// Imports the official Keras h5 weights (import_keras_h5).
   void load_weights(const std::string &path);
   STRANet &network() { return net_; }
-  const torch::Tensor &state() const { return state_; }
 
   /// The 10 motion channels of one frame from its 5 prepared flows (2, 224,
   /// 224) each, k = 0..4: [u0, v0, ..., u4, v4] reversed (B.10.2).
@@ -304,9 +310,7 @@ class STRANetModel : public SaliencyModel {
   STRANet net_;
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;
-  torch::Tensor state_;
   torch::MemoryFormat memory_format_ = torch::MemoryFormat::Contiguous;
-  Letterbox box_{stranet::kInputSize, stranet::kInputSize, 0, 0};
 };
 
 /// Factory used by create_model for ModelKind::STRANet: imports config.weights

@@ -99,7 +99,7 @@ enum class Arithmetic {
   /// Factorised 3-D kernels as 2-D convolutions, eval-mode BatchNorm folded
   /// into the convolution: the same maps up to float rounding (~1e-7).
   /// Without autograd (inference) the folded weights are computed once
-  /// (DerivedTensors) and, when set_inference_channels_last(true), the
+  /// (DerivedTensors) and, inside a ChannelsLastScope(true), the
   /// activations are kept channels-last.
   Rewritten,
   /// The very operations of the official PyTorch modules (conv3d, then
@@ -110,19 +110,14 @@ enum class Arithmetic {
   Official,
 };
 
-/// Whether inference (no autograd) keeps the Rewritten layers' activations
-/// channels-last (N, T, H, W, C in memory), the layout oneDNN convolves without
-/// reordering. Off by default: it speeds up single convolutions, but the whole
-/// network measured slower with it on the CPU (docs/performance.md, "Choices
-/// in the code"); saliency-bench --channels-last compares the two. Process-
-/// wide; set it before predicting, not while a forward runs.
-void set_inference_channels_last(bool enabled);
-/// The process-wide setting, unless a ChannelsLastScope overrides it on this thread.
+/// Whether inference (no autograd) in this thread keeps the Rewritten layers'
+/// activations channels-last (N, T, H, W, C in memory), the layout oneDNN
+/// convolves without reordering: off unless a ChannelsLastScope says so.
+/// Nothing process-wide: STSANetModel opens a scope with its own setting
+/// (STSANetTuning::channels_last) around each forward pass.
 bool inference_channels_last();
 
-/// Channels-last for the forward passes this thread runs while alive (one
-/// model's choice without touching the process-wide setting; see
-/// STSANetModel::set_cuda_graphs).
+/// Channels-last (or not) for the forward passes this thread runs while alive.
 class ChannelsLastScope {
  public:
   explicit ChannelsLastScope(bool enabled);
@@ -277,11 +272,6 @@ class StemCache {
   Work work_;
 };
 
-/// Whether STSANetModel predicts single windows through a StemCache (default
-/// on; off recomputes base1 for every window, as the official code does).
-/// Process-wide, like set_inference_channels_last.
-void set_stem_reuse(bool enabled);
-bool stem_reuse();
 
 // --------------------------------------------------------------- STSA branch
 
@@ -424,24 +414,33 @@ class STSANetModel : public SaliencyModel {
   WindowSpec window_spec() const override;
   /// rgb: uint8 (H, W, 3) -> Pillow-bilinear resize to height x width ->
   /// /255 -> ImageNet mean/std -> float (3, height, width) on rgb's device.
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override;
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override;
   /// windows of `window` prepared frames -> (B, height, width) in (0, 1).
+  /// A single window with a stream state goes through that stream's
+  /// StemCache (stem_reuse); batches recompute base1.
   torch::Tensor predict(const std::vector<Window> &windows) override;
+  /// The stream's stem cache.
+  struct StreamCache : StreamState {
+    stsanet::StemCache stem;
+  };
+  std::unique_ptr<StreamState> new_stream_state() const override { return std::make_unique<StreamCache>(); }
+  /// Every prepared frame has the same shape: windows of streams of any frame size batch together.
+  std::vector<std::int64_t> batch_key(const Window &window) const override;
+  /// Layout choices (STSANetTuning); set before predicting.
+  void set_tuning(const STSANetTuning &tuning) { tuning_ = tuning; }
+  const STSANetTuning &tuning() const { return tuning_; }
   void to(torch::Device device, torch::Dtype dtype) override;
   torch::Device device() const override { return device_; }
   std::int64_t parameter_count() const override;
   /// Floating-point buffer elements (BatchNorm running statistics; the int64
   /// num_batches_tracked counters are not counted).
   std::int64_t buffer_count() const override;
+  std::vector<torch::Tensor> parameter_tensors() const override { return net_->parameters(); }
 
   /// Strict load of a full STSANet checkpoint (official STSANet_DHF1K.pth
   /// layout, with or without `module.`). Throws ModelError naming the file.
   void load_weights(const std::string &path);
   STSANet &network() { return net_; }
-  /// Drops the stem cache (frames of the previous windows).
-  void reset_state() override { stem_cache_.clear(); }
-  /// The stem cache of the current stream (its last_work() says what the last window computed).
-  const stsanet::StemCache &stem_cache() const { return stem_cache_; }
   bool supports_half() const override { return true; }
   /// On CUDA, windows go through one graph-captured forward pass (no stem
   /// reuse: the graph recomputes base1, which on a GPU costs less than the
@@ -452,7 +451,7 @@ class STSANetModel : public SaliencyModel {
 
  private:
   STSANet net_;
-  stsanet::StemCache stem_cache_;
+  STSANetTuning tuning_;
   std::unique_ptr<CudaGraphedCall> graph_;  // set_cuda_graphs(true)
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;

@@ -121,14 +121,13 @@ class BaselineModel final : public SaliencyModel {
   }
 
   // Per frame: (1, h, w) static saliency at map resolution, computed once per frame.
-  torch::Tensor prepare_frame(const torch::Tensor &rgb) override {
-    const int64_t H = rgb.size(0), W = rgb.size(1);
-    set_geometry(H, W);
+  torch::Tensor prepare_frame(const torch::Tensor &rgb) const override {
+    const Geometry g = geometry(rgb.size(0), rgb.size(1));
     torch::Tensor img = rgb.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div_(255.0);
     // ITU-R BT.601 luma.
     torch::Tensor grey = (img.select(1, 0) * 0.299 + img.select(1, 1) * 0.587 + img.select(1, 2) * 0.114)
                              .unsqueeze(1);
-    torch::Tensor small = resize(grey, sr_h_, sr_w_, /*antialias=*/true).squeeze(1);  // (1, h, w)
+    torch::Tensor small = resize(grey, g.sr_h, g.sr_w, /*antialias=*/true).squeeze(1);  // (1, h, w)
     // No luma variation beyond rounding: no static saliency (see the top).
     const torch::Tensor featureless =
         flat_range(small.amin({-2, -1}, true), small.amax({-2, -1}, true));
@@ -140,21 +139,21 @@ class BaselineModel final : public SaliencyModel {
                                        F::AvgPool2dFuncOptions(3).stride(1)).squeeze(1);
     torch::Tensor residual = log_amp - mean;
     torch::Tensor sal = torch::fft::ifft2(torch::polar(torch::exp(residual), phase)).abs().pow(2);
-    sal = gaussian_blur(sal.unsqueeze(1), 0.04 * sr_w_);  // Hou & Zhang smooth with sigma ~ 2.5 px at 64 px
-    sal = resize(sal, map_h_, map_w_, false).squeeze(1);
+    sal = gaussian_blur(sal.unsqueeze(1), 0.04 * g.sr_w);  // Hou & Zhang smooth with sigma ~ 2.5 px at 64 px
+    sal = resize(sal, g.map_h, g.map_w, false).squeeze(1);
     return normalise01(sal).masked_fill(featureless, 1.0);
   }
 
   // Per flow: (1, h, w) motion-contrast magnitude in fractions of the frame width.
-  torch::Tensor prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) override {
-    set_geometry(frame_height, frame_width);
+  torch::Tensor prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) const override {
+    const Geometry g = geometry(frame_height, frame_width);
     const int64_t gh = flow.size(0), gw = flow.size(1);
     torch::Tensor uv = flow.permute({2, 0, 1}).to(torch::kFloat32);  // (2, gh, gw), grid pixels
     // Remove the global motion (camera pan) with the per-component median.
     torch::Tensor median = std::get<0>(uv.reshape({2, -1}).median(1)).view({2, 1, 1});
     uv = uv - median;
     torch::Tensor mag = uv.pow(2).sum(0, true).sqrt() / double(gw);  // fraction of frame width
-    if (gh != map_h_ || gw != map_w_) mag = resize(mag.unsqueeze(0), map_h_, map_w_, true).squeeze(0);
+    if (gh != g.map_h || gw != g.map_w) mag = resize(mag.unsqueeze(0), g.map_h, g.map_w, true).squeeze(0);
     return mag;
   }
 
@@ -172,8 +171,10 @@ class BaselineModel final : public SaliencyModel {
       m = torch::sqrt(m / peak.clamp_min(1e-6));
       const torch::Tensor wm = has_motion * o_.motion_weight;
       torch::Tensor fused = (1.0 - wm) * stat + wm * m;
-      fused = fused * centre_prior(fused.options());
-      fused = gaussian_blur(fused.unsqueeze(0), o_.blur_sigma * map_w_).squeeze(0);
+      // The map grid is the prepared frames' (1, map_h, map_w).
+      const int64_t map_h = stat.size(-2), map_w = stat.size(-1);
+      fused = fused * centre_prior(map_h, map_w, fused.options());
+      fused = gaussian_blur(fused.unsqueeze(0), o_.blur_sigma * map_w).squeeze(0);
       out.push_back(normalise01(fused).squeeze(0));
     }
     return torch::stack(out);
@@ -205,21 +206,26 @@ class BaselineModel final : public SaliencyModel {
   torch::Device device() const override { return device_; }
 
  private:
-  void set_geometry(int64_t H, int64_t W) {
-    if (H == frame_h_ && W == frame_w_) return;
-    frame_h_ = H;
-    frame_w_ = W;
-    map_w_ = std::min<int64_t>(o_.map_width, W);
-    map_h_ = std::max<int64_t>(1, std::llround(double(H) * map_w_ / W));
-    sr_w_ = std::min<int64_t>(o_.spectral_width, W);
-    sr_h_ = std::max<int64_t>(8, std::llround(double(H) * sr_w_ / W));
-    prior_ = torch::Tensor();
+  // Map and spectral grids of a frame size (a pure function: prepare_frame
+  // and prepare_flow run for several streams at once).
+  struct Geometry {
+    int64_t map_h, map_w, sr_h, sr_w;
+  };
+  Geometry geometry(int64_t H, int64_t W) const {
+    Geometry g;
+    g.map_w = std::min<int64_t>(o_.map_width, W);
+    g.map_h = std::max<int64_t>(1, std::llround(double(H) * g.map_w / W));
+    g.sr_w = std::min<int64_t>(o_.spectral_width, W);
+    g.sr_h = std::max<int64_t>(8, std::llround(double(H) * g.sr_w / W));
+    return g;
   }
 
-  const torch::Tensor &centre_prior(const torch::TensorOptions &opts) {
-    if (!prior_.defined()) {
-      torch::Tensor y = (torch::arange(map_h_, opts) + 0.5) / double(map_h_) - 0.5;
-      torch::Tensor x = (torch::arange(map_w_, opts) + 0.5) / double(map_w_) - 0.5;
+  // Cached per map grid (predict runs one call at a time; ModelInstance).
+  const torch::Tensor &centre_prior(int64_t map_h, int64_t map_w, const torch::TensorOptions &opts) {
+    if (!prior_.defined() || prior_.size(-2) != map_h || prior_.size(-1) != map_w ||
+        prior_.device() != opts.device() || prior_.dtype() != opts.dtype()) {
+      torch::Tensor y = (torch::arange(map_h, opts) + 0.5) / double(map_h) - 0.5;
+      torch::Tensor x = (torch::arange(map_w, opts) + 0.5) / double(map_w) - 0.5;
       const double s2 = 2.0 * o_.centre_sigma * o_.centre_sigma;
       torch::Tensor g = torch::exp(-(y.pow(2).unsqueeze(1) + x.pow(2).unsqueeze(0)) / s2);
       prior_ = (o_.centre_floor + (1.0 - o_.centre_floor) * g).unsqueeze(0);
@@ -229,7 +235,6 @@ class BaselineModel final : public SaliencyModel {
 
   BaselineOptions o_;
   torch::Device device_{torch::kCPU};
-  int64_t frame_h_ = -1, frame_w_ = -1, map_h_ = 0, map_w_ = 0, sr_h_ = 0, sr_w_ = 0;
   torch::Tensor prior_;
   torch::Tensor temporal_weights_;  // (n, 1, 1, 1), normalised, oldest first
 };

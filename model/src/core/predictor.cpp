@@ -10,37 +10,15 @@
 #include <torch/torch.h>
 
 #include "salflow/grid_flow.hpp"
-#include "salmodel/autocast_scope.hpp"
 #include "salmodel/cpu_runtime.hpp"
 #include "salmaps/map_view.hpp"  // is_flat_range
 #include "salmaps/yuv.hpp"
+#include "salmodel/model_instance.hpp"
 #include "salmodel/saliency_model.hpp"
 
 namespace model {
 
 namespace {
-
-// The device the options name, checked against what this LibTorch and machine offer.
-torch::Device to_torch_device(const Device &device) {
-  const bool cuda_ok = torch::cuda::is_available();
-  switch (device.kind) {
-    case Device::Kind::CPU:
-      return torch::kCPU;
-    case Device::Kind::Auto:
-      return cuda_ok ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-    case Device::Kind::CUDA:
-      break;
-  }
-  const std::string name = to_string(device);
-  if (!cuda_ok)
-    throw ModelError("device '" + name +
-                     "' is not available: this LibTorch has no CUDA support or no CUDA device was found "
-                     "(use device=cpu or auto)");
-  if (device.index < 0 || device.index >= int(torch::cuda::device_count()))
-    throw ModelError("device '" + name + "' is not available: only " +
-                     std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device.index));
-}
 
 // Converts any of the 8-bit layouts to a contiguous RGB cv::Mat (a copy: the
 // caller's buffer may be unmapped as soon as push() returns).
@@ -101,14 +79,18 @@ cv::Mat to_rgb(const FrameView &f) {
 
 struct Predictor::Impl {
   PredictorOptions options;
-  std::unique_ptr<SaliencyModel> net;
+  std::shared_ptr<ModelInstance> instance;  // the weights, perhaps shared with other streams
+  const SaliencyModel *net = nullptr;        // instance->model(): prepare_frame/flow only
   WindowSpec spec;
   torch::Device device{torch::kCPU};
-  c10::optional<at::ScalarType> autocast_dtype;
   std::unique_ptr<flow::GridFlow> grid_flow;  // made on the first frame that wants flow
   int threads = 1;  // resolved PredictorOptions::threads
+  // This stream's windows per forward pass: its own next key frames when the
+  // model is its own; 1 on a shared instance, which batches across streams.
+  int stream_batch = 1;
 
   // Stream state, all indices since the last reset.
+  std::unique_ptr<StreamState> model_state;  // the model's per-stream state (stem rows, ConvGRU)
   std::int64_t pushed = 0;
   std::int64_t next_out = 0;   // next frame whose map is returned
   std::int64_t next_key = 0;   // next key frame (interval) not yet inferred
@@ -147,7 +129,7 @@ struct Predictor::Impl {
     last_map = torch::Tensor();
     zero_flow = torch::Tensor();
     frame_w = frame_h = 0;
-    net->reset_state();
+    model_state = net->new_stream_state();
     if (grid_flow) grid_flow->reset();
   }
 
@@ -241,6 +223,9 @@ struct Predictor::Impl {
   // (pushed - 1); frames past it repeat it (spec A.9, B.10.2).
   Window window_for(std::int64_t t) {
     Window w;
+    w.state = model_state.get();
+    w.frame_width = frame_w;
+    w.frame_height = frame_h;
     const int len = spec.frames_before + spec.frames_after + 1;
     const std::int64_t last = pushed - 1;
     std::vector<std::int64_t> idx(len);
@@ -266,20 +251,9 @@ struct Predictor::Impl {
     std::vector<Window> windows;
     windows.reserve(targets.size());
     for (auto t : targets) windows.push_back(window_for(t));
-    torch::Tensor maps;
-    {
-      c10::InferenceMode guard;
-      {
-        CudaAutocastScope autocast(autocast_dtype.has_value(), autocast_dtype.value_or(at::kFloat));
-        maps = net->predict(windows);
-      }
-      // The one host synchronisation per forward pass: the maps leave the
-      // device here (clamped there first, so only the final floats travel).
-      maps = maps.to(torch::kFloat32).clamp(0.0, 1.0).to(torch::kCPU).contiguous();
-    }
-    if (maps.dim() != 3 || maps.size(0) != std::int64_t(targets.size()))
-      throw ModelError(net->name() + " returned maps of shape " + c10::str(maps.sizes()) + " for " +
-                       std::to_string(targets.size()) + " windows");
+    // Blocks until the instance has run these windows (perhaps with other
+    // streams' windows in the same pass); maps come back on the CPU in [0,1].
+    const torch::Tensor maps = instance->predict(std::move(windows));
     for (std::size_t i = 0; i < targets.size(); ++i) key_maps[targets[i]] = maps[i];
   }
 
@@ -302,9 +276,9 @@ struct Predictor::Impl {
     if (key_maps.count(frame)) return true;
     std::vector<std::int64_t> targets;
     if (!is_key(frame)) targets.push_back(frame);
-    for (std::int64_t t = frame; is_key(frame) && t < ready_end && int(targets.size()) < options.batch; ++t)
+    for (std::int64_t t = frame; is_key(frame) && t < ready_end && int(targets.size()) < stream_batch; ++t)
       if (is_key(t)) targets.push_back(t);
-    if (int(targets.size()) < options.batch && !end_of_stream) return false;
+    if (int(targets.size()) < stream_batch && !end_of_stream) return false;
     if (spec.recurrent)  // state carries frame to frame: one window at a time, in order
       for (auto t : targets) infer({t});
     else
@@ -395,58 +369,68 @@ struct Predictor::Impl {
   }
 };
 
-Predictor::Predictor(const PredictorOptions &options) : Predictor(nullptr, options) {}
+namespace {
 
-Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions &options)
-    : impl_(std::make_unique<Impl>()) {
-  Impl &s = *impl_;
-  s.options = options;
+// Checks the options that belong to the stream, and applies its thread count
+// and the allocator before a model is built in this thread.
+int prepare_stream(const PredictorOptions &options) {
   if (options.batch < 1) throw ModelError("batch must be >= 1");
   if (options.threads < 0) throw ModelError("threads must be >= 0 (0 = one per core)");
-  s.threads = resolve_thread_count(options.threads);
-  use_threads_in_this_thread(s.threads);
+  if (options.interval < 1) throw ModelError("interval must be >= 1");
+  const int threads = resolve_thread_count(options.threads);
+  use_threads_in_this_thread(threads);
   // Inference must not depend on the host's malloc (a plain gst-launch-1.0
   // has glibc's, which faults in the pages of large blocks afresh).
   install_cpu_allocator();
-  if (options.interval < 1) throw ModelError("interval must be >= 1");
-  s.device = to_torch_device(options.device);
-  const std::string precision = to_string(options.precision);
-  if (options.precision != Precision::FP32 && !s.device.is_cuda())
-    throw ModelError("precision " + precision + " needs a CUDA device (device=" + to_string(options.device) + ")");
-  if (options.precision == Precision::AutocastFP16) s.autocast_dtype = at::kHalf;
-  if (options.precision == Precision::AutocastBF16) s.autocast_dtype = at::kBFloat16;
-  if (options.cuda_graphs) {
-    if (!s.device.is_cuda())
-      throw ModelError("CUDA graphs need a CUDA device (device=" + to_string(options.device) + ")");
-    if (s.autocast_dtype)
-      throw ModelError("CUDA graphs need precision fp32 or fp16-weights, not " + precision +
-                       " (autocast cannot be captured)");
-  }
-  if (net) {
-    s.net = std::move(net);
-  } else {
-    ModelConfig config;
-    config.kind = options.model;
-    config.weights = options.weights;
-    config.random_init = options.random_init;
-    config.seed = options.seed;
-    s.net = create_model(config);
-  }
-  const bool fp16_weights = options.precision == Precision::FP16Weights;
-  if (fp16_weights && !s.net->supports_half())
-    throw ModelError("precision fp16-weights is not supported by " + s.net->name() + " (use autocast-fp16)");
-  s.net->to(s.device, fp16_weights ? torch::kHalf : torch::kFloat32);
-  if (options.cuda_graphs) s.net->set_cuda_graphs(true);
-  s.spec = s.net->window_spec();
+  return threads;
+}
+
+std::shared_ptr<ModelInstance> private_instance(std::unique_ptr<SaliencyModel> net, const PredictorOptions &options) {
+  if (!options.model_instance_id.empty())
+    throw ModelError("model-instance-id '" + options.model_instance_id +
+                     "': a model built in code cannot be shared by id; pass one Predictor's "
+                     "model_instance() to the others");
+  auto instance = std::make_shared<ModelInstance>(std::move(net), ModelInstanceSettings::of(options));
+  instance->owner = options.owner;
+  return instance;
+}
+
+}  // namespace
+
+Predictor::Predictor(const PredictorOptions &options)
+    : Predictor((prepare_stream(options),
+                 acquire_model_instance(options.model_instance_id, options.owner, ModelInstanceSettings::of(options))),
+                options) {}
+
+Predictor::Predictor(std::unique_ptr<SaliencyModel> net, const PredictorOptions &options)
+    : Predictor((prepare_stream(options), private_instance(std::move(net), options)), options) {}
+
+Predictor::Predictor(std::shared_ptr<ModelInstance> instance, const PredictorOptions &options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl &s = *impl_;
+  s.threads = prepare_stream(options);
+  if (!instance) throw ModelError("Predictor: no model instance");
+  s.options = options;
+  s.instance = std::move(instance);
+  s.net = &s.instance->model();
+  s.device = s.instance->device();
+  s.spec = s.instance->window_spec();
+  // A model of its own batches this stream's key frames; a shared one batches streams.
+  const bool shared = !options.model_instance_id.empty() || s.instance.use_count() > 1;
+  s.stream_batch = shared ? 1 : s.instance->settings().batch;
+  s.model_state = s.net->new_stream_state();
   if (options.log)
     options.log(description() + " on " + device() + ", " + std::to_string(lookahead_frames()) +
-                " frames of look-ahead");
+                " frames of look-ahead" +
+                (shared ? ", model instance shared" +
+                              (options.model_instance_id.empty() ? std::string() : " as '" + options.model_instance_id + "'")
+                        : std::string()));
 }
 
 Predictor::~Predictor() = default;
 
 int Predictor::lookahead_frames() const {
-  return impl_->spec.frames_after + (impl_->options.batch - 1) * impl_->options.interval +
+  return impl_->spec.frames_after + (impl_->stream_batch - 1) * impl_->options.interval +
          (impl_->bidirectional() ? impl_->options.interval - 1 : 0);
 }
 
@@ -454,12 +438,15 @@ bool Predictor::needs_flow() const { return impl_->spec.needs_flow; }
 
 std::string Predictor::description() const {
   std::string d = impl_->net->name();
-  if (impl_->net->name() != "baseline" && impl_->options.random_init && impl_->options.weights.empty())
+  const ModelInstanceSettings &m = impl_->instance->settings();
+  if (impl_->net->name() != "baseline" && m.random_init && m.weights.empty())
     d += " (random init)";
   return d;
 }
 
 std::string Predictor::device() const { return impl_->device.str(); }
+
+const std::shared_ptr<ModelInstance> &Predictor::model_instance() const { return impl_->instance; }
 
 std::int64_t Predictor::parameter_count() const { return impl_->net->parameter_count(); }
 std::int64_t Predictor::buffer_count() const { return impl_->net->buffer_count(); }

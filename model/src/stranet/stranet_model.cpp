@@ -37,13 +37,13 @@ STRANetModel::Letterbox STRANetModel::letterbox(int64_t height, int64_t width) {
   return {rows, n, (n - rows) / 2, 0};
 }
 
-torch::Tensor STRANetModel::prepare_frame(const torch::Tensor &rgb) {
+torch::Tensor STRANetModel::prepare_frame(const torch::Tensor &rgb) const {
   if (rgb.scalar_type() != torch::kUInt8 || rgb.dim() != 3 || rgb.size(2) != 3)
     throw ModelError("stranet: frames must be uint8 (H, W, 3) RGB tensors");
-  box_ = letterbox(rgb.size(0), rgb.size(1));
-  auto resized = resize_bilinear_pil(rgb, box_.rows, box_.cols).to(torch::kFloat32);
+  const Letterbox box = letterbox(rgb.size(0), rgb.size(1));
+  auto resized = resize_bilinear_pil(rgb, box.rows, box.cols).to(torch::kFloat32);
   auto canvas = torch::zeros({kInputSize, kInputSize, 3}, resized.options());
-  canvas.narrow(0, box_.top, box_.rows).narrow(1, box_.left, box_.cols).copy_(resized);
+  canvas.narrow(0, box.top, box.rows).narrow(1, box.left, box.cols).copy_(resized);
   // [parity] The official code subtracts the Caffe BGR means from the RGB
   // array and only then reverses to BGR, so B - 123.68, G - 116.779,
   // R - 103.939 (B.10.1); padded pixels become -mean. No scaling.
@@ -51,7 +51,7 @@ torch::Tensor STRANetModel::prepare_frame(const torch::Tensor &rgb) {
   return canvas.flip({2}).permute({2, 0, 1}).contiguous().to(dtype_);
 }
 
-torch::Tensor STRANetModel::prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) {
+torch::Tensor STRANetModel::prepare_flow(const torch::Tensor &flow, int frame_width, int frame_height) const {
   if (flow.dim() != 3 || flow.size(2) != 2 || !flow.is_floating_point())
     throw ModelError("stranet: flows must be float (h, w, 2) tensors");
   const int64_t h = flow.size(0), w = flow.size(1);
@@ -109,12 +109,33 @@ torch::Tensor STRANetModel::predict(const std::vector<Window> &windows) {
     images.push_back(f);
     flows.push_back(stack_flows(window.flows));
   }
-  // Windows arrive in frame order: the GRU steps through them in order and
-  // keeps its state for the next call (B.5, B.11).
-  auto maps = net_->forward(torch::stack(images).to(device_, dtype_).contiguous(memory_format_),
-                            torch::stack(flows).to(device_, dtype_).contiguous(memory_format_), state_);
-  // Back to the frame's aspect: the letterbox region of the 224x224 map.
-  return maps.narrow(1, box_.top, box_.rows).narrow(2, box_.left, box_.cols).to(torch::kFloat32);
+  // Consecutive windows of one stream form one sequence: the GRU steps
+  // through them in order from the stream's state and leaves it there for the
+  // stream's next call (B.5, B.11). Windows of other streams start their own;
+  // windows without a state form one sequence from zero and keep nothing.
+  std::vector<torch::Tensor> maps;
+  for (std::size_t first = 0; first < windows.size();) {
+    std::size_t end = first + 1;
+    while (end < windows.size() && windows[end].state == windows[first].state) ++end;
+    auto *gru = dynamic_cast<GruState *>(windows[first].state);
+    torch::Tensor state = gru ? gru->state : torch::Tensor();
+    auto out = net_->forward(
+        torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + end))
+            .to(device_, dtype_)
+            .contiguous(memory_format_),
+        torch::stack(std::vector<torch::Tensor>(flows.begin() + first, flows.begin() + end))
+            .to(device_, dtype_)
+            .contiguous(memory_format_),
+        state);
+    if (gru) gru->state = state;
+    // Back to the frame's aspect: the letterbox region of the 224x224 map.
+    const auto &w = windows[first];
+    const Letterbox box = w.frame_width > 0 && w.frame_height > 0 ? letterbox(w.frame_height, w.frame_width)
+                                                                  : Letterbox{kInputSize, kInputSize, 0, 0};
+    maps.push_back(out.narrow(1, box.top, box.rows).narrow(2, box.left, box.cols).to(torch::kFloat32));
+    first = end;
+  }
+  return maps.size() == 1 ? maps[0] : torch::cat(maps, 0);
 }
 
 void STRANetModel::to(torch::Device device, torch::Dtype dtype) {
@@ -132,7 +153,6 @@ void STRANetModel::to(torch::Device device, torch::Dtype dtype) {
   }
   device_ = device;
   dtype_ = dtype;
-  if (state_.defined()) state_ = state_.to(device, dtype);
 }
 
 std::int64_t STRANetModel::parameter_count() const { return count_parameters(*net_); }
@@ -142,7 +162,6 @@ std::int64_t STRANetModel::buffer_count() const { return count_float_buffers(*ne
 void STRANetModel::load_weights(const std::string &path) {
   import_keras_h5(*net_, path);
   net_->eval();
-  state_ = torch::Tensor();
 }
 
 namespace {

@@ -2,7 +2,6 @@
 
 #include <c10/util/irange.h>
 
-#include <atomic>
 #include <numeric>
 
 namespace model::stsanet {
@@ -10,15 +9,11 @@ namespace model::stsanet {
 namespace F = torch::nn::functional;
 
 namespace {
-std::atomic<bool> channels_last_enabled{false};
-// -1: no ChannelsLastScope on this thread; 0/1: its setting.
-thread_local int channels_last_override = -1;
+// 0: off (no ChannelsLastScope on this thread, or one that says off); 1: on.
+thread_local int channels_last_override = 0;
 }  // namespace
 
-void set_inference_channels_last(bool enabled) { channels_last_enabled = enabled; }
-bool inference_channels_last() {
-  return channels_last_override >= 0 ? channels_last_override == 1 : channels_last_enabled.load();
-}
+bool inference_channels_last() { return channels_last_override == 1; }
 
 ChannelsLastScope::ChannelsLastScope(bool enabled) : previous_(channels_last_override) {
   channels_last_override = enabled ? 1 : 0;

@@ -32,7 +32,7 @@ inline bool is_trilinear(const torch::nn::UpsampleOptions &o) {
 }
 
 /// Whether `x` takes the channels-last inference layout: enabled
-/// (set_inference_channels_last) and no autograd recording (InferenceMode or
+/// (a ChannelsLastScope) and no autograd recording (InferenceMode or
 /// NoGradGuard). Training and autograd forwards always keep PyTorch's default
 /// contiguous layout.
 inline bool inference_layout(const torch::Tensor &x) {

@@ -1,7 +1,6 @@
 // StemCache: base1 (F1) of sliding windows, reusing rows of earlier windows
 // (salmodel/stsanet.hpp explains why that is exact).
 #include <algorithm>
-#include <atomic>
 
 #include "ops.hpp"
 #include "salmodel/stsanet.hpp"
@@ -12,8 +11,6 @@ namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
 namespace {
-
-std::atomic<bool> stem_reuse_enabled{true};
 
 // Marks a window position outside the window (the convolution's zero padding).
 const void *const kPad = nullptr;
@@ -79,8 +76,6 @@ constexpr int64_t kRowsPerCall = 4;
 
 }  // namespace
 
-void set_stem_reuse(bool enabled) { stem_reuse_enabled = enabled; }
-bool stem_reuse() { return stem_reuse_enabled; }
 
 void StemCache::clear() {
   mid_.clear();

@@ -11,6 +11,10 @@ namespace model {
 
 STSANetModel::STSANetModel(const STSANetOptions &options) : net_(options) { net_->eval(); }
 
+std::vector<std::int64_t> STSANetModel::batch_key(const Window &window) const {
+  return window.frames.empty() ? std::vector<std::int64_t>{} : window.frames.front().sizes().vec();
+}
+
 WindowSpec STSANetModel::window_spec() const {
   // Target at clip index window/2 - 1 (15 of 32): the official label is file
   // start+16 of the clip's files start+1 .. start+32 (model-spec A.9).
@@ -20,7 +24,7 @@ WindowSpec STSANetModel::window_spec() const {
   return spec;
 }
 
-torch::Tensor STSANetModel::prepare_frame(const torch::Tensor &rgb) {
+torch::Tensor STSANetModel::prepare_frame(const torch::Tensor &rgb) const {
   if (rgb.scalar_type() != torch::kUInt8 || rgb.dim() != 3 || rgb.size(2) != 3)
     throw ModelError("stsanet: frames must be uint8 (H, W, 3) RGB tensors");
   const auto &g = net_->geometry();
@@ -49,16 +53,21 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
         throw ModelError("stsanet: prepared frames must be (3, " + std::to_string(g.height) + ", " +
                          std::to_string(g.width) + ")");
   }
-  // One window at a time (the streaming case): base1 reuses the rows the
-  // previous windows computed (StemCache).
-  if (windows.size() == 1 && stsanet::stem_reuse() && !net_->is_training() && !graph_) {
+  const stsanet::ChannelsLastScope channels_last(tuning_.channels_last);
+  // One window of a stream at a time (the streaming case): base1 reuses the
+  // rows the stream's previous windows computed (its StemCache).
+  auto *cache = windows.size() == 1 ? dynamic_cast<StreamCache *>(windows[0].state) : nullptr;
+  if (cache && tuning_.stem_reuse && !net_->is_training() && !graph_) {
     bool prepared = true;
     for (const auto &frame : windows[0].frames)
       prepared &= frame.device() == device_ && frame.scalar_type() == dtype_;
     if (prepared)
-      return net_->forward_frames(windows[0].frames, stem_cache_).to(torch::kFloat32);
+      return net_->forward_frames(windows[0].frames, cache->stem).to(torch::kFloat32);
   }
-  stem_cache_.clear();
+  // A batch recomputes base1 (the cache serves one window at a time); the
+  // streams' cached rows go, so that no stream holds frames it will not reuse.
+  for (const auto &window : windows)
+    if (auto *c = dynamic_cast<StreamCache *>(window.state)) c->stem.clear();
   clips.reserve(windows.size());
   for (const auto &window : windows) clips.push_back(torch::stack(window.frames, 1));  // (3, T, H, W)
   // One window is its own batch (a view): no second 33 MB copy at batch 1.
@@ -66,7 +75,7 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
       (clips.size() == 1 ? clips[0].unsqueeze(0) : torch::stack(clips, 0)).to(device_, dtype_);
   clips.clear();
   if (graph_ && device_.is_cuda() && !net_->is_training()) {
-    const stsanet::ChannelsLastScope channels_last(true);
+    const stsanet::ChannelsLastScope graph_layout(true);
     auto &net = *net_;
     // A copy: the graph's output buffer is overwritten by the next replay.
     return (*graph_)(batch, [&net](const torch::Tensor &x) { return net.forward(x); })
@@ -161,6 +170,7 @@ std::unique_ptr<SaliencyModel> create_stsanet_model(const ModelConfig &config) {
   if (config.weights.empty()) {
     auto model = std::make_unique<STSANetModel>();
     model->network()->reset_parameters(config.seed);
+    model->set_tuning(config.stsanet);
     return model;
   }
   // The architecture follows the checkpoint (official, or a small trained one).
@@ -168,6 +178,7 @@ std::unique_ptr<SaliencyModel> create_stsanet_model(const ModelConfig &config) {
   auto model = std::make_unique<STSANetModel>(options_from_shapes(state));
   load_state_dict(*model->network(), state, config.weights);
   model->network()->eval();
+  model->set_tuning(config.stsanet);
   return model;
 }
 

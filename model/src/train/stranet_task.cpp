@@ -16,7 +16,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
-#include <mutex>
 
 #include "salmodel/checkpoint.hpp"
 #include "salmodel/losses.hpp"
@@ -90,10 +89,7 @@ class StranetTask : public TrainTask {
     std::vector<torch::Tensor> images, motions;
     const int step = spec_step(s);
     for (int64_t t = 0; t < frames; t++) {
-      {
-        std::lock_guard<std::mutex> lock(mutex_);  // prepare_frame remembers the letterbox
-        images.push_back(preprocessor_.prepare_frame(s.frames[t]));
-      }
+      images.push_back(preprocessor_.prepare_frame(s.frames[t]));  // const: loader threads share it
       // Flows t*step .. t*step + 4 of the clip (flow i: clip start + i -> + i + 1).
       std::vector<torch::Tensor> flows;
       for (int64_t k = 0; k < kFlowsPerFrame; k++) {
@@ -234,8 +230,7 @@ class StranetTask : public TrainTask {
   STRANet net_;
   torch::nn::Conv2d feature_head_{nullptr};
   std::shared_ptr<torch::nn::Module> holder_;
-  mutable STRANetModel preprocessor_;
-  mutable std::mutex mutex_;
+  STRANetModel preprocessor_;  // prepare_frame/prepare_flow only (const)
 };
 
 }  // namespace

@@ -192,8 +192,6 @@ int run(const Options &o) {
   context.setBenchmarkCuDNN(o.cudnn_benchmark);
   context.setAllowTF32CuDNN(o.precision == "tf32");
   context.setAllowTF32CuBLAS(o.precision == "tf32");
-  model::stsanet::set_stem_reuse(o.stem_reuse);
-  model::stsanet::set_inference_channels_last(o.channels_last);
 
   const torch::Dtype dtype = o.precision == "half"    ? torch::kHalf
                              : o.precision == "bhalf" ? torch::kBFloat16
@@ -203,6 +201,11 @@ int run(const Options &o) {
 
   model::STSANetModel net;
   net.network()->reset_parameters(o.seed);
+  model::STSANetTuning tuning;
+  tuning.stem_reuse = o.stem_reuse;
+  tuning.channels_last = o.channels_last;
+  net.set_tuning(tuning);
+  const auto stream = net.new_stream_state();  // one stream's stem cache
   net.to(device, dtype);
   if (o.cuda_graph) net.set_cuda_graphs(true);
   const auto &g = net.network()->geometry();
@@ -233,6 +236,7 @@ int run(const Options &o) {
   auto window_at = [&](int start) {
     model::Window w;
     w.frames.assign(frames.begin() + start, frames.begin() + start + window);
+    w.state = stream.get();
     return w;
   };
 
