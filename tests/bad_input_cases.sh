@@ -213,4 +213,5 @@ fi
 row "gst-launch saliency" "interval-mode=sideways" - "$GL" -q $SRC ! saliency interval=4 interval-mode=sideways ! fakesink
 row "gst-launch saliency" "precision=half on the CPU" - "$GL" -q $SRC ! saliency model=stsanet random-init=true precision=half ! fakesink
 row "gst-launch saliency" "cuda-graphs=true on the CPU" - "$GL" -q $SRC ! saliency cuda-graphs=true ! fakesink
+row "gst-launch saliency" "two elements, one model-instance-id, different batch" cam1 "$GL" -q $SRC ! saliency name=cam0 model-instance-id=cams ! fakesink $SRC ! saliency name=cam1 model-instance-id=cams batch=2 ! fakesink
 exit $broken
