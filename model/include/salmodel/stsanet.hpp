@@ -452,7 +452,10 @@ class STSANetModel : public SaliencyModel {
  private:
   STSANet net_;
   STSANetTuning tuning_;
-  std::unique_ptr<CudaGraphedCall> graph_;  // set_cuda_graphs(true)
+  // set_cuda_graphs(true): one graph per batch size, so that a shared
+  // instance whose passes hold 1..batch windows does not capture anew each time.
+  bool cuda_graphs_ = false;
+  std::map<int64_t, std::unique_ptr<CudaGraphedCall>> graphs_;
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;
 };

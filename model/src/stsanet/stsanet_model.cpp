@@ -57,7 +57,7 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
   // One window of a stream at a time (the streaming case): base1 reuses the
   // rows the stream's previous windows computed (its StemCache).
   auto *cache = windows.size() == 1 ? dynamic_cast<StreamCache *>(windows[0].state) : nullptr;
-  if (cache && tuning_.stem_reuse && !net_->is_training() && !graph_) {
+  if (cache && tuning_.stem_reuse && !net_->is_training() && !cuda_graphs_) {
     bool prepared = true;
     for (const auto &frame : windows[0].frames)
       prepared &= frame.device() == device_ && frame.scalar_type() == dtype_;
@@ -74,11 +74,13 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
   auto batch =
       (clips.size() == 1 ? clips[0].unsqueeze(0) : torch::stack(clips, 0)).to(device_, dtype_);
   clips.clear();
-  if (graph_ && device_.is_cuda() && !net_->is_training()) {
+  if (cuda_graphs_ && device_.is_cuda() && !net_->is_training()) {
     const stsanet::ChannelsLastScope graph_layout(true);
     auto &net = *net_;
     // A copy: the graph's output buffer is overwritten by the next replay.
-    return (*graph_)(batch, [&net](const torch::Tensor &x) { return net.forward(x); })
+    auto &graph = graphs_[batch.size(0)];
+    if (!graph) graph = std::make_unique<CudaGraphedCall>();
+    return (*graph)(batch, [&net](const torch::Tensor &x) { return net.forward(x); })
         .to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
   }
   return net_->forward(batch).to(torch::kFloat32);
@@ -86,12 +88,13 @@ torch::Tensor STSANetModel::predict(const std::vector<Window> &windows) {
 
 void STSANetModel::set_cuda_graphs(bool enabled) {
   if (!enabled) {
-    graph_.reset();
+    graphs_.clear();
+    cuda_graphs_ = false;
     return;
   }
   if (!cuda_graphs_available())
     throw ModelError("stsanet: CUDA graphs are not available in this build (it needs a CUDA LibTorch)");
-  if (!graph_) graph_ = std::make_unique<CudaGraphedCall>();
+  cuda_graphs_ = true;
   // cuDNN autotuning (at::globalContext().setBenchmarkCuDNN) is left to the
   // application: the setting is process-wide, and in fp32 its trial workspaces
   // multiply the GPU's peak allocation for a small gain (docs/performance.md).
