@@ -131,6 +131,9 @@ raw=b''.join(b'\0'+bytes(w) for _ in range(h))
 c=lambda t,d: struct.pack('>I',len(d))+t+d+struct.pack('>I',zlib.crc32(t+d))
 open('$T/pred-size/vid/0001.png','wb').write(b'\x89PNG\r\n\x1a\n'+c(b'IHDR',struct.pack('>IIBBBBB',w,h,8,0,0,0,0))+c(b'IDAT',zlib.compress(raw))+c(b'IEND',b''))"
 touch "$T/out-is-a-file"
+printf '# corpus\nclip.avi\nmissing.mp4\n' >"$T/list-missing.txt"
+printf 'clip.avi\nother/clip\n' >"$T/list-same-name.txt"
+printf '# nothing listed yet\n\n' >"$T/list-empty.txt"
 
 # ---------------------------------------------------------------- table
 echo '| tool | bad input | exit | what the user sees |'
@@ -171,6 +174,13 @@ row saliency-predict "--precision half on the CPU" - "$P" --model stsanet --rand
 row saliency-predict "--cuda-graphs on the CPU" - "$P" --model stsanet --random-init --cuda-graphs --input "$T/clip.avi" --output "$T/out/a"
 "$P" --model baseline --quiet --input "$T/clip.avi" --output "$T/sixmaps" >/dev/null 2>&1
 row saliency-predict "output folder not empty (an earlier run), no --overwrite" sixmaps "$P" --model baseline --input "$T/clip.avi" --output "$T/sixmaps"
+row saliency-predict "--input-list: a listed input missing (the others are written)" missing.mp4 "$P" --model baseline --quiet --input-list "$T/list-missing.txt" --output "$T/out/l"
+row saliency-predict "--input-list: two inputs with one name" list-same-name.txt "$P" --model baseline --input-list "$T/list-same-name.txt" --output "$T/out/l"
+row saliency-predict "--input-list: file missing" nolist.txt "$P" --model baseline --input-list "$T/nolist.txt" --output "$T/out/l"
+row saliency-predict "--input-list: lists no inputs" list-empty.txt "$P" --model baseline --input-list "$T/list-empty.txt" --output "$T/out/l"
+row saliency-predict "--shard 2/2 (K must be below N)" 2/2 "$P" --model baseline --input-list "$T/list-missing.txt" --shard 2/2 --output "$T/out/l"
+row saliency-predict "--shard x/2 (not a number)" x/2 "$P" --model baseline --input-list "$T/list-missing.txt" --shard x/2 --output "$T/out/l"
+row saliency-predict "--shard without --input-list" - "$P" --model baseline --input "$T/clip.avi" --shard 0/2 --output "$T/out/a"
 row saliency-interval-eval "--maps: 6 maps (9 needed)" sixmaps "$IE" --maps "$T/sixmaps"
 row saliency-interval-eval "--maps: folder missing" nomaps "$IE" --maps "$T/nomaps"
 row saliency-interval-eval "--input: a clip of 6 frames (9 needed)" clip.avi "$IE" --input "$T/clip.avi"

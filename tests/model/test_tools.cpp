@@ -130,7 +130,7 @@ TEST(SaliencyPredict, HelpDescribesTheInterface) {
   const auto r = run(tool("saliency-predict") + " --help");
   EXPECT_EQ(r.code, 0);
   for (const char *flag : {"--model", "--weights", "--input", "--output", "--device", "--format", "--overlay",
-                           "--flow", "--random-init"})
+                           "--flow", "--random-init", "--input-list", "--shard K/N"})
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
 }
 
@@ -333,4 +333,194 @@ TEST(SaliencyPredict, RefusesANonEmptyOutputAndOverwriteReplacesIt) {
 
   EXPECT_NE(run(tool("saliency-predict") + " --help").output.find("--overwrite"),
             std::string::npos);
+}
+
+// --input-list and --shard (issue 17): N processes with --shard K/N share one
+// list and one output folder; each input's maps go to DIR/NAME, the same files
+// and bytes as a --input run of that input, whatever came before it in the
+// process (one predictor is reused across inputs of different sizes).
+namespace {
+
+// Three inputs of different sizes: two videos and a frame folder.
+struct Corpus {
+  std::string a, b, c;  // clips/a.avi, clips/b.avi, frames/c
+};
+
+Corpus make_corpus(const testsupport::TempDir &tmp) {
+  fs::create_directories(tmp / "clips");
+  fs::create_directories(tmp / "frames/c");
+  Corpus k{tmp / "clips/a.avi", tmp / "clips/b.avi", tmp / "frames/c"};
+  EXPECT_EQ(run(flow_tool("saliency-make-clip") + " --frames 5 --output " + k.a).code, 0);
+  EXPECT_EQ(run(flow_tool("saliency-make-clip") + " --frames 4 --width 96 --height 64 --seed 3 --output " + k.b).code,
+            0);
+  for (int i = 1; i <= 3; ++i) {
+    cv::Mat f(60, 80, CV_8UC3, cv::Scalar(40, 60, 80));
+    cv::circle(f, cv::Point(20 + 12 * i, 30), 8, cv::Scalar(250, 250, 250), cv::FILLED);
+    char name[32];
+    std::snprintf(name, sizeof name, "/f%02d.png", i);
+    EXPECT_TRUE(cv::imwrite(k.c + name, f));
+  }
+  return k;
+}
+
+// Every file of `got` has the bytes of the same file in `want`.
+void expect_same_files(const std::string &got, const std::string &want) {
+  ASSERT_TRUE(fs::is_directory(got)) << got;
+  ASSERT_EQ(listing(got), listing(want)) << got;
+  for (const auto &name : listing(want)) EXPECT_EQ(slurp(got + "/" + name), slurp(want + "/" + name)) << got << "/" << name;
+}
+
+}  // namespace
+
+TEST(SaliencyPredict, InputListShardsCoverTheListOnceWithTheSingleInputMaps) {
+  testsupport::TempDir tmp;
+  const Corpus k = make_corpus(tmp);
+  // Paths relative to the list's folder; comments, blank lines and a folder with a trailing slash.
+  fs::create_directories(tmp / "lists");
+  std::ofstream(tmp / "lists/corpus.txt") << "# three inputs\n../clips/a.avi\n\n  \n../clips/b.avi\r\n# c is a folder\n../frames/c/\n";
+  const std::string predict = tool("saliency-predict") + " --model baseline --threads 1";
+  const std::string out = tmp / "out";
+  const auto r0 = run(predict + " --input-list " + (tmp / "lists/corpus.txt") + " --shard 0/2 --output " + out);
+  ASSERT_EQ(r0.code, 0) << r0.output;
+  // Shard 0 of 2: inputs 0 and 2, counted among the listed inputs only.
+  EXPECT_EQ(listing(out), (std::vector<std::string>{"a", "c"})) << r0.output;
+  EXPECT_NE(r0.output.find("[1/2] " + (tmp / "lists/../clips/a.avi") + " -> " + out + "/a\n"), std::string::npos)
+      << r0.output;
+  EXPECT_NE(r0.output.find("[2/2] " + (tmp / "lists/../frames/c/") + " -> " + out + "/c\n"), std::string::npos)
+      << r0.output;
+  const auto r1 = run(predict + " --quiet --input-list " + (tmp / "lists/corpus.txt") + " --shard 1/2 --output " + out);
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  EXPECT_TRUE(r1.output.empty()) << r1.output;
+  EXPECT_EQ(listing(out), (std::vector<std::string>{"a", "b", "c"}));  // each once, no staging left
+
+  for (const auto &[name, input] : {std::pair<std::string, std::string>{"a", k.a}, {"b", k.b}, {"c", k.c}}) {
+    const std::string single = tmp / ("single-" + name);
+    const auto s = run(predict + " --quiet --input " + input + " --output " + single);
+    ASSERT_EQ(s.code, 0) << s.output;
+    expect_same_files(out + "/" + name, single);
+  }
+  EXPECT_EQ(listing(out + "/a").size(), 5u);
+  EXPECT_EQ(listing(out + "/b").size(), 4u);
+  EXPECT_EQ(listing(out + "/c"), (std::vector<std::string>{"f01.png", "f02.png", "f03.png"}));
+
+  // Without --shard: every input, npy as with --input.
+  const auto all = run(predict + " --quiet --format npy --input-list " + (tmp / "lists/corpus.txt") + " --output " +
+                       (tmp / "npy"));
+  ASSERT_EQ(all.code, 0) << all.output;
+  EXPECT_EQ(listing(tmp / "npy"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(listing(tmp / "npy/c"), (std::vector<std::string>{"f01.npy", "f02.npy", "f03.npy"}));
+
+  // A shard with nothing to do (more shards than inputs) succeeds and writes nothing.
+  const auto idle = run(predict + " --input-list " + (tmp / "lists/corpus.txt") + " --shard 5/8 --output " +
+                        (tmp / "idle"));
+  EXPECT_EQ(idle.code, 0) << idle.output;
+  EXPECT_NE(idle.output.find("no inputs for this shard (shard 5/8): the list has 3"), std::string::npos)
+      << idle.output;
+  EXPECT_FALSE(fs::exists(tmp / "idle"));
+}
+
+TEST(SaliencyPredict, InputListAndShardUsageErrorsNameTheValue) {
+  testsupport::TempDir tmp;
+  const Corpus k = make_corpus(tmp);
+  const std::string list = tmp / "list.txt", out = tmp / "out";
+  std::ofstream(list) << k.a << "\n" << k.b << "\n" << k.c << "\n";
+  const std::string predict = tool("saliency-predict") + " --model baseline --quiet --output " + out;
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"--input " + k.a + " --shard 0/2", "saliency-predict: --shard needs --input-list\n"},
+      {"--input " + k.a + " --input-list " + list, "saliency-predict: give --input or --input-list, not both\n"},
+      {"--input-list " + list + " --overlay " + (tmp / "o.avi"),
+       "saliency-predict: --overlay writes one video: it takes a single --input, not --input-list\n"},
+      {"--input-list " + list + " --shard 2/2",
+       "saliency-predict: --shard '2/2': K must be below N (shards count from 0: 0/2 to 1/2)\n"},
+      {"--input-list " + list + " --shard 0/0", "saliency-predict: --shard '0/0': N must be at least 1\n"},
+  };
+  const std::string malformed = "': expected K/N, two whole numbers with 0 <= K < N (e.g. --shard 0/4)\n";
+  std::vector<Case> all = cases;
+  for (const std::string v : {"x/2", "1", "-1/2", "1/2/3", "1/", "/2", "1 /2", "0x1/2", "99999999999/2"})
+    all.push_back({"--input-list " + list + " --shard '" + v + "'", "saliency-predict: --shard '" + v + malformed});
+  for (const auto &c : all) {
+    const auto r = run(predict + " " + c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_EQ(r.output, c.message + "Try 'saliency-predict --help'.\n") << c.args;
+    EXPECT_FALSE(fs::exists(out)) << c.args;
+  }
+
+  // Two inputs with one stem (a video and a folder): refused naming both, before any work.
+  fs::create_directories(tmp / "more/a");
+  fs::copy(k.c + "/f01.png", tmp / "more/a/f01.png");
+  std::ofstream(list) << "# corpus\nclips/a.avi\nframes/c\nmore/a\n";
+  auto r = run(predict + " --input-list " + list);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_EQ(r.output, "saliency-predict: " + list +
+                          ": 'clips/a.avi' (line 2) and 'more/a' (line 4) are both named 'a': their maps would both "
+                          "go to " + out + "/a\nTry 'saliency-predict --help'.\n");
+  EXPECT_FALSE(fs::exists(out));
+
+  // The list itself: missing, or listing nothing.
+  r = run(predict + " --input-list " + (tmp / "nolist.txt"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.output, "saliency-predict: " + (tmp / "nolist.txt") + ": no such file\n");
+  std::ofstream(tmp / "empty.txt") << "# nothing yet\n\n";
+  r = run(predict + " --input-list " + (tmp / "empty.txt"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.output, "saliency-predict: " + (tmp / "empty.txt") + ": lists no inputs\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+// A failing input is reported in one line naming it; the others are written
+// and the exit status says that something failed.
+TEST(SaliencyPredict, InputListGoesOnPastAFailingInput) {
+  testsupport::TempDir tmp;
+  const Corpus k = make_corpus(tmp);
+  const std::string list = tmp / "list.txt", out = tmp / "out";
+  std::ofstream(list) << "clips/a.avi\nclips/missing.mp4\nframes/c\n";
+  const std::string predict = tool("saliency-predict") + " --model baseline --threads 1 --input-list " + list +
+                              " --output " + out;
+  auto r = run(predict + " --quiet");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.output, "saliency-predict: " + (tmp / "clips/missing.mp4") +
+                          ": no such file or directory\nsaliency-predict: 1 of 3 inputs failed\n");
+  EXPECT_EQ(listing(out), (std::vector<std::string>{"a", "c"}));  // no "missing", no staging folder
+  EXPECT_EQ(listing(out + "/a").size(), 5u);
+  EXPECT_EQ(listing(out + "/c").size(), 3u);
+
+  // Again: the written inputs are refused (not empty) and named; with
+  // --overwrite they are replaced and only the missing one fails.
+  r = run(predict + " --quiet --shard 0/2");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("saliency-predict: " + (tmp / "clips/a.avi") + ": " + out +
+                          "/a: not empty (5 entries); pass --overwrite to replace it\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("saliency-predict: 2 of 2 inputs (shard 0/2) failed\n"), std::string::npos) << r.output;
+  const std::string before = slurp(out + "/c/f02.png");
+  r = run(predict + " --overwrite");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("[2/3] " + (tmp / "clips/missing.mp4") + " -> " + out + "/missing\n"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("saliency-predict: 1 of 3 inputs failed\n"), std::string::npos) << r.output;
+  EXPECT_EQ(listing(out), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(slurp(out + "/c/f02.png"), before);
+}
+
+// --flow with --input-list: the flows of the input named NAME are in DIR/NAME/.
+TEST(SaliencyPredict, InputListReadsEachInputsFlowsFromItsOwnFolder) {
+  testsupport::TempDir tmp;
+  const Corpus k = make_corpus(tmp);
+  const auto fx = run(flow_tool("flow-extract") + " --input " + k.a + " --output " + (tmp / "flows/a"));
+  ASSERT_EQ(fx.code, 0) << fx.output;
+  std::ofstream(tmp / "list.txt") << "clips/a.avi\nclips/b.avi\n";
+  const std::string predict = tool("saliency-predict") + " --model baseline --quiet --threads 1";
+  const auto r = run(predict + " --input-list " + (tmp / "list.txt") + " --flow " + (tmp / "flows") + " --output " +
+                     (tmp / "out"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.output, "saliency-predict: " + (tmp / "clips/b.avi") + ": " + (tmp / "flows/b") +
+                          ": not a directory\nsaliency-predict: 1 of 2 inputs failed\n");
+  EXPECT_EQ(listing(tmp / "out"), std::vector<std::string>{"a"});
+  const auto s = run(predict + " --input " + k.a + " --flow " + (tmp / "flows/a") + " --output " + (tmp / "single"));
+  ASSERT_EQ(s.code, 0) << s.output;
+  expect_same_files(tmp / "out/a", tmp / "single");
 }
