@@ -30,9 +30,36 @@
  * When the input carries #GstOpticalFlowMeta (from `opticalflow`), models that
  * use flow take it from there; otherwise they compute it themselves.
  *
- * Inference runs in the streaming thread. Put a `queue` in front of the
- * element so that decoding and capture run in their own thread, and one after
- * it for live sources and display.
+ * Inference runs in the element's own thread (a task on its source pad), so a
+ * pipeline needs no `queue` around it: the sink pad puts each buffer in a
+ * queue and returns, and the task runs the model, attaches the maps and
+ * pushes the buffers downstream in order. At most 4 frames wait for the
+ * model: enough for the bursts of a decoder or of `opticalflow`, few buffers
+ * held. Serialized events and queries keep their place among the buffers:
+ * EOS returns once every frame before it has left, a caps change waits until
+ * the frames of the old caps have left, and a flush drops the queue with the
+ * held frames. The queue adds nothing to the minimum latency (it is empty
+ * while the model keeps up) and, as `queue` does, what it can absorb (4 frame
+ * durations) to the maximum.
+ *
+ * When the model is slower than its input, a non-live source waits: the sink
+ * pad blocks while 4 frames wait, and every frame goes through the model. A
+ * live source is never made to wait (upstream is live when the LATENCY query
+ * the pipeline sends before PLAYING says so, or when a buffer carries
+ * %GST_BUFFER_FLAG_LIVE): a frame that finds 4 frames waiting skips the model
+ * and leaves in its place with the map of the frame before it, so a frame
+ * spends at most about 6 model calls (the 4 queued, the one in progress, its
+ * own) in the element, plus the look-ahead, instead of a growing backlog.
+ * Skipped frames are not given to the model, so in overload its windows see
+ * fewer frames and span more time (STSANet's 32 frames cover more than 32
+ * frame durations), and STRA-Net computes its own flow after a skip (the
+ * #GstOpticalFlowMeta is relative to the skipped frame). The look-ahead then
+ * counts frames that went through the model, and the frames skipped between
+ * them are held in order with them. The element posts an element message
+ * `saliency-overload` when it starts skipping and again when its queue has
+ * emptied (or at EOS, flush or stop), with the fields `skipped` (#guint64,
+ * frames that skipped the model since the element started) and `engaged`
+ * (#gboolean).
  *
  * Input is packed 8-bit RGB in any byte order, GRAY8, or the 4:2:0 YUV that
  * decoders and encoders exchange (I420, NV12; BT.601, BT.709 or BT.2020
@@ -42,7 +69,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! opticalflow ! queue ! \
+ * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! opticalflow ! \
  *     saliency model=stsanet weights=stsanet.pth ! saliencyoverlay ! videoconvert ! autovideosink
  * ]|
  *
@@ -55,6 +82,8 @@
 #include <gst/saliency/gstsaliencymeta.h>
 #include <gst/video/video.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <memory>
@@ -129,6 +158,13 @@ typedef enum {
 /* Frame duration when neither the caps nor the buffers give one
  * (gst-plugins-bad sys/va/gstvadeinterlace.c: 25 fps). */
 #define FALLBACK_FRAME_DURATION (GST_SECOND / 25)
+/* Frames that may wait for the worker thread (not counting the one it is
+ * running the model on, nor the frames the model holds for its look-ahead).
+ * Enough for the bursts of a decoder reordering B-frames or of a flow
+ * element, few enough that a live source in overload waits for at most
+ * QUEUE_FRAMES + 1 inferences, and that the element holds few upstream
+ * buffers. */
+#define QUEUE_FRAMES 4
 
 #define GST_TYPE_SALIENCY_PRECISION (gst_saliency_precision_get_type())
 static GType gst_saliency_precision_get_type(void) {
@@ -235,12 +271,56 @@ struct BufferUnref {
 };
 using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
 
-/* A buffer waiting for its map. `index` counts frames since the last
- * Predictor reset, as SaliencyMap::frame_index does. */
+struct EventUnref {
+  void operator()(GstEvent *e) const { gst_event_unref(e); }
+};
+using EventPtr = std::unique_ptr<GstEvent, EventUnref>;
+
+struct BytesUnref {
+  void operator()(GBytes *b) const { g_bytes_unref(b); }
+};
+using BytesPtr = std::unique_ptr<GBytes, BytesUnref>;
+
+/* A buffer waiting for its map, in output order. `index` counts the frames
+ * given to the Predictor since its last reset, as SaliencyMap::frame_index
+ * does; a frame that skipped the model has none and leaves with the map of
+ * the frame before it. */
 struct HeldFrame {
   BufferPtr buffer;
-  std::int64_t index = 0;
+  std::int64_t index = -1;
   bool has_map = false;
+  bool skipped = false;
+};
+
+/* The negotiated input, as the frames queued under it must be read. */
+struct InputFormat {
+  GstVideoInfo info;
+  model::PixelFormat format = model::PixelFormat::RGB;
+};
+
+/* Set by the worker when it has handled a queue item a streaming thread waits
+ * for (EOS, a caps change, a serialized query). */
+struct Ticket {
+  bool done = false;
+  bool result = false;
+};
+
+/* One entry of the worker's queue, in stream order. */
+struct QueueItem {
+  enum class Kind {
+    Frame,    // a buffer; `skip`: it does not go to the model
+    Event,    // a serialized event the worker forwards (after a drain when `drain`)
+    Query,    // a serialized query the worker answers; `query` belongs to the waiter
+    Barrier,  // nothing to forward: the waiter goes on once the worker got here
+  };
+  Kind kind = Kind::Frame;
+  BufferPtr buffer;
+  std::shared_ptr<const InputFormat> input;
+  bool skip = false;
+  EventPtr event;
+  GstQuery *query = nullptr;
+  bool drain = false;
+  Ticket *ticket = nullptr;
 };
 
 model::ModelKind to_model(GstSaliencyModel m) {
@@ -283,7 +363,14 @@ model::Precision to_precision(GstSaliencyPrecision p) {
 
 }  // namespace
 
-/* C++ state; created in init, deleted in finalize (STYLE.md §a). */
+/* C++ state; created in init, deleted in finalize (STYLE.md §a).
+ *
+ * Threads: the streaming thread (sink pad: chain, serialized events and
+ * queries) fills `queue`; the worker, a GstTask on the source pad
+ * (gst_saliency_loop), empties it, drives the Predictor and pushes
+ * downstream. They meet only under `qlock`. The worker alone touches the
+ * Predictor and `held` while the task runs; FLUSH_STOP, start() and stop()
+ * touch them only while the task is paused or stopped. */
 struct GstSaliencyPrivate {
   Settings settings;  // guarded by GST_OBJECT_LOCK
 
@@ -292,13 +379,33 @@ struct GstSaliencyPrivate {
   GstClockTime caps_frame_duration = GST_CLOCK_TIME_NONE;
   GstClockTime last_buffer_duration = GST_CLOCK_TIME_NONE;
 
-  // Streaming thread (and start/stop, when no streaming happens):
+  // Streaming thread (set_caps, chain), and start/stop:
   std::unique_ptr<model::Predictor> predictor;  // created in start(), freed in stop()
-  std::deque<HeldFrame> held;                   // oldest first
-  std::int64_t next_index = 0;                  // index the next pushed frame gets
-  GstVideoInfo info;
-  bool have_info = false;
-  model::PixelFormat format = model::PixelFormat::RGB;
+  std::shared_ptr<const InputFormat> input;     // null until caps are set
+
+  // The queue between the streaming thread and the worker, guarded by qlock.
+  std::mutex qlock;
+  std::condition_variable item_added;  // the worker waits for items
+  std::condition_variable item_taken;  // the chain waits for room, waiters for tickets
+  std::deque<QueueItem> queue;
+  int queued_frames = 0;    // frames in `queue` that go to the model (at most QUEUE_FRAMES)
+  bool src_active = false;  // the source pad is active: the worker may run
+  bool flushing = true;     // flushing or stopped: nothing is queued, the worker pauses
+  GstFlowReturn srcresult = GST_FLOW_FLUSHING;  // the last downstream flow return
+  bool flow_reported = false;  // the chain returned srcresult upstream
+  guint64 flush_seq = 0;       // FLUSH_STOPs so far
+  bool error_posted = false;   // srcresult is our own GST_FLOW_ERROR, already posted
+  bool upstream_live = false;  // from the last LATENCY answer we forwarded
+  bool overloaded = false;     // a live frame skipped the model and the queue has not emptied since
+  guint64 skipped = 0;         // frames that skipped the model since the element started
+
+  // Worker (and FLUSH_STOP, start, stop while it is paused):
+  std::deque<HeldFrame> held;    // output order, oldest first
+  std::int64_t next_index = 0;   // index the next frame given to the Predictor gets
+  BytesPtr last_map;             // map of the last frame that left, for skipped frames
+  guint last_map_width = 0, last_map_height = 0;
+  bool skipped_since_model = false;  // a frame skipped the model since the last model frame
+  guint64 item_flush_seq = 0;  // flush_seq when the worker took its current item
 };
 
 struct _GstSaliency {
@@ -326,8 +433,14 @@ static gboolean gst_saliency_propose_allocation(GstBaseTransform *trans, GstQuer
 static GstFlowReturn gst_saliency_submit_input_buffer(GstBaseTransform *trans, gboolean is_discont,
                                                       GstBuffer *input);
 static GstFlowReturn gst_saliency_generate_output(GstBaseTransform *trans, GstBuffer **outbuf);
+static gboolean gst_saliency_src_activate_mode(GstPad *pad, GstObject *parent, GstPadMode mode,
+                                               gboolean active);
+static void gst_saliency_loop(gpointer user_data);
 static GstFlowReturn gst_saliency_drain(GstSaliency *self);
 static void gst_saliency_reset(GstSaliency *self);
+
+/* BaseTransform's activation of the source pad, which ours wraps. */
+static GstPadActivateModeFunction base_src_activate_mode = NULL;
 
 static void gst_saliency_class_init(GstSaliencyClass *klass) {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
@@ -583,7 +696,10 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
 
 static void gst_saliency_init(GstSaliency *self) {
   self->priv = new GstSaliencyPrivate();
-  gst_video_info_init(&self->priv->info);
+  // The worker task starts and stops with the source pad (as queue's does).
+  GstPad *srcpad = GST_BASE_TRANSFORM_SRC_PAD(self);
+  base_src_activate_mode = GST_PAD_ACTIVATEMODEFUNC(srcpad);
+  gst_pad_set_activatemode_function(srcpad, GST_DEBUG_FUNCPTR(gst_saliency_src_activate_mode));
   // Caps are never changed and pixels never touched: buffers, allocation
   // queries and caps go through as in passthrough; only metas are added.
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), TRUE);
@@ -781,14 +897,144 @@ static gboolean gst_saliency_start(GstBaseTransform *trans) {
   return TRUE;
 }
 
+/* Posts the `saliency-overload` element message (SECTION above). */
+static void gst_saliency_post_overload(GstSaliency *self, bool engaged, guint64 skipped) {
+  GST_INFO_OBJECT(self, "%s, %" G_GUINT64_FORMAT " frames skipped so far",
+                  engaged ? "overloaded: live frames skip the model" : "no longer overloaded",
+                  skipped);
+  GstStructure *s = gst_structure_new("saliency-overload", "skipped", G_TYPE_UINT64, skipped,
+                                      "engaged", G_TYPE_BOOLEAN, (gboolean)engaged, NULL);
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+}
+
+/* Leaves the overloaded state; true when it was on (post the message after
+ * releasing qlock). Called with qlock. */
+static bool gst_saliency_disengage_locked(GstSaliencyPrivate *priv) {
+  const bool was = priv->overloaded;
+  priv->overloaded = false;
+  return was;
+}
+
+/* Empties the queue: frames and events are dropped, except that sticky
+ * events other than SEGMENT and EOS are stored on the source pad so that
+ * they still go out (as gstqueue.c does); waiters are released. Called with
+ * qlock. */
+static void gst_saliency_clear_queue_locked(GstSaliency *self) {
+  GstSaliencyPrivate *priv = self->priv;
+  if (!priv->queue.empty()) GST_DEBUG_OBJECT(self, "dropping %zu queued items", priv->queue.size());
+  for (QueueItem &item : priv->queue) {
+    GstEvent *event = item.event.get();
+    if (event && GST_EVENT_IS_STICKY(event) && GST_EVENT_TYPE(event) != GST_EVENT_SEGMENT &&
+        GST_EVENT_TYPE(event) != GST_EVENT_EOS)
+      gst_pad_store_sticky_event(GST_BASE_TRANSFORM_SRC_PAD(self), event);
+    if (item.ticket) {
+      item.ticket->done = true;
+      item.ticket->result = false;
+    }
+  }
+  priv->queue.clear();
+  priv->queued_frames = 0;
+  priv->item_taken.notify_all();
+}
+
+/* Stops the queue: the chain and the threads waiting for an item return,
+ * and the worker pauses once the item it handles is done (a model call
+ * cannot be interrupted). Not with qlock. */
+static void gst_saliency_pause_worker(GstSaliency *self) {
+  GstSaliencyPrivate *priv = self->priv;
+  {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    priv->flushing = true;
+    priv->srcresult = GST_FLOW_FLUSHING;
+    priv->item_added.notify_all();
+    priv->item_taken.notify_all();
+  }
+  gst_pad_pause_task(GST_BASE_TRANSFORM_SRC_PAD(self));
+}
+
+/* Lets the queue run again and starts the worker. Called with qlock. */
+static gboolean gst_saliency_start_worker_locked(GstSaliency *self) {
+  GstSaliencyPrivate *priv = self->priv;
+  priv->flushing = false;
+  priv->srcresult = GST_FLOW_OK;
+  priv->flow_reported = false;
+  priv->error_posted = false;
+  return gst_pad_start_task(GST_BASE_TRANSFORM_SRC_PAD(self), gst_saliency_loop, self, NULL);
+}
+
+/* Worker: records a flow return other than OK from downstream (or our own
+ * error), which the chain returns upstream from then on. Not when a flush
+ * ended since the worker took its item (a seek sent from a downstream
+ * streaming thread, that is from this thread): that flow return belongs to
+ * the old stream. */
+static void gst_saliency_set_srcresult(GstSaliency *self, GstFlowReturn ret, bool own_error) {
+  GstSaliencyPrivate *priv = self->priv;
+  std::lock_guard<std::mutex> guard(priv->qlock);
+  if (priv->flushing || priv->srcresult != GST_FLOW_OK || priv->flush_seq != priv->item_flush_seq)
+    return;  // the first one stays
+  GST_DEBUG_OBJECT(self, "flow return %s", gst_flow_get_name(ret));
+  priv->srcresult = ret;
+  priv->flow_reported = false;
+  priv->error_posted = own_error;
+  priv->item_taken.notify_all();
+}
+
+/* The source pad's activation (BaseTransform's) plus the worker task, which
+ * runs while the pad is active in push mode, as queue's does. */
+static gboolean gst_saliency_src_activate_mode(GstPad *pad, GstObject *parent, GstPadMode mode,
+                                               gboolean active) {
+  GstSaliency *self = GST_SALIENCY(parent);
+  GstSaliencyPrivate *priv = self->priv;
+  if (mode != GST_PAD_MODE_PUSH) {
+    // Buffers leave from the worker; pulling through the base class would bypass it.
+    if (active) {
+      GST_DEBUG_OBJECT(self, "refusing pull mode: the element pushes from its own thread");
+      return FALSE;
+    }
+    return base_src_activate_mode(pad, parent, mode, active);
+  }
+  if (active) {
+    if (!base_src_activate_mode(pad, parent, mode, active)) return FALSE;
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    priv->src_active = true;
+    priv->overloaded = false;
+    priv->skipped = 0;
+    return gst_saliency_start_worker_locked(self);
+  }
+  {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    priv->src_active = false;
+    priv->flushing = true;
+    priv->srcresult = GST_FLOW_FLUSHING;
+    priv->item_added.notify_all();
+    priv->item_taken.notify_all();
+  }
+  // Waits for the item the worker handles (downstream is deactivated first,
+  // so a push returns); the sink pad, deactivated next, then stops.
+  gst_pad_stop_task(pad);
+  return base_src_activate_mode(pad, parent, mode, active);
+}
+
 static gboolean gst_saliency_stop(GstBaseTransform *trans) {
   GstSaliency *self = GST_SALIENCY(trans);
   GstSaliencyPrivate *priv = self->priv;
-  // Streaming has stopped: held frames are dropped, as by a flush.
+  // The worker stopped with the source pad: queued and held frames are
+  // dropped, as by a flush.
+  bool post;
+  guint64 skipped;
+  {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    gst_saliency_clear_queue_locked(self);
+    post = gst_saliency_disengage_locked(priv);
+    skipped = priv->skipped;
+    priv->upstream_live = false;
+  }
+  if (post) gst_saliency_post_overload(self, false, skipped);
   if (!priv->held.empty()) GST_DEBUG_OBJECT(self, "dropping %zu held frames", priv->held.size());
   priv->held.clear();
+  priv->last_map.reset();
   priv->predictor.reset();
-  priv->have_info = false;
+  priv->input.reset();
   std::lock_guard<std::mutex> guard(priv->lock);
   priv->lookahead = 0;
   priv->caps_frame_duration = GST_CLOCK_TIME_NONE;
@@ -798,21 +1044,20 @@ static gboolean gst_saliency_stop(GstBaseTransform *trans) {
 static gboolean gst_saliency_set_caps(GstBaseTransform *trans, GstCaps *incaps, GstCaps *outcaps) {
   GstSaliency *self = GST_SALIENCY(trans);
   GstSaliencyPrivate *priv = self->priv;
-  GstVideoInfo info;
-  if (!gst_video_info_from_caps(&info, incaps)) {
+  auto input = std::make_shared<InputFormat>();
+  if (!gst_video_info_from_caps(&input->info, incaps)) {
     GST_WARNING_OBJECT(self, "invalid caps %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
-  model::PixelFormat format;
-  if (!gstsaliency::to_pixel_format(GST_VIDEO_INFO_FORMAT(&info), &format)) {
+  if (!gstsaliency::to_pixel_format(GST_VIDEO_INFO_FORMAT(&input->info), &input->format)) {
     GST_WARNING_OBJECT(self, "unsupported format in %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
   GST_DEBUG_OBJECT(self, "caps %" GST_PTR_FORMAT, incaps);
-  priv->info = info;
-  priv->format = format;
-  priv->have_info = true;
+  // Frames queued before keep the format they were queued with.
+  priv->input = input;
 
+  const GstVideoInfo &info = input->info;
   GstClockTime duration = GST_CLOCK_TIME_NONE;
   if (GST_VIDEO_INFO_FPS_N(&info) > 0 && GST_VIDEO_INFO_FPS_D(&info) > 0)
     duration = gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&info),
@@ -837,53 +1082,120 @@ static gboolean remove_saliency_meta(GstBuffer *buffer, GstMeta **meta, gpointer
   return TRUE;
 }
 
-/* Attaches ready maps to their held buffers. */
+/* Worker: attaches ready maps to their held buffers. */
 static void gst_saliency_attach_maps(GstSaliency *self, std::vector<model::SaliencyMap> &maps) {
   GstSaliencyPrivate *priv = self->priv;
   for (auto &m : maps) {
-    if (priv->held.empty()) break;
-    const std::int64_t pos = m.frame_index - priv->held.front().index;
-    if (pos < 0 || pos >= (std::int64_t)priv->held.size() ||
-        m.values.size() != (std::size_t)m.width * m.height || m.width <= 0 || m.height <= 0) {
+    auto h = std::find_if(priv->held.begin(), priv->held.end(), [&](const HeldFrame &f) {
+      return !f.skipped && f.index == m.frame_index;
+    });
+    if (h == priv->held.end() || m.values.size() != (std::size_t)m.width * m.height ||
+        m.width <= 0 || m.height <= 0) {
       GST_WARNING_OBJECT(self, "ignoring map for frame %" G_GINT64_FORMAT " (%dx%d)", m.frame_index,
                          m.width, m.height);
       continue;
     }
-    HeldFrame &h = priv->held[(std::size_t)pos];
-    if (h.has_map) continue;
+    if (h->has_map) continue;
     // A shared buffer gets a new header, not new memory (STYLE.md §c).
-    GstBuffer *buf = gst_buffer_make_writable(h.buffer.release());
-    h.buffer.reset(buf);
+    GstBuffer *buf = gst_buffer_make_writable(h->buffer.release());
+    h->buffer.reset(buf);
     gst_buffer_foreach_meta(buf, remove_saliency_meta, NULL);
     gst_buffer_add_saliency_meta(buf, (guint)m.width, (guint)m.height, m.values.data());
-    h.has_map = true;
+    h->has_map = true;
     GST_LOG_OBJECT(self, "map %dx%d for frame %" G_GINT64_FORMAT " (%" GST_TIME_FORMAT ")", m.width,
                    m.height, m.frame_index, GST_TIME_ARGS(GST_BUFFER_PTS(buf)));
   }
 }
 
-/* Completes the windows of all held frames and pushes them, in order, with
- * their maps. Called on EOS, SEGMENT, CAPS and before a DISCONT buffer, so the
- * held frames leave before the event or buffer that ends their stream.
- * Limitation: these pushes bypass the base class, so if a DISCONT buffer is
- * drained here before any buffer left through generate_output, the base
- * class still has its DISCONT pending and puts it on the next buffer it
- * outputs, which is then the first of a new segment or caps anyway. */
+/* Worker: a frame that skipped the model gets the map of the frame that
+ * left before it (the same immutable bytes, not a reference to that buffer's
+ * meta). */
+static void gst_saliency_attach_last_map(GstSaliency *self, HeldFrame &frame) {
+  GstSaliencyPrivate *priv = self->priv;
+  if (!priv->last_map) {
+    GST_DEBUG_OBJECT(self, "skipped frame %" GST_TIME_FORMAT " leaves without a map: none before it",
+                     GST_TIME_ARGS(GST_BUFFER_PTS(frame.buffer.get())));
+    return;
+  }
+  GstBuffer *buf = gst_buffer_make_writable(frame.buffer.release());
+  frame.buffer.reset(buf);
+  gst_buffer_foreach_meta(buf, remove_saliency_meta, NULL);
+  gst_buffer_add_saliency_meta_from_bytes(buf, priv->last_map_width, priv->last_map_height,
+                                          priv->last_map.get());
+  frame.has_map = true;
+}
+
+/* Worker: pushes one buffer downstream and remembers its map for the frames
+ * that skip the model. */
+static GstFlowReturn gst_saliency_push(GstSaliency *self, BufferPtr buffer) {
+  GstSaliencyPrivate *priv = self->priv;
+  GstBaseTransform *trans = GST_BASE_TRANSFORM(self);
+  GstBuffer *buf = buffer.get();
+  if (GstSaliencyMeta *meta = gst_buffer_get_saliency_meta(buf)) {
+    guint w = 0, h = 0;
+    priv->last_map.reset(gst_saliency_meta_get_map(meta, &w, &h));
+    priv->last_map_width = w;
+    priv->last_map_height = h;
+  }
+  // The base class's chain did this for the buffers it pushed; its POSITION
+  // answer reads it.
+  if (GST_BUFFER_PTS_IS_VALID(buf)) {
+    GST_OBJECT_LOCK(self);
+    if (trans->segment.format == GST_FORMAT_TIME)
+      trans->segment.position = GST_BUFFER_PTS(buf) +
+                                (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0);
+    GST_OBJECT_UNLOCK(self);
+  }
+  const GstFlowReturn ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), buffer.release());
+  if (ret != GST_FLOW_OK) gst_saliency_set_srcresult(self, ret, false);
+  return ret;
+}
+
+/* Worker: pushes the held frames that are ready, oldest first: a frame once
+ * its map is attached, a frame that skipped the model once the frames
+ * before it have left. */
+static GstFlowReturn gst_saliency_push_ready(GstSaliency *self) {
+  GstSaliencyPrivate *priv = self->priv;
+  while (!priv->held.empty()) {
+    HeldFrame &front = priv->held.front();
+    if (front.skipped)
+      gst_saliency_attach_last_map(self, front);
+    else if (!front.has_map)
+      break;
+    BufferPtr buffer = std::move(front.buffer);
+    priv->held.pop_front();
+    const GstFlowReturn ret = gst_saliency_push(self, std::move(buffer));
+    if (ret != GST_FLOW_OK) return ret;
+  }
+  return GST_FLOW_OK;
+}
+
+/* Worker: completes the windows of all held frames and pushes them, in
+ * order, with their maps. Runs where EOS, SEGMENT, a caps change or a
+ * DISCONT buffer reaches the worker, so the held frames leave before the
+ * event or buffer that ends their stream. After a refused push or an error
+ * the held frames are dropped instead. */
 static GstFlowReturn gst_saliency_drain(GstSaliency *self) {
   GstSaliencyPrivate *priv = self->priv;
   if (!priv->predictor) return GST_FLOW_OK;
-  GstFlowReturn ret = GST_FLOW_OK;
-  if (priv->predictor->pending() > 0 || !priv->held.empty()) {
+  GstFlowReturn ret;
+  {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    ret = priv->srcresult;
+  }
+  if (ret == GST_FLOW_OK && (priv->predictor->pending() > 0 || !priv->held.empty())) {
     GST_DEBUG_OBJECT(self, "draining %zu held frames", priv->held.size());
     try {
       std::vector<model::SaliencyMap> maps = priv->predictor->finish();
       gst_saliency_attach_maps(self, maps);
     } catch (const std::exception &e) {
       GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("%s", e.what()));
+      gst_saliency_set_srcresult(self, GST_FLOW_ERROR, true);
       ret = GST_FLOW_ERROR;
     } catch (...) {
       GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."),
                         ("unknown exception"));
+      gst_saliency_set_srcresult(self, GST_FLOW_ERROR, true);
       ret = GST_FLOW_ERROR;
     }
   } else {
@@ -894,47 +1206,306 @@ static GstFlowReturn gst_saliency_drain(GstSaliency *self) {
     HeldFrame h = std::move(priv->held.front());
     priv->held.pop_front();
     if (ret != GST_FLOW_OK) continue;  // an error or a refused push: drop the rest
-    if (!h.has_map)
+    if (h.skipped)
+      gst_saliency_attach_last_map(self, h);
+    else if (!h.has_map)
       GST_WARNING_OBJECT(self, "frame %" G_GINT64_FORMAT " leaves without a map", h.index);
-    ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), h.buffer.release());
+    ret = gst_saliency_push(self, std::move(h.buffer));
   }
   priv->next_index = 0;  // finish() resets the predictor: indices restart
+  priv->skipped_since_model = false;
   return ret;
 }
 
-/* Flush: held frames are dropped without output. */
+/* Flush (the worker is paused): held frames are dropped without output. */
 static void gst_saliency_reset(GstSaliency *self) {
   GstSaliencyPrivate *priv = self->priv;
   if (!priv->held.empty()) GST_DEBUG_OBJECT(self, "dropping %zu held frames", priv->held.size());
   priv->held.clear();
   priv->next_index = 0;
+  priv->last_map.reset();
+  priv->skipped_since_model = false;
   if (priv->predictor) priv->predictor->reset();
+}
+
+/* Worker: runs the model on a queued frame (or holds a frame that skips it)
+ * and pushes what became ready. */
+static void gst_saliency_process_frame(GstSaliency *self, QueueItem &item) {
+  GstSaliencyPrivate *priv = self->priv;
+  {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    if (priv->srcresult != GST_FLOW_OK) return;  // refused downstream or failed: dropped
+  }
+  BufferPtr buffer = std::move(item.buffer);
+
+  // The buffer's own flag: a new stream starts here, the held frames leave
+  // first (their windows completed), without the flag.
+  if (GST_BUFFER_IS_DISCONT(buffer.get()) && (priv->next_index > 0 || !priv->held.empty())) {
+    GST_DEBUG_OBJECT(self, "DISCONT: draining and restarting the model");
+    if (gst_saliency_drain(self) != GST_FLOW_OK) return;
+  }
+
+  if (item.skip) {
+    GST_LOG_OBJECT(self, "frame %" GST_TIME_FORMAT " skips the model",
+                   GST_TIME_ARGS(GST_BUFFER_PTS(buffer.get())));
+    priv->held.push_back(HeldFrame{std::move(buffer), -1, false, true});
+    priv->skipped_since_model = true;
+    gst_saliency_push_ready(self);
+    return;
+  }
+
+  GstVideoFrame frame;
+  GstVideoInfo info = item.input->info;
+  if (!gst_video_frame_map(&frame, &info, buffer.get(), GST_MAP_READ)) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not map the video frame."), (NULL));
+    gst_saliency_set_srcresult(self, GST_FLOW_ERROR, true);
+    return;
+  }
+  model::FrameView view;
+  view.data = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 0);
+  view.width = GST_VIDEO_FRAME_WIDTH(&frame);
+  view.height = GST_VIDEO_FRAME_HEIGHT(&frame);
+  view.stride = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+  view.format = item.input->format;
+  if (model::is_yuv420(view.format)) {  // the Predictor reads the planes as they are
+    view.matrix = gstsaliency::to_yuv_matrix(frame.info.colorimetry);
+    view.range = frame.info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? model::YuvRange::Full
+                                                                             : model::YuvRange::Limited;
+    for (int i = 0; i < 2 && i + 1 < (int)GST_VIDEO_FRAME_N_PLANES(&frame); ++i) {
+      view.chroma[i] = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, i + 1);
+      view.chroma_stride[i] = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, i + 1);
+    }
+  }
+
+  // Upstream flow (from `opticalflow`), vectors in pixels of this frame. It
+  // is relative to the previous frame, so not after a frame that skipped the
+  // model: the Predictor then computes its own.
+  model::FlowView flow_view;
+  GBytes *flow_bytes = NULL;
+  GstOpticalFlowMeta *flow_meta = gst_buffer_get_optical_flow_meta(buffer.get());
+  if (flow_meta && priv->skipped_since_model) {
+    GST_LOG_OBJECT(self, "not using the flow meta: the frame before skipped the model");
+  } else if (flow_meta) {
+    guint fw = 0, fh = 0;
+    flow_bytes = gst_optical_flow_meta_get_flow(flow_meta, &fw, &fh);
+    flow_view.data = (const float *)g_bytes_get_data(flow_bytes, NULL);
+    flow_view.width = (int)fw;
+    flow_view.height = (int)fh;
+    flow_view.stride = (std::size_t)fw * 2 * sizeof(float);
+    flow_view.frame_width = view.width;
+    flow_view.frame_height = view.height;
+  }
+
+  std::vector<model::SaliencyMap> maps;
+  bool failed = false;
+  try {
+    maps = priv->predictor->push(view, flow_bytes ? &flow_view : nullptr);
+  } catch (const std::exception &e) {
+    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("%s", e.what()));
+    failed = true;
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("unknown exception"));
+    failed = true;
+  }
+  gst_video_frame_unmap(&frame);
+  if (flow_bytes) g_bytes_unref(flow_bytes);
+  if (failed) {
+    gst_saliency_set_srcresult(self, GST_FLOW_ERROR, true);
+    return;
+  }
+
+  priv->held.push_back(HeldFrame{std::move(buffer), priv->next_index++, false, false});
+  priv->skipped_since_model = false;
+  gst_saliency_attach_maps(self, maps);
+  gst_saliency_push_ready(self);
+}
+
+/* The worker task (one call per queue item): frames go through the model and
+ * leave in order, events and queries go downstream in their place. */
+static void gst_saliency_loop(gpointer user_data) {
+  GstSaliency *self = GST_SALIENCY(user_data);
+  GstSaliencyPrivate *priv = self->priv;
+  GstBaseTransform *trans = GST_BASE_TRANSFORM(self);
+  QueueItem item;
+  {
+    std::unique_lock<std::mutex> lk(priv->qlock);
+    priv->item_added.wait(lk, [&] { return priv->flushing || !priv->queue.empty(); });
+    if (priv->flushing) {
+      lk.unlock();
+      GST_DEBUG_OBJECT(self, "pausing the worker");
+      gst_pad_pause_task(GST_BASE_TRANSFORM_SRC_PAD(self));
+      return;
+    }
+    item = std::move(priv->queue.front());
+    priv->queue.pop_front();
+    priv->item_flush_seq = priv->flush_seq;
+    if (item.kind == QueueItem::Kind::Frame && !item.skip) {
+      priv->queued_frames--;
+      priv->item_taken.notify_all();  // room for the chain
+    }
+  }
+
+  bool result = true;
+  switch (item.kind) {
+    case QueueItem::Kind::Frame:
+      gst_saliency_process_frame(self, item);
+      break;
+    case QueueItem::Kind::Barrier:
+      if (item.drain) gst_saliency_drain(self);
+      break;
+    case QueueItem::Kind::Event: {
+      GstEvent *event = item.event.release();
+      if (item.drain) gst_saliency_drain(self);
+      if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+        // A fatal flow return from downstream that upstream has not seen
+        // yet (no buffer came after it): say so, as gstqueue.c does.
+        GstFlowReturn ret;
+        bool tell;
+        {
+          std::lock_guard<std::mutex> guard(priv->qlock);
+          ret = priv->srcresult;
+          tell = !priv->flow_reported && !priv->error_posted &&
+                 (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS);
+        }
+        if (tell) GST_ELEMENT_FLOW_ERROR(self, ret);
+      }
+      result = GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+      break;
+    }
+    case QueueItem::Kind::Query:
+      result = GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, GST_PAD_SINK, item.query);
+      break;
+  }
+
+  if (item.ticket) {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    item.ticket->result = result;
+    item.ticket->done = true;
+    priv->item_taken.notify_all();
+  }
+}
+
+/* Streaming thread: queues `item` and waits until the worker has handled
+ * it. FALSE when the element flushes or stops first. */
+static bool gst_saliency_queue_and_wait(GstSaliency *self, QueueItem item) {
+  GstSaliencyPrivate *priv = self->priv;
+  Ticket ticket;
+  item.ticket = &ticket;
+  std::unique_lock<std::mutex> lk(priv->qlock);
+  if (priv->flushing) return false;
+  priv->queue.push_back(std::move(item));
+  priv->item_added.notify_one();
+  priv->item_taken.wait(lk, [&] { return ticket.done || priv->flushing; });
+  if (!ticket.done) {
+    // Flushing: take the item back; if the worker has it, it finishes it
+    // soon (downstream flushes too) and must not find the ticket gone.
+    auto it = std::find_if(priv->queue.begin(), priv->queue.end(),
+                           [&](const QueueItem &i) { return i.ticket == &ticket; });
+    if (it != priv->queue.end()) {
+      priv->queue.erase(it);
+      return false;
+    }
+    priv->item_taken.wait(lk, [&] { return ticket.done; });
+  }
+  return ticket.result;
+}
+
+/* Streaming thread: serialized events other than CAPS keep their place among
+ * the buffers; the worker forwards them. EOS and SEGMENT end a stream, so the
+ * held frames are drained before them. EOS returns once it has gone
+ * downstream, after every frame before it (STYLE.md §c). */
+static gboolean gst_saliency_queue_event(GstSaliency *self, GstEvent *event) {
+  GstSaliencyPrivate *priv = self->priv;
+  const GstEventType type = GST_EVENT_TYPE(event);
+  QueueItem item;
+  item.kind = QueueItem::Kind::Event;
+  item.event.reset(event);
+  item.drain = type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT;
+  bool post = false;
+  guint64 skipped = 0;
+  {
+    std::lock_guard<std::mutex> guard(priv->qlock);
+    if (priv->flushing) return FALSE;
+    // A new stream or segment after downstream said EOS: try again (gstqueue.c).
+    if (priv->srcresult == GST_FLOW_EOS &&
+        (type == GST_EVENT_STREAM_START || type == GST_EVENT_SEGMENT)) {
+      priv->srcresult = GST_FLOW_OK;
+      priv->flow_reported = false;
+    }
+    // After a flow error, only sticky events go on (to be stored downstream).
+    if (priv->srcresult != GST_FLOW_OK && !GST_EVENT_IS_STICKY(event)) return FALSE;
+    if (type == GST_EVENT_EOS) {
+      post = gst_saliency_disengage_locked(priv);
+      skipped = priv->skipped;
+    } else {
+      priv->queue.push_back(std::move(item));
+      priv->item_added.notify_one();
+    }
+  }
+  if (post) gst_saliency_post_overload(self, false, skipped);
+  if (type != GST_EVENT_EOS) return TRUE;
+  return gst_saliency_queue_and_wait(self, std::move(item));
 }
 
 static gboolean gst_saliency_sink_event(GstBaseTransform *trans, GstEvent *event) {
   GstSaliency *self = GST_SALIENCY(trans);
+  GstSaliencyPrivate *priv = self->priv;
   switch (GST_EVENT_TYPE(event)) {
-    case GST_EVENT_EOS:
-    case GST_EVENT_SEGMENT:
-      // Held frames belong to the old segment: they leave before the event.
-      gst_saliency_drain(self);
-      break;
-    case GST_EVENT_CAPS: {
-      GstCaps *caps = NULL, *current;
-      gst_event_parse_caps(event, &caps);
-      current = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(trans));
-      // Held frames leave with the caps they came with; the model restarts.
-      if (current && !gst_caps_is_equal(current, caps)) gst_saliency_drain(self);
-      if (current) gst_caps_unref(current);
-      break;
+    case GST_EVENT_FLUSH_START: {
+      // Downstream first: that returns a push the worker may be blocked in.
+      const gboolean ret = GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+      gst_saliency_pause_worker(self);
+      return ret;
     }
-    case GST_EVENT_FLUSH_STOP:
+    case GST_EVENT_FLUSH_STOP: {
+      gst_saliency_pause_worker(self);  // normally done at FLUSH_START already
+      bool post;
+      guint64 skipped;
+      {
+        std::lock_guard<std::mutex> guard(priv->qlock);
+        gst_saliency_clear_queue_locked(self);
+        post = gst_saliency_disengage_locked(priv);
+        skipped = priv->skipped;
+        priv->flush_seq++;
+      }
       gst_saliency_reset(self);
-      break;
+      if (post) gst_saliency_post_overload(self, false, skipped);
+      const gboolean ret = GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+      std::lock_guard<std::mutex> guard(priv->qlock);
+      // Not while the source pad is being deactivated (gstqueue.c).
+      if (priv->src_active) gst_saliency_start_worker_locked(self);
+      return ret;
+    }
+    case GST_EVENT_CAPS: {
+      GstCaps *caps = NULL;
+      gst_event_parse_caps(event, &caps);
+      GstCaps *current = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(trans));
+      const bool same = current && gst_caps_is_equal(current, caps);
+      const bool changed = current && !same;
+      if (current) gst_caps_unref(current);
+      // The base class sets the caps and sends them downstream from this
+      // thread, once the frames queued before them have left: when the caps
+      // change, held frames leave with their maps and the old caps.
+      if (!same) {
+        QueueItem barrier;
+        barrier.kind = QueueItem::Kind::Barrier;
+        barrier.drain = changed;
+        if (!gst_saliency_queue_and_wait(self, std::move(barrier))) {
+          gst_event_unref(event);
+          return FALSE;
+        }
+        // New caps may cure what downstream refused (the frames before them are gone).
+        std::lock_guard<std::mutex> guard(priv->qlock);
+        if (priv->srcresult == GST_FLOW_NOT_NEGOTIATED) priv->srcresult = GST_FLOW_OK;
+      }
+      return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+    }
     default:
       break;
   }
-  return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+  if (!GST_EVENT_IS_SERIALIZED(event))
+    return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+  return gst_saliency_queue_event(self, event);
 }
 
 static GstClockTime gst_saliency_frame_duration(GstSaliency *self) {
@@ -948,30 +1519,55 @@ static GstClockTime gst_saliency_frame_duration(GstSaliency *self) {
 static gboolean gst_saliency_query(GstBaseTransform *trans, GstPadDirection direction,
                                    GstQuery *query) {
   GstSaliency *self = GST_SALIENCY(trans);
+  GstSaliencyPrivate *priv = self->priv;
   if (direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
     if (!gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(trans), query)) return FALSE;
     gboolean live;
     GstClockTime min, max;
     gst_query_parse_latency(query, &live, &min, &max);
+    {
+      // The pipeline asks before PLAYING, and a live source produces nothing
+      // before PLAYING: this is how the chain knows whether to skip frames.
+      std::lock_guard<std::mutex> guard(priv->qlock);
+      priv->upstream_live = live;
+    }
     int lookahead;
     {
-      std::lock_guard<std::mutex> guard(self->priv->lock);
-      lookahead = self->priv->lookahead;
+      std::lock_guard<std::mutex> guard(priv->lock);
+      lookahead = priv->lookahead;
     }
-    // A frame leaves `lookahead` frames after it arrived (STYLE.md §c).
-    const GstClockTime ours = (GstClockTime)lookahead * gst_saliency_frame_duration(self);
-    GST_DEBUG_OBJECT(self, "upstream latency min %" GST_TIME_FORMAT ", ours %" GST_TIME_FORMAT,
-                     GST_TIME_ARGS(min), GST_TIME_ARGS(ours));
+    // A frame leaves `lookahead` frames after it arrived (STYLE.md §c). The
+    // queue adds no delay while the model keeps up, so nothing to the
+    // minimum; like a queue (gstqueue.c), it adds what it can absorb to the
+    // maximum.
+    const GstClockTime frame = gst_saliency_frame_duration(self);
+    const GstClockTime ours = (GstClockTime)lookahead * frame;
+    GST_DEBUG_OBJECT(self,
+                     "upstream latency min %" GST_TIME_FORMAT " (%s), ours %" GST_TIME_FORMAT
+                     " + a queue of %d frames",
+                     GST_TIME_ARGS(min), live ? "live" : "not live", GST_TIME_ARGS(ours),
+                     QUEUE_FRAMES);
     min += ours;
-    if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
+    if (GST_CLOCK_TIME_IS_VALID(max)) max += ours + (GstClockTime)QUEUE_FRAMES * frame;
     gst_query_set_latency(query, live, min, max);
     return TRUE;
+  }
+  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED(query)) {
+    // In order with the buffers, as gstqueue.c does: the worker answers it
+    // once the frames before it have been handled.
+    QueueItem item;
+    item.kind = QueueItem::Kind::Query;
+    item.query = query;
+    return gst_saliency_queue_and_wait(self, std::move(item));
   }
   return GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
 }
 
 /* Holding N frames from a bounded upstream pool could stall a decoder: ask
- * for N more buffers than downstream needs (gstvabasetransform.c). */
+ * for N more buffers than downstream needs (gstvabasetransform.c). N is the
+ * look-ahead only: frames in the worker's queue go on to the model without
+ * waiting for later input, so they never stop the pipeline, they only make
+ * upstream wait when the pool is small. */
 static gboolean gst_saliency_propose_allocation(GstBaseTransform *trans, GstQuery *decide_query,
                                                 GstQuery *query) {
   GstSaliency *self = GST_SALIENCY(trans);
@@ -1004,13 +1600,16 @@ static gboolean gst_saliency_propose_allocation(GstBaseTransform *trans, GstQuer
   return TRUE;
 }
 
+/* The chain: queues the buffer for the worker and returns the last
+ * downstream flow return. A full queue makes a non-live upstream wait; a
+ * frame from a live upstream skips the model instead (SECTION above). */
 static GstFlowReturn gst_saliency_submit_input_buffer(GstBaseTransform *trans, gboolean is_discont,
                                                       GstBuffer *input) {
   GstSaliency *self = GST_SALIENCY(trans);
   GstSaliencyPrivate *priv = self->priv;
   BufferPtr buffer(input);
 
-  if (!gst_base_transform_reconfigure(trans) || !priv->have_info) {
+  if (!gst_base_transform_reconfigure(trans) || !priv->input) {
     if (GST_PAD_IS_FLUSHING(GST_BASE_TRANSFORM_SRC_PAD(trans))) return GST_FLOW_FLUSHING;
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (NULL), ("no usable caps before the buffer"));
     return GST_FLOW_NOT_NEGOTIATED;
@@ -1019,85 +1618,58 @@ static GstFlowReturn gst_saliency_submit_input_buffer(GstBaseTransform *trans, g
     GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (NULL), ("buffer before the element started"));
     return GST_FLOW_ERROR;
   }
-
-  // The buffer's own flag, not `is_discont`: the base class keeps that set
-  // until a buffer leaves, which with look-ahead is many buffers later.
-  if (GST_BUFFER_IS_DISCONT(buffer.get()) && priv->next_index > 0) {
-    GST_DEBUG_OBJECT(self, "DISCONT: draining and restarting the model");
-    // Drained frames leave before this one, without the DISCONT flag that the
-    // base class puts on the next buffer generate_output returns.
-    const GstFlowReturn ret = gst_saliency_drain(self);
-    if (ret != GST_FLOW_OK) return ret;
-  }
   if (GST_BUFFER_DURATION_IS_VALID(buffer.get())) {
     std::lock_guard<std::mutex> guard(priv->lock);
     priv->last_buffer_duration = GST_BUFFER_DURATION(buffer.get());
   }
+  // `is_discont` is not used: the worker reads the buffer's own flag, in order.
+  (void)is_discont;
 
-  GstVideoFrame frame;
-  if (!gst_video_frame_map(&frame, &priv->info, buffer.get(), GST_MAP_READ)) {
-    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not map the video frame."), (NULL));
-    return GST_FLOW_ERROR;
-  }
-  model::FrameView view;
-  view.data = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, 0);
-  view.width = GST_VIDEO_FRAME_WIDTH(&frame);
-  view.height = GST_VIDEO_FRAME_HEIGHT(&frame);
-  view.stride = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
-  view.format = priv->format;
-  if (model::is_yuv420(view.format)) {  // the Predictor reads the planes as they are
-    view.matrix = gstsaliency::to_yuv_matrix(frame.info.colorimetry);
-    view.range = frame.info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? model::YuvRange::Full
-                                                                             : model::YuvRange::Limited;
-    for (int i = 0; i < 2 && i + 1 < (int)GST_VIDEO_FRAME_N_PLANES(&frame); ++i) {
-      view.chroma[i] = (const std::uint8_t *)GST_VIDEO_FRAME_PLANE_DATA(&frame, i + 1);
-      view.chroma_stride[i] = (std::size_t)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, i + 1);
+  const bool flagged_live = GST_BUFFER_FLAG_IS_SET(buffer.get(), GST_BUFFER_FLAG_LIVE);
+  bool post = false, engaged = false;
+  guint64 skipped = 0;
+  {
+    std::unique_lock<std::mutex> lk(priv->qlock);
+    const bool live = priv->upstream_live || flagged_live;
+    if (!live) {
+      // Back-pressure: wait for room, as a queue does.
+      priv->item_taken.wait(lk, [&] {
+        return priv->flushing || priv->srcresult != GST_FLOW_OK ||
+               priv->queued_frames < QUEUE_FRAMES;
+      });
     }
+    if (priv->flushing) return GST_FLOW_FLUSHING;
+    if (priv->srcresult != GST_FLOW_OK) {
+      priv->flow_reported = true;
+      return priv->srcresult;
+    }
+    QueueItem item;
+    item.buffer = std::move(buffer);
+    item.input = priv->input;
+    item.skip = priv->queued_frames >= QUEUE_FRAMES;  // live only: the others waited
+    if (item.skip) {
+      priv->skipped++;
+      if (!priv->overloaded) post = priv->overloaded = true;
+    } else {
+      // Overload ends when the worker has caught up with its queue.
+      if (priv->queued_frames == 0 && priv->overloaded) {
+        priv->overloaded = false;
+        post = true;
+      }
+      priv->queued_frames++;
+    }
+    engaged = priv->overloaded;
+    skipped = priv->skipped;
+    priv->queue.push_back(std::move(item));
+    priv->item_added.notify_one();
   }
-
-  // Upstream flow (from `opticalflow`), vectors in pixels of this frame.
-  model::FlowView flow_view;
-  GBytes *flow_bytes = NULL;
-  GstOpticalFlowMeta *flow_meta = gst_buffer_get_optical_flow_meta(buffer.get());
-  if (flow_meta) {
-    guint fw = 0, fh = 0;
-    flow_bytes = gst_optical_flow_meta_get_flow(flow_meta, &fw, &fh);
-    flow_view.data = (const float *)g_bytes_get_data(flow_bytes, NULL);
-    flow_view.width = (int)fw;
-    flow_view.height = (int)fh;
-    flow_view.stride = (std::size_t)fw * 2 * sizeof(float);
-    flow_view.frame_width = view.width;
-    flow_view.frame_height = view.height;
-  }
-
-  std::vector<model::SaliencyMap> maps;
-  GstFlowReturn ret = GST_FLOW_OK;
-  try {
-    maps = priv->predictor->push(view, flow_bytes ? &flow_view : nullptr);
-  } catch (const std::exception &e) {
-    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("%s", e.what()));
-    ret = GST_FLOW_ERROR;
-  } catch (...) {
-    GST_ELEMENT_ERROR(self, LIBRARY, FAILED, ("Saliency inference failed."), ("unknown exception"));
-    ret = GST_FLOW_ERROR;
-  }
-  gst_video_frame_unmap(&frame);
-  if (flow_bytes) g_bytes_unref(flow_bytes);
-  if (ret != GST_FLOW_OK) return ret;
-
-  priv->held.push_back(HeldFrame{std::move(buffer), priv->next_index++, false});
-  gst_saliency_attach_maps(self, maps);
+  if (post) gst_saliency_post_overload(self, engaged, skipped);
   return GST_FLOW_OK;
 }
 
-/* Called by the base class after each submitted buffer until it returns NULL:
- * hands out the oldest held buffer once its map is attached. */
+/* Buffers leave from the worker (gst_saliency_push), never through the base
+ * class's chain. */
 static GstFlowReturn gst_saliency_generate_output(GstBaseTransform *trans, GstBuffer **outbuf) {
-  GstSaliencyPrivate *priv = GST_SALIENCY(trans)->priv;
   *outbuf = NULL;
-  if (!priv->held.empty() && priv->held.front().has_map) {
-    *outbuf = priv->held.front().buffer.release();
-    priv->held.pop_front();
-  }
   return GST_FLOW_OK;
 }

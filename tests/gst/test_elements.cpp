@@ -55,8 +55,28 @@ class Harness {
   void set_caps(const std::string &caps) { gst_harness_set_src_caps_str(h_, caps.c_str()); }
   GstFlowReturn push(GstBuffer *buf) { return gst_harness_push(h_, buf); }
   void eos() { ASSERT_TRUE(gst_harness_push_event(h_, gst_event_new_eos())); }
-  guint queued() const { return gst_harness_buffers_in_queue(h_); }
+  // Waits until the elements have handled everything pushed so far: a custom serialized
+  // event goes in behind it and is pulled out (elements keep serialized events in their
+  // place among the buffers). `saliency` handles buffers in its own thread, so what has come
+  // out right after a push is a race without this. Nothing to wait for after EOS (EOS
+  // returns once everything before it has left, and the marker is refused).
+  void sync() {
+    GstEvent *marker =
+        gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_new_empty("gsttest-sync"));
+    if (!gst_harness_push_event(h_, marker)) return;
+    while (GstEvent *e = gst_harness_pull_event(h_)) {  // 60 s per event at most
+      const bool found = gst_event_has_name(e, "gsttest-sync");
+      gst_event_unref(e);
+      if (found) return;
+    }
+    ADD_FAILURE() << "the sync event did not come out";
+  }
+  guint queued() {
+    sync();
+    return gst_harness_buffers_in_queue(h_);
+  }
   std::vector<BufferPtr> pull_all() {
+    sync();
     std::vector<BufferPtr> out;
     while (GstBuffer *b = gst_harness_try_pull(h_)) out.emplace_back(b);
     return out;
@@ -397,6 +417,86 @@ TEST_F(ElementTest, StsanetHoldsSixteenFramesAndReportsThemAsLatency) {
   EXPECT_EQ(h.queued(), 0u) << "STSANet needs 16 later frames before a map";
   h.flush();
   EXPECT_EQ(h.queued(), 0u) << "a flush drops held frames";
+}
+
+namespace {
+
+// Whether two buffers carry the very same map bytes: a frame that skipped the model leaves
+// with the map of the frame before it (the same immutable GBytes), a frame that went through
+// the model with a map of its own.
+bool same_map_bytes(GstBuffer *a, GstBuffer *b) {
+  GstSaliencyMeta *ma = gst_buffer_get_saliency_meta(a), *mb = gst_buffer_get_saliency_meta(b);
+  if (!ma || !mb) return false;
+  GBytes *ba = gst_saliency_meta_get_map(ma, nullptr, nullptr);
+  GBytes *bb = gst_saliency_meta_get_map(mb, nullptr, nullptr);
+  const bool same = g_bytes_get_data(ba, nullptr) == g_bytes_get_data(bb, nullptr);
+  g_bytes_unref(ba);
+  g_bytes_unref(bb);
+  return same;
+}
+
+// The saliency-overload messages on `bus`: (engaged, skipped) in order.
+std::vector<std::pair<bool, guint64>> overload_messages(GstBus *bus) {
+  std::vector<std::pair<bool, guint64>> out;
+  while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+    const GstStructure *s = gst_message_get_structure(m);
+    gboolean engaged = FALSE;
+    guint64 skipped = 0;
+    if (gst_structure_has_name(s, "saliency-overload")) {
+      EXPECT_TRUE(gst_structure_get(s, "engaged", G_TYPE_BOOLEAN, &engaged, "skipped", G_TYPE_UINT64,
+                                    &skipped, nullptr));
+      out.emplace_back(engaged, skipped);
+    }
+    gst_message_unref(m);
+  }
+  return out;
+}
+
+}  // namespace
+
+// The element runs the model in its own thread behind a queue of 4 frames. Upstream is live
+// when the LATENCY query says so (a pipeline asks before PLAYING; here the harness answers).
+// A burst from a live upstream that finds the queue full skips the model: those frames leave
+// in order with the map of the frame before them, and the element posts saliency-overload.
+// The same burst from a non-live upstream waits, and every frame gets its own map. With
+// batch=4 the frames that skip wait behind frames held for the look-ahead.
+TEST_F(ElementTest, SaliencySkipsTheModelOnlyWhenALiveUpstreamOverloadsIt) {
+  const int w = 320, hh = 240, n = 40;
+  for (const char *props : {"", "batch=4"}) {
+    for (bool live : {false, true}) {
+      SCOPED_TRACE(std::string(props) + (live ? " live" : " not live"));
+      Harness h(std::string("saliency model=baseline threads=1 ") + props);
+      BusPtr bus(gst_bus_new());
+      gst_element_set_bus(h.get()->element, bus.get());
+      h.set_caps(rgb_caps(w, hh));
+      gst_harness_set_live(h.get(), live);
+      gst_harness_query_latency(h.get());
+      std::vector<BufferPtr> frames;  // painted before the burst, so that it is one
+      for (int i = 0; i < n; i++) frames.push_back(square_frame(i, w, hh, i == 0));
+      for (auto &f : frames) ASSERT_EQ(h.push(f.release()), GST_FLOW_OK);
+      h.eos();
+      const auto out = h.pull_all();
+      expect_frames_in_order(out, 0, n);
+      expect_valid_maps(out);
+      int shared = 0;
+      for (int k = 1; k < (int)out.size(); k++) shared += same_map_bytes(out[k - 1].get(), out[k].get());
+      const auto overload = overload_messages(bus.get());
+      gst_element_set_bus(h.get()->element, nullptr);
+      if (!live) {
+        EXPECT_EQ(shared, 0) << "a non-live upstream waits: no frame skips the model";
+        EXPECT_TRUE(overload.empty());
+        continue;
+      }
+      EXPECT_GT(shared, 0) << "frames of a live burst skip the model";
+      EXPECT_LE(shared, n - 4) << "at least the frames that filled the queue get their maps";
+      ASSERT_GE(overload.size(), 2u);
+      for (size_t k = 0; k < overload.size(); k++)
+        EXPECT_EQ(overload[k].first, k % 2 == 0) << "engaged and disengaged alternate";
+      EXPECT_GE(overload.front().second, 1u);
+      EXPECT_FALSE(overload.back().first) << "EOS ends the overload";
+      EXPECT_EQ(overload.back().second, (guint64)shared) << "skipped frames so far";
+    }
+  }
 }
 
 TEST_F(ElementTest, SaliencyUsesUpstreamOpticalFlowMeta) {

@@ -1,6 +1,8 @@
 // Fault tests of the plugin in whole pipelines (issue 9): bad weights, unknown
 // model, unavailable device, caps changes, flushing seeks, EOS before a window
-// fills, state cycles, property changes while PLAYING, and a 10,000-frame soak.
+// fills, state cycles, property changes while PLAYING, and a 10,000-frame soak;
+// saliency's inference thread (issue 17): back-pressure from a non-live source,
+// frames skipping the model for a live one, seeks and stops without queues.
 // Each must end in a clean error message or in correct output: never a crash,
 // a hang (every wait has a deadline) or a GLib critical/warning.
 #include <gst/app/gstappsink.h>
@@ -10,12 +12,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gst_test_support.hpp"
@@ -279,7 +285,7 @@ TEST_F(FaultTest, ResolutionChangeMidStreamGivesCorrectOutputAfterIt) {
 
 TEST_F(FaultTest, FlushingSeekRestartsTheStreamCleanly) {
   ElementPtr p = parse(
-      "videotestsrc pattern=ball num-buffers=60 ! video/x-raw,format=RGB,width=64,height=48,"
+      "videotestsrc pattern=ball num-buffers=80 ! video/x-raw,format=RGB,width=64,height=48,"
       "framerate=25/1 ! opticalflow ! queue ! saliency batch=4 ! queue ! saliencyoverlay ! "
       "appsink name=sink sync=false max-buffers=4");
   ASSERT_TRUE(p);
@@ -308,7 +314,8 @@ TEST_F(FaultTest, FlushingSeekRestartsTheStreamCleanly) {
   gst_element_set_state(p.get(), GST_STATE_NULL);
   // Nothing from before the flush leaks out after it: the stream restarts at 0
   // and goes on frame by frame (videotestsrc's num-buffers keeps counting, so
-  // fewer than 60 frames follow).
+  // fewer than 80 frames follow: 80 - 20 - the frames in flight at the seek,
+  // about 31 with saliency's queue of 4).
   ASSERT_GE(after.size(), 10u) << "frames after the seek";
   for (size_t k = 0; k < after.size(); k++)
     EXPECT_EQ(after[k], k * (GST_SECOND / 25)) << "frame " << k << " after the seek";
@@ -410,6 +417,265 @@ TEST_F(FaultTest, PropertyChangesWhilePlayingKeepEveryFrame) {
   EXPECT_EQ(n, frames);
   EXPECT_EQ(with_maps, frames);
   EXPECT_GT(changes.load(), 5);
+}
+
+// ------------------------------------------------------------------ the inference thread
+
+namespace {
+
+// Frames that may wait for the element's worker thread (QUEUE_FRAMES in gstsaliency.cpp).
+constexpr int kQueueFrames = 4;
+
+// One run of a pipeline through the `saliency` element named "s", seen from its pads: when
+// each buffer entered and left (pad probes, monotonic clock), whether each carried a map and
+// whether that map is the very bytes of the frame before it (a frame that skipped the model),
+// and the saliency-overload messages.
+struct Transit {
+  std::mutex lock;
+  std::vector<GstClockTime> in_pts, out_pts;
+  std::map<GstClockTime, gint64> entered_us;  // by PTS
+  std::vector<gint64> enter_us, left_us;       // per output buffer: when it entered and left
+  std::vector<bool> skipped;                   // per output buffer: it left with the map before it
+  int with_map = 0, shared_map = 0;
+  GBytes *previous_map = nullptr;  // kept alive so that no later map can reuse its address
+  std::vector<std::pair<bool, guint64>> overload;  // (engaged, skipped)
+  Outcome outcome;
+  ~Transit() {
+    if (previous_map) g_bytes_unref(previous_map);
+  }
+
+  // Once the model is warm: the frames that entered after the first kQueueFrames + 2 frames
+  // that went through the model had left (the first model calls are slower, and what queued
+  // up behind them is gone by then).
+  struct Steady {
+    int frames = 0;           // frames that entered after the warm-up
+    double max_delay = 0;     // the longest time one of them spent in the element, s
+    double model_gap = 0;     // s between two frames that went through the model leaving, on average
+    double longest_gap = 0;   // and at most (a model call, the skipped frames pushed meanwhile,
+                              // and what the machine's scheduler adds)
+  };
+  Steady steady() const {
+    Steady st;
+    std::vector<gint64> model;
+    for (size_t k = 0; k < left_us.size(); k++)
+      if (!skipped[k]) model.push_back(left_us[k]);
+    if (model.size() < kQueueFrames + 4) return st;
+    const gint64 warm = model[kQueueFrames + 1];
+    gint64 longest_delay = 0, longest_gap = 0;
+    for (size_t k = 0; k < left_us.size(); k++)
+      if (enter_us[k] > warm) {
+        st.frames++;
+        longest_delay = std::max(longest_delay, left_us[k] - enter_us[k]);
+      }
+    for (size_t k = kQueueFrames + 2; k < model.size(); k++)
+      longest_gap = std::max(longest_gap, model[k] - model[k - 1]);
+    st.max_delay = longest_delay / 1e6;
+    st.longest_gap = longest_gap / 1e6;
+    st.model_gap = (model.back() - warm) / 1e6 / double(model.size() - kQueueFrames - 2);
+    return st;
+  }
+};
+
+GstPadProbeReturn on_enter(GstPad *, GstPadProbeInfo *info, gpointer data) {
+  auto *t = static_cast<Transit *>(data);
+  GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+  const gint64 now = g_get_monotonic_time();
+  std::lock_guard<std::mutex> guard(t->lock);
+  t->in_pts.push_back(GST_BUFFER_PTS(b));
+  t->entered_us[GST_BUFFER_PTS(b)] = now;
+  return GST_PAD_PROBE_OK;
+}
+
+GstPadProbeReturn on_leave(GstPad *, GstPadProbeInfo *info, gpointer data) {
+  auto *t = static_cast<Transit *>(data);
+  GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+  const gint64 now = g_get_monotonic_time();
+  std::lock_guard<std::mutex> guard(t->lock);
+  auto in = t->entered_us.find(GST_BUFFER_PTS(b));
+  t->enter_us.push_back(in != t->entered_us.end() ? in->second : now);
+  t->left_us.push_back(now);
+  t->out_pts.push_back(GST_BUFFER_PTS(b));
+  t->skipped.push_back(false);
+  if (GstSaliencyMeta *meta = gst_buffer_get_saliency_meta(b)) {
+    t->with_map++;
+    GBytes *map = gst_saliency_meta_get_map(meta, nullptr, nullptr);
+    if (t->previous_map && g_bytes_get_data(map, nullptr) == g_bytes_get_data(t->previous_map, nullptr)) {
+      t->shared_map++;
+      t->skipped.back() = true;
+    }
+    if (t->previous_map) g_bytes_unref(t->previous_map);
+    t->previous_map = map;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+// Runs `launch` to its end, recording what went through "s".
+void run_transit(const std::string &launch, Transit *t) {
+  ElementPtr p = parse(launch);
+  ASSERT_TRUE(p);
+  GstElement *s = by_name(p.get(), "s");
+  GstPad *sink = gst_element_get_static_pad(s, "sink"), *src = gst_element_get_static_pad(s, "src");
+  gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, on_enter, t, nullptr);
+  gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_leave, t, nullptr);
+  gst_object_unref(sink);
+  gst_object_unref(src);
+  BusPtr bus(gst_element_get_bus(p.get()));
+  gst_element_set_state(p.get(), GST_STATE_PLAYING);
+  while (true) {
+    GstMessage *m = gst_bus_timed_pop_filtered(
+        bus.get(), kDeadline, (GstMessageType)(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
+    if (!m) {
+      t->outcome.timed_out = true;
+      break;
+    }
+    bool end = true;
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
+      end = false;
+      const GstStructure *st = gst_message_get_structure(m);
+      gboolean engaged = FALSE;
+      guint64 skipped = 0;
+      if (gst_structure_has_name(st, "saliency-overload") &&
+          gst_structure_get(st, "engaged", G_TYPE_BOOLEAN, &engaged, "skipped", G_TYPE_UINT64, &skipped,
+                            nullptr))
+        t->overload.emplace_back(engaged, skipped);
+    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+      t->outcome.eos = true;
+    } else {
+      GError *err = nullptr;
+      gst_message_parse_error(m, &err, nullptr);
+      t->outcome.error = err->message;
+      g_error_free(err);
+    }
+    gst_message_unref(m);
+    if (end) break;
+  }
+  EXPECT_EQ(gst_element_set_state(p.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+}
+
+// A source faster than the model: 320x240 at 1000 frames/s into the baseline on one thread.
+std::string fast_source(bool live, int frames) {
+  return std::string("videotestsrc pattern=ball is-live=") + (live ? "true" : "false") +
+         " num-buffers=" + std::to_string(frames) +
+         " ! video/x-raw,format=RGB,width=320,height=240,framerate=1000/1";
+}
+const char *kSlowSaliency = " ! saliency name=s model=baseline threads=1 ! fakesink sync=false";
+
+}  // namespace
+
+// Back-pressure: a non-live source faster than the model waits at the element's sink pad.
+// No frame skips the model, the element says nothing about overload, and no frame spends
+// longer in the element than the queue in front of it takes to drain.
+TEST_F(FaultTest, NonLiveSourceFasterThanTheModelWaitsAndNoFrameSkipsIt) {
+  const int frames = 80;
+  Transit t;
+  run_transit(fast_source(false, frames) + kSlowSaliency, &t);
+  ASSERT_TRUE(t.outcome.eos) << t.outcome.error << (t.outcome.timed_out ? " (timed out)" : "");
+  EXPECT_EQ(t.out_pts, t.in_pts) << "every frame leaves once, in order";
+  EXPECT_EQ((int)t.out_pts.size(), frames);
+  EXPECT_EQ(t.with_map, frames);
+  EXPECT_EQ(t.shared_map, 0) << "a frame skipped the model";
+  EXPECT_TRUE(t.overload.empty());
+  // A frame waits at most for the frames queued before it, the one in progress and its own
+  // model call (the chain blocks while the queue is full, and the pad probe that notes its
+  // arrival runs before the chain).
+  const Transit::Steady st = t.steady();
+  std::printf("non-live: %.2f ms per frame (at most %.2f), at most %.1f ms in the element\n",
+              1e3 * st.model_gap, 1e3 * st.longest_gap, 1e3 * st.max_delay);
+  ASSERT_GT(st.frames, frames / 2);
+  EXPECT_LT(st.max_delay, (kQueueFrames + 2) * st.longest_gap + 0.05);
+}
+
+// A live source faster than the model (issue 17): frames that find the queue full skip the
+// model and leave in their place with the map of the frame before them, so a frame waits at
+// most for the frames queued before it, the one in progress and its own: once the model is
+// warm, the time a frame spends in the element stays under (queue + 2) x the longest model
+// call (measured in the same run, where the model shares the CPU with a source producing
+// 1000 frames/s). Without skipping, a frame at the end would wait for the model's backlog,
+// (frames x time per frame - frames / rate), which is checked to be well above the bound.
+// The element posts saliency-overload when it starts skipping and again at EOS.
+TEST_F(FaultTest, LiveSourceFasterThanTheModelSkipsFramesAndKeepsTheDelayBounded) {
+  // Whether the model is slower than the source here at all: the same source, non-live.
+  Transit calibration;
+  run_transit(fast_source(false, 60) + kSlowSaliency, &calibration);
+  ASSERT_TRUE(calibration.outcome.eos) << calibration.outcome.error;
+  if (calibration.steady().model_gap < 1.5e-3)
+    GTEST_SKIP() << "the model keeps up with 1000 frames/s here ("
+                 << 1e3 * calibration.steady().model_gap << " ms per frame): nothing to overload";
+
+  const int frames = 600;
+  Transit t;
+  run_transit(fast_source(true, frames) + kSlowSaliency, &t);
+  ASSERT_TRUE(t.outcome.eos) << t.outcome.error << (t.outcome.timed_out ? " (timed out)" : "");
+  EXPECT_EQ(t.out_pts, t.in_pts) << "every frame leaves once, in order";
+  ASSERT_EQ((int)t.out_pts.size(), frames);
+  EXPECT_EQ(t.with_map, frames) << "frames that skip the model leave with a map too";
+  EXPECT_GT(t.shared_map, 0) << "no frame skipped the model";
+
+  const Transit::Steady st = t.steady();
+  const double bound = (kQueueFrames + 2) * st.longest_gap + 0.05;
+  const double backlog = frames * st.model_gap - frames / 1000.0;
+  std::printf("live: %d of %d frames skipped the model (%.2f ms per model frame, at most %.2f; "
+              "%.2f non-live); after the warm-up at most %.1f ms in the element (%d frames); "
+              "bound %.0f ms, backlog without skipping %.0f ms\n",
+              t.shared_map, frames, 1e3 * st.model_gap, 1e3 * st.longest_gap,
+              1e3 * calibration.steady().model_gap, 1e3 * st.max_delay, st.frames, 1e3 * bound,
+              1e3 * backlog);
+  ASSERT_GT(st.frames, frames / 5) << "too few frames after the warm-up to tell";
+  EXPECT_GT(backlog, 2 * bound) << "the run is too short to tell a bounded delay from a backlog";
+  EXPECT_LT(st.max_delay, bound);
+
+  ASSERT_GE(t.overload.size(), 2u);
+  for (size_t k = 0; k < t.overload.size(); k++)
+    EXPECT_EQ(t.overload[k].first, k % 2 == 0) << "engaged and disengaged alternate";
+  EXPECT_GE(t.overload.front().second, 1u);
+  EXPECT_FALSE(t.overload.back().first) << "EOS ends the overload";
+  EXPECT_EQ(t.overload.back().second, (guint64)t.shared_map);
+}
+
+// No queue around saliency: a flushing seek while the worker is blocked pushing into a full
+// appsink and the source is blocked on the element's full queue, then stopping pipelines
+// while frames are in flight, end cleanly (no deadlock: every wait has a deadline).
+TEST_F(FaultTest, SeeksAndStateChangesWithoutQueuesAroundSaliency) {
+  {
+    ElementPtr p = parse(
+        "videotestsrc pattern=ball num-buffers=60 ! video/x-raw,format=RGB,width=64,height=48,"
+        "framerate=25/1 ! saliency batch=4 ! appsink name=sink sync=false max-buffers=2");
+    ASSERT_TRUE(p);
+    GstElement *sink = by_name(p.get(), "sink");
+    gst_element_set_state(p.get(), GST_STATE_PLAYING);
+    int before = 0;
+    bool seeked = false;
+    std::vector<GstClockTime> after;
+    const bool done = pull_until_eos(sink, [&](GstSample *s) {
+      if (!seeked) {
+        if (++before == 10) {
+          g_usleep(50000);  // let the queue and appsink fill up
+          seeked = gst_element_seek_simple(p.get(), GST_FORMAT_TIME,
+                                           (GstSeekFlags)(GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE), 0);
+          EXPECT_TRUE(seeked);
+        }
+        return;
+      }
+      after.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
+      EXPECT_TRUE(has_valid_map(gst_sample_get_buffer(s)));
+    });
+    EXPECT_TRUE(done) << "no EOS after the seek (hang?)";
+    gst_element_set_state(p.get(), GST_STATE_NULL);
+    ASSERT_GE(after.size(), 10u);
+    for (size_t k = 0; k < after.size(); k++) EXPECT_EQ(after[k], k * (GST_SECOND / 25)) << k;
+  }
+  ElementPtr p = parse(
+      "videotestsrc pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=25/1 ! "
+      "saliency batch=4 ! fakesink sync=true");
+  ASSERT_TRUE(p);
+  for (int cycle = 0; cycle < 10; cycle++) {
+    SCOPED_TRACE("cycle " + std::to_string(cycle));
+    EXPECT_NE(gst_element_set_state(p.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    g_usleep(cycle % 2 ? 1000 : 30000);
+    EXPECT_EQ(gst_element_set_state(p.get(), cycle % 3 ? GST_STATE_NULL : GST_STATE_READY),
+              GST_STATE_CHANGE_SUCCESS);
+  }
+  EXPECT_EQ(gst_element_set_state(p.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
 }
 
 // ------------------------------------------------------------------ soak
