@@ -1358,6 +1358,7 @@ std::vector<std::vector<float>> maps_of(const std::vector<BufferPtr> &out) {
 }
 
 TEST_F(ElementTest, SaliencyElementsSharingAModelInstanceKeepTheirOwnMaps) {
+  // Interval 2 keeps flow and interval state per stream as well.
   // Each stream alone, on a model of its own.
   std::vector<std::vector<float>> a_alone, b_alone;
   {
@@ -1386,6 +1387,16 @@ TEST_F(ElementTest, SaliencyElementsSharingAModelInstanceKeepTheirOwnMaps) {
   EXPECT_EQ(maps_of(a->pull_all()), a_alone);
   // One element goes; the other carries on with the shared model.
   a.reset();
+  // A third element on the instance is flushed mid-stream; after the flush
+  // its stream starts over and gives the maps of that stream alone.
+  Harness c("saliency model=baseline interval=2 model-instance-id=cams name=cam2");
+  c.set_caps(rgb_caps(40, 24));
+  push_squares(c, 50, 3, 40, 24);
+  c.flush();
+  c.pull_all();
+  push_squares(c, 5, 12, 40, 24);
+  c.eos();
+  EXPECT_EQ(maps_of(c.pull_all()), b_alone);
   b.eos();
   EXPECT_EQ(maps_of(b.pull_all()), b_alone);
 }
