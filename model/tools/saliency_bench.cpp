@@ -136,8 +136,8 @@ int bench_streams(model::PredictorOptions po, int streams, bool share, int frame
   const int warm = deep ? 16 : 10;
   struct StreamFigures {
     std::vector<double> latency_ms;
-    double seconds = 0;
-    std::size_t maps = 0;
+    Clock::time_point from, to;  // the last warm-up map and the last timed map arrived
+    std::size_t maps = 0;        // timed maps: those after `from`
     std::string error;
   };
   std::vector<StreamFigures> figures(streams);
@@ -149,21 +149,22 @@ int bench_streams(model::PredictorOptions po, int streams, bool share, int frame
       StreamFigures &fig = figures[k];
       std::vector<Clock::time_point> pushed_at;
       std::size_t out = 0;
-      Clock::time_point timed_from{};
       try {
         for (int i = 0; out < std::size_t(warm + frames); ++i) {
           const cv::Mat &f = clip_frames[(i + 7 * k) % clip_frames.size()];
           pushed_at.push_back(Clock::now());
           for (const auto &m : p.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) {
-            if (out == std::size_t(warm)) timed_from = Clock::now();
-            if (out >= std::size_t(warm))
-              fig.latency_ms.push_back(
-                  std::chrono::duration<double, std::milli>(Clock::now() - pushed_at[m.frame_index]).count());
+            const auto now = Clock::now();
+            // The clock starts when the last warm-up map arrives; the maps after it are timed.
+            if (out + 1 == std::size_t(warm)) fig.from = now;
+            if (out >= std::size_t(warm)) {
+              fig.latency_ms.push_back(std::chrono::duration<double, std::milli>(now - pushed_at[m.frame_index]).count());
+              fig.to = now;
+              ++fig.maps;
+            }
             ++out;
           }
         }
-        fig.seconds = std::chrono::duration<double>(Clock::now() - timed_from).count();
-        fig.maps = out - warm;
       } catch (const std::exception &e) {
         fig.error = e.what();
       }
@@ -173,14 +174,20 @@ int bench_streams(model::PredictorOptions po, int streams, bool share, int frame
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto &fig : figures)
     if (!fig.error.empty()) tools::fail(kProgram, fig.error);
-  double total_fps = 0, worst = 0, sum = 0, slowest_fps = 1e300;
-  std::size_t count = 0;
+  // All streams' timed maps over the span from the first stream's start to the
+  // last stream's end: streams start timing at different moments, so summing
+  // per-stream rates would count overlaps twice.
+  double worst = 0, sum = 0, slowest_fps = 1e300;
+  std::size_t count = 0, timed_maps = 0;
+  Clock::time_point span_from = figures.front().from, span_to = figures.front().to;
   for (const auto &fig : figures) {
-    const double fps = fig.maps / fig.seconds;
-    total_fps += fps;
-    slowest_fps = std::min(slowest_fps, fps);
+    slowest_fps = std::min(slowest_fps, fig.maps / std::chrono::duration<double>(fig.to - fig.from).count());
+    span_from = std::min(span_from, fig.from);
+    span_to = std::max(span_to, fig.to);
+    timed_maps += fig.maps;
     for (double l : fig.latency_ms) worst = std::max(worst, l), sum += l, ++count;
   }
+  const double total_fps = timed_maps / std::chrono::duration<double>(span_to - span_from).count();
   const auto c = first.model_instance()->counters();
   std::printf("frames_per_stream: %d\ntotal_frames_per_second: %.2f fps\nslowest_stream_frames_per_second: %.2f fps\n"
               "latency_ms_mean: %.1f ms\nlatency_ms_max: %.1f ms\n",
