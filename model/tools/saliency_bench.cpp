@@ -138,6 +138,7 @@ int bench_streams(model::PredictorOptions po, int streams, bool share, int frame
     std::vector<double> latency_ms;
     Clock::time_point from, to;  // the last warm-up map and the last timed map arrived
     std::size_t maps = 0;        // timed maps: those after `from`
+    std::vector<Clock::time_point> arrivals;  // of every map
     std::string error;
   };
   std::vector<StreamFigures> figures(streams);
@@ -155,6 +156,7 @@ int bench_streams(model::PredictorOptions po, int streams, bool share, int frame
           pushed_at.push_back(Clock::now());
           for (const auto &m : p.push({f.data, f.cols, f.rows, f.step, model::PixelFormat::BGR})) {
             const auto now = Clock::now();
+            fig.arrivals.push_back(now);
             // The clock starts when the last warm-up map arrives; the maps after it are timed.
             if (out + 1 == std::size_t(warm)) fig.from = now;
             if (out >= std::size_t(warm)) {
@@ -174,20 +176,22 @@ int bench_streams(model::PredictorOptions po, int streams, bool share, int frame
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto &fig : figures)
     if (!fig.error.empty()) tools::fail(kProgram, fig.error);
-  // All streams' timed maps over the span from the first stream's start to the
-  // last stream's end: streams start timing at different moments, so summing
-  // per-stream rates would count overlaps twice.
+  // Total: every map of any stream that arrived after the first stream's
+  // warm-up ended and until the last stream's last map, over that span (the
+  // streams start and stop timing at different moments: summing per-stream
+  // rates would count the overlaps twice).
   double worst = 0, sum = 0, slowest_fps = 1e300;
-  std::size_t count = 0, timed_maps = 0;
+  std::size_t count = 0, span_maps = 0;
   Clock::time_point span_from = figures.front().from, span_to = figures.front().to;
   for (const auto &fig : figures) {
     slowest_fps = std::min(slowest_fps, fig.maps / std::chrono::duration<double>(fig.to - fig.from).count());
     span_from = std::min(span_from, fig.from);
     span_to = std::max(span_to, fig.to);
-    timed_maps += fig.maps;
     for (double l : fig.latency_ms) worst = std::max(worst, l), sum += l, ++count;
   }
-  const double total_fps = timed_maps / std::chrono::duration<double>(span_to - span_from).count();
+  for (const auto &fig : figures)
+    for (const auto &t : fig.arrivals) span_maps += t > span_from && t <= span_to;
+  const double total_fps = span_maps / std::chrono::duration<double>(span_to - span_from).count();
   const auto c = first.model_instance()->counters();
   std::printf("frames_per_stream: %d\ntotal_frames_per_second: %.2f fps\nslowest_stream_frames_per_second: %.2f fps\n"
               "latency_ms_mean: %.1f ms\nlatency_ms_max: %.1f ms\n",
