@@ -40,7 +40,7 @@ extra=()
 status=0
 for n in $STREAMS; do
   echo "== $n stream(s): $BENCH --device $DEVICE ${extra[*]} --batch $n --frames $FRAMES --warmup $WARMUP" |
-    tee -a "$report"
+    tee -a "$report" >&2
   # Each configuration bounded, so that one hang leaves time for the others.
   timeout 240 "$BENCH" --device "$DEVICE" "${extra[@]}" --batch "$n" --frames "$FRAMES" --warmup "$WARMUP" \
     >>"$report" 2>&1 || { echo "(exit $?)" >>"$report"; status=1; }
