@@ -1015,11 +1015,11 @@ static gboolean gst_saliency_src_activate_mode(GstPad *pad, GstObject *parent, G
   return base_src_activate_mode(pad, parent, mode, active);
 }
 
-static gboolean gst_saliency_stop(GstBaseTransform *trans) {
-  GstSaliency *self = GST_SALIENCY(trans);
+/* Drops the queued items (the worker is paused) and ends an overload, posting
+ * its end; a flush also starts a new flush sequence, stopping forgets whether
+ * upstream was live. Frames held for the look-ahead are the caller's. */
+static void gst_saliency_drop_queue(GstSaliency *self, bool stopping) {
   GstSaliencyPrivate *priv = self->priv;
-  // The worker stopped with the source pad: queued and held frames are
-  // dropped, as by a flush.
   bool post;
   guint64 skipped;
   {
@@ -1027,9 +1027,20 @@ static gboolean gst_saliency_stop(GstBaseTransform *trans) {
     gst_saliency_clear_queue_locked(self);
     post = gst_saliency_disengage_locked(priv);
     skipped = priv->skipped;
-    priv->upstream_live = false;
+    if (stopping)
+      priv->upstream_live = false;
+    else
+      priv->flush_seq++;
   }
   if (post) gst_saliency_post_overload(self, false, skipped);
+}
+
+static gboolean gst_saliency_stop(GstBaseTransform *trans) {
+  GstSaliency *self = GST_SALIENCY(trans);
+  GstSaliencyPrivate *priv = self->priv;
+  // The worker stopped with the source pad: queued and held frames are
+  // dropped, as by a flush.
+  gst_saliency_drop_queue(self, /*stopping=*/true);
   if (!priv->held.empty()) GST_DEBUG_OBJECT(self, "dropping %zu held frames", priv->held.size());
   priv->held.clear();
   priv->last_map.reset();
@@ -1459,17 +1470,8 @@ static gboolean gst_saliency_sink_event(GstBaseTransform *trans, GstEvent *event
     }
     case GST_EVENT_FLUSH_STOP: {
       gst_saliency_pause_worker(self);  // normally done at FLUSH_START already
-      bool post;
-      guint64 skipped;
-      {
-        std::lock_guard<std::mutex> guard(priv->qlock);
-        gst_saliency_clear_queue_locked(self);
-        post = gst_saliency_disengage_locked(priv);
-        skipped = priv->skipped;
-        priv->flush_seq++;
-      }
+      gst_saliency_drop_queue(self, /*stopping=*/false);
       gst_saliency_reset(self);
-      if (post) gst_saliency_post_overload(self, false, skipped);
       const gboolean ret = GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
       std::lock_guard<std::mutex> guard(priv->qlock);
       // Not while the source pad is being deactivated (gstqueue.c).

@@ -35,6 +35,8 @@ struct ModelInstanceSettings {
   int batch_timeout_ms = 0;  ///< how long a ready window waits for others
 
   static ModelInstanceSettings of(const PredictorOptions &options);
+  /// What create_model needs of them.
+  ModelConfig model_config() const;
   bool operator==(const ModelInstanceSettings &o) const;
   /// "stsanet weights=a.pth device=cpu precision=fp32 batch=1 ..." (messages).
   std::string describe() const;

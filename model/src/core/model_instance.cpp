@@ -50,6 +50,16 @@ ModelInstanceSettings ModelInstanceSettings::of(const PredictorOptions &o) {
   return s;
 }
 
+ModelConfig ModelInstanceSettings::model_config() const {
+  ModelConfig config;
+  config.kind = model;
+  config.weights = weights;
+  config.random_init = random_init;
+  config.seed = seed;
+  config.stsanet = stsanet;
+  return config;
+}
+
 bool ModelInstanceSettings::operator==(const ModelInstanceSettings &o) const {
   return model == o.model && weights == o.weights && random_init == o.random_init && seed == o.seed &&
          device == o.device && precision == o.precision && cuda_graphs == o.cuda_graphs &&
@@ -103,13 +113,7 @@ ModelInstance::ModelInstance(std::unique_ptr<SaliencyModel> net, const ModelInst
   if (net) {
     net_ = std::move(net);
   } else {
-    ModelConfig config;
-    config.kind = settings.model;
-    config.weights = settings.weights;
-    config.random_init = settings.random_init;
-    config.seed = settings.seed;
-    config.stsanet = settings.stsanet;
-    net_ = create_model(config);
+    net_ = create_model(settings.model_config());
   }
   const bool fp16_weights = settings.precision == Precision::FP16Weights;
   if (fp16_weights && !net_->supports_half())
