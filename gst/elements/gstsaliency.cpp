@@ -22,8 +22,10 @@
  * Models: `stsanet` (TMM 2021) looks at 32 frames around the target frame, so
  * a frame leaves 16 frames after it arrived; the element holds those buffers
  * and adds 16 frame durations to the LATENCY answer. `stranet` (TIP 2019)
- * uses optical flow and holds 5 frames. `baseline` needs no weights and holds
- * none. At EOS, on a new segment, on a caps change and on a DISCONT buffer
+ * uses optical flow and holds 5 frames. `tinyhd` (WACV 2023) looks at the
+ * 16 frames ending at the target frame, so it holds none and suits live
+ * sources; its published weights run at live rates on a CPU. `baseline`
+ * needs no weights and holds none. At EOS, on a new segment, on a caps change and on a DISCONT buffer
  * the held frames are drained: their windows are completed by repeating the
  * last frame, so each still gets its map. A flush drops them.
  *
@@ -119,6 +121,7 @@ typedef enum {
   GST_SALIENCY_MODEL_STSANET,
   GST_SALIENCY_MODEL_STRANET,
   GST_SALIENCY_MODEL_BASELINE,
+  GST_SALIENCY_MODEL_TINYHD,
 } GstSaliencyModel;
 
 typedef enum {
@@ -200,6 +203,10 @@ static GType gst_saliency_model_get_type(void) {
       {GST_SALIENCY_MODEL_BASELINE,
        "Baseline: weight-free static saliency, motion energy and a centre prior; no look-ahead",
        "baseline"},
+      {GST_SALIENCY_MODEL_TINYHD,
+       "TinyHD (WACV 2023): 16-frame window ending at the frame, no look-ahead, fast enough for live "
+       "video on a CPU; needs weights (d123s_rc4_rc1T.pth from github.com/feiyanhu/tinyHD)",
+       "tinyhd"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&id)) {
     GType t = g_enum_register_static("GstSaliencyModel", values);
@@ -329,6 +336,8 @@ model::ModelKind to_model(GstSaliencyModel m) {
       return model::ModelKind::STSANet;
     case GST_SALIENCY_MODEL_STRANET:
       return model::ModelKind::STRANet;
+    case GST_SALIENCY_MODEL_TINYHD:
+      return model::ModelKind::TinyHD;
     case GST_SALIENCY_MODEL_BASELINE:
       break;
   }
@@ -463,7 +472,7 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_MODEL,
       g_param_spec_enum(
-          "model", "Model", "Saliency model; stsanet and stranet need weights (or random-init)",
+          "model", "Model", "Saliency model; stsanet, stranet and tinyhd need weights (or random-init)",
           GST_TYPE_SALIENCY_MODEL, DEFAULT_MODEL,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**

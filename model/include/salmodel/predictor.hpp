@@ -68,7 +68,7 @@ struct SaliencyMap {
 };
 
 /// Model names accepted everywhere (CLI --model, element `model`).
-enum class ModelKind { Baseline, STSANet, STRANet };
+enum class ModelKind { Baseline, STSANet, STRANet, TinyHD };
 ModelKind parse_model_kind(const std::string &name);  // throws ModelError
 const char *to_string(ModelKind kind);
 

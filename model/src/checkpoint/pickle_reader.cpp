@@ -670,8 +670,9 @@ StateDict extract_state_dict(const Unpickler &u, NodeId root) {
   const std::size_t odd = first_non_tensor(u, entries);
   if (odd == entries.size()) return to_state_dict(u, entries);
 
-  // A training checkpoint: {"epoch": .., "state_dict": {..}, "optimizer": ..}.
-  for (const char *name : {"state_dict", "model_state_dict", "model"}) {
+  // A training checkpoint: {"epoch": .., "state_dict": {..}, "optimizer": ..};
+  // TinyHD's published files: {"student_model": {..}}.
+  for (const char *name : {"state_dict", "model_state_dict", "model", "student_model"}) {
     for (const auto &e : entries) {
       if (e.first != name || u.node(e.second).kind != Kind::Dict) continue;
       std::vector<std::pair<std::string, NodeId>> inner;
@@ -688,7 +689,7 @@ StateDict extract_state_dict(const Unpickler &u, NodeId root) {
   throw ModelError(
       "not a state dict: '" + entries[odd].first + "' holds " +
       describe(u.node(entries[odd].second)) +
-      ", not a tensor, and there is no 'state_dict', 'model_state_dict' or 'model' entry");
+      ", not a tensor, and there is no 'state_dict', 'model_state_dict', 'model' or 'student_model' entry");
 }
 
 }  // namespace model::pickle

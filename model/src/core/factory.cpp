@@ -2,6 +2,7 @@
 
 #include "salmodel/baseline.hpp"
 #include "salmodel/saliency_model.hpp"
+#include "salmodel/tinyhd.hpp"
 #if __has_include("salmodel/stsanet.hpp")
 #include "salmodel/stsanet.hpp"
 #define SALMODEL_HAVE_STSANET 1
@@ -31,6 +32,8 @@ std::unique_ptr<SaliencyModel> create_model(const ModelConfig &config) {
 #else
       break;
 #endif
+    case ModelKind::TinyHD:
+      return create_tinyhd_model(config);
   }
   throw ModelError(std::string("model '") + to_string(config.kind) + "' is not available in this build yet");
 }

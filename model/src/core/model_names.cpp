@@ -13,7 +13,8 @@ ModelKind parse_model_kind(const std::string &name) {
   if (name == "baseline") return ModelKind::Baseline;
   if (name == "stsanet") return ModelKind::STSANet;
   if (name == "stranet") return ModelKind::STRANet;
-  throw ModelError("unknown model '" + name + "' (expected stsanet, stranet or baseline)");
+  if (name == "tinyhd") return ModelKind::TinyHD;
+  throw ModelError("unknown model '" + name + "' (expected stsanet, stranet, tinyhd or baseline)");
 }
 
 const char *to_string(ModelKind kind) {
@@ -21,6 +22,7 @@ const char *to_string(ModelKind kind) {
     case ModelKind::Baseline: return "baseline";
     case ModelKind::STSANet: return "stsanet";
     case ModelKind::STRANet: return "stranet";
+    case ModelKind::TinyHD: return "tinyhd";
   }
   return "?";
 }

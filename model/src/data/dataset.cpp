@@ -342,11 +342,22 @@ ClipSpec clip_spec(ModelKind model, Layout layout) {
       s.exclusive_last_start = false;
       s.exclusive_last_validation_start = false;
       return s;
+    case ModelKind::TinyHD:
+      // 16 frames labelled at the last (the causal window of inference);
+      // train [0, n-16], validation 0, 16, ... <= n-16 on every layout.
+      s.frames = 16;
+      s.step = 1;
+      s.label_frames = {15};
+      s.flows = 0;
+      s.validation_stride = 16;
+      s.exclusive_last_start = false;
+      s.exclusive_last_validation_start = false;
+      return s;
     case ModelKind::Baseline:
       break;
   }
   throw DataError(std::string(to_string(model)) +
-                  ": this model has no training recipe (use stsanet or stranet)");
+                  ": this model has no training recipe (use stsanet, stranet or tinyhd)");
 }
 
 std::vector<ClipRef> plan_clips(const std::vector<VideoRecord> &videos, const ClipSpec &spec,

@@ -10,6 +10,7 @@ namespace model::train {
 
 std::unique_ptr<TrainTask> make_stsanet_task(const TrainOptions &options);
 std::unique_ptr<TrainTask> make_stranet_task(const TrainOptions &options);
+std::unique_ptr<TrainTask> make_tinyhd_task(const TrainOptions &options);
 
 bool TrainTask::skip(const std::vector<data::Sample> &batch) const {
   // train.py skips the whole batch when one sample has no fixation at all.
@@ -77,11 +78,13 @@ std::unique_ptr<TrainTask> make_task(const TrainOptions &options) {
       return make_stsanet_task(options);
     case ModelKind::STRANet:
       return make_stranet_task(options);
+    case ModelKind::TinyHD:
+      return make_tinyhd_task(options);
     case ModelKind::Baseline:
       break;
   }
   throw TrainError(
-      "--model baseline: the baseline has no weights to train (use stsanet or stranet)");
+      "--model baseline: the baseline has no weights to train (use stsanet, stranet or tinyhd)");
 }
 
 }  // namespace model::train

@@ -1,0 +1,116 @@
+// TinyHD's inference form: every Conv3d + BatchNorm3d pair becomes one
+// convolution with a bias (eval-mode BatchNorm is an affine map per channel),
+// pointwise convolutions run as matrix products, and depthwise ones in our
+// CPU kernel (on other devices: LibTorch's grouped Conv3d, the same maths).
+//
+// Folding changes only rounding: the reference scales the convolution's sum
+// by gamma / sqrt(var + eps), we scale the weights before summing; both are
+// within a few float32 ulps of the exact value per layer.
+#include "depthwise3d.hpp"
+#include "tinyhd_net.hpp"
+
+namespace model::tinyhd {
+namespace {
+
+using torch::Tensor;
+
+// (weight * scale, beta - mean * scale), scale = gamma / sqrt(var + eps), in double.
+std::pair<Tensor, Tensor> fold(const Tensor &weight, const torch::nn::BatchNorm3d &bn) {
+  torch::NoGradGuard no_grad;
+  const auto dtype = weight.scalar_type();
+  const auto scale =
+      bn->weight.to(torch::kFloat64) / torch::sqrt(bn->running_var.to(torch::kFloat64) + bn->options.eps());
+  std::vector<int64_t> shape(weight.dim(), 1);
+  shape[0] = -1;
+  const auto w = (weight.to(torch::kFloat64) * scale.view(shape)).to(dtype);
+  const auto b = (bn->bias.to(torch::kFloat64) - bn->running_mean.to(torch::kFloat64) * scale).to(dtype);
+  return {w.contiguous(), b.contiguous()};
+}
+
+Tensor pointwise(const Tensor &x, const Tensor &weight, const Tensor &bias, bool relu6) {
+  const auto in = x.contiguous();
+  const int64_t n = in.size(0), c = in.size(1);
+  const int64_t cout = weight.size(0);
+  std::vector<int64_t> shape = in.sizes().vec();
+  shape[1] = cout;
+  auto y = torch::empty(shape, in.options());
+  const int64_t spatial = in.numel() / (n * c);
+  for (int64_t i = 0; i < n; ++i) {
+    auto out = y[i].view({cout, spatial});
+    torch::addmm_out(out, bias.view({cout, 1}), weight, in[i].view({c, spatial}));
+  }
+  if (relu6) y.clamp_(0.0, 6.0);
+  return y;
+}
+
+Tensor depthwise(const Tensor &x, const Tensor &weight, const Tensor &bias, const Temporal &time,
+                 int spatial_stride, bool relu6) {
+  if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
+    return depthwise_conv3d(x, weight, bias, time.stride, time.pad, spatial_stride, relu6);
+  const int64_t c = weight.size(0);
+  auto y = torch::conv3d(x, weight.view({c, 1, weight.size(1), 3, 3}), bias,
+                         {time.stride, spatial_stride, spatial_stride}, {time.pad, 1, 1}, {1, 1, 1}, c);
+  return relu6 ? y.clamp_(0.0, 6.0) : y;
+}
+
+}  // namespace
+
+FusedTinyHD::FusedTinyHD(TinyHDNetImpl &net) : variant_(net.arch().variant) {
+  torch::NoGradGuard no_grad;
+  auto pw = [](const torch::nn::Conv3d &conv, const torch::nn::BatchNorm3d &bn) {
+    Conv c;
+    std::tie(c.weight, c.bias) = fold(conv->weight, bn);
+    c.weight = c.weight.view({c.weight.size(0), c.weight.size(1)}).contiguous();
+    return c;
+  };
+  auto dw = [](const ConvBN &conv_bn, const BlockSpec &spec) {
+    Conv c;
+    std::tie(c.weight, c.bias) = fold(conv_bn->conv->weight, conv_bn->bn);
+    // (C, 1, kt, 3, 3) -> (C, kt, 3, 3)
+    c.weight = c.weight.view({c.weight.size(0), c.weight.size(2), 3, 3}).contiguous();
+    c.time = spec.dw_time;
+    c.spatial_stride = spec.spatial_stride;
+    return c;
+  };
+  auto block = [&](const InvertedResidual &ir) {
+    Block b;
+    b.expand = ir->spec.expand;
+    b.residual = ir->spec.residual;
+    if (b.expand) b.pw_expand = pw(ir->expand->conv, ir->expand->bn);
+    b.dw = dw(ir->depthwise, ir->spec);
+    b.pw_project = pw(ir->project, ir->project_bn);
+    return b;
+  };
+  std::tie(stem_.weight, stem_.bias) = fold(net.stem->conv->weight, net.stem->bn);
+  last_ = pw(net.last->conv, net.last->bn);
+  for (const auto &ir : net.encoder_blocks) encoder_.push_back(block(ir));
+  for (const auto &ir : net.aggregator_blocks) aggregator_.push_back(block(ir));
+  for (const auto &p : net.head_conv->named_parameters(false)) {
+    if (p.key() == "weight") head_weight_ = p.value().detach().reshape({1, 6}).contiguous();
+    if (p.key() == "bias") head_bias_ = p.value().detach().clone();
+  }
+}
+
+Tensor FusedTinyHD::run(const Block &b, const Tensor &x) const {
+  Tensor y = b.expand ? pointwise(x, b.pw_expand.weight, b.pw_expand.bias, true) : x;
+  y = depthwise(y, b.dw.weight, b.dw.bias, b.dw.time, b.dw.spatial_stride, true);
+  y = pointwise(y, b.pw_project.weight, b.pw_project.bias, false);
+  return b.residual ? y.add_(x) : y;
+}
+
+Tensor FusedTinyHD::encoder(int i, const Tensor &x) {
+  if (i == 0) return torch::conv3d(x, stem_.weight, stem_.bias, {2, 2, 2}, {1, 1, 1}).clamp_(0.0, 6.0);
+  if (i == 18) return pointwise(x, last_.weight, last_.bias, true);
+  return run(encoder_[i - 1], x);
+}
+
+Tensor FusedTinyHD::aggregator(int j, const Tensor &x) { return run(aggregator_[j], x); }
+
+Tensor FusedTinyHD::head(const Tensor &x) { return pointwise(x, head_weight_, head_bias_, false).sigmoid_(); }
+
+Tensor FusedTinyHD::forward(const Tensor &clip) {
+  c10::InferenceMode inference;
+  return run_graph(variant_, *this, clip);
+}
+
+}  // namespace model::tinyhd
