@@ -12,8 +12,10 @@
 #                         replaced as a whole on every run
 #
 # The model is STSANet when weights are given (WEIGHTS=STSANet_DHF1K.pth), the
-# weight-free baseline otherwise. Environment: MODEL, WEIGHTS, DEVICE (cpu, cuda,
-# auto), OUT_DIR, COLORMAP, ALPHA.
+# weight-free baseline otherwise; MODEL=tinyhd WEIGHTS=d123s_rc4_rc1T.pth runs
+# TinyHD, the trained model that keeps up with live video on a CPU (it needs
+# no optical flow, so the pipeline has no opticalflow element then).
+# Environment: MODEL, WEIGHTS, DEVICE (cpu, cuda, auto), OUT_DIR, COLORMAP, ALPHA.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/pipelines/setup.sh"
@@ -25,7 +27,8 @@ SCRIPT_NAME=demo.sh
 
 if [[ "$MODEL" == baseline ]]; then
   echo "demo.sh: model: the weight-free baseline (spectral residual + motion + centre prior)." >&2
-  echo "demo.sh: for STSANet, run: WEIGHTS=/path/to/STSANet_DHF1K.pth pipelines/demo.sh [VIDEO]" >&2
+  echo "demo.sh: for a trained model, run: MODEL=tinyhd WEIGHTS=/path/to/d123s_rc4_rc1T.pth pipelines/demo.sh [VIDEO]" >&2
+  echo "demo.sh: (TinyHD's weights: github.com/feiyanhu/tinyHD, folder weights/; STSANet: WEIGHTS=STSANet_DHF1K.pth)" >&2
 else
   echo "demo.sh: model: $MODEL${WEIGHTS:+ with weights $WEIGHTS} on $DEVICE" >&2
 fi
@@ -38,7 +41,10 @@ PART="$VIDEO_OUT.part"
 trap 'rm -f "$PART"' EXIT
 mkdir -p "$OUT_DIR"
 
-run_pipeline "$(decode_chain "$INPUT") ! opticalflow downscale=2 ! queue ! $(saliency_element) ! queue ! \
+# Optical flow for the models that use motion (the baseline, STSANet ignores it, STRA-Net).
+FLOW_CHAIN="opticalflow downscale=2 ! queue ! "
+[[ "$MODEL" == tinyhd ]] && FLOW_CHAIN=""
+run_pipeline "$(decode_chain "$INPUT") ! $FLOW_CHAIN$(saliency_element) ! queue ! \
   saliencyoverlay colormap=${COLORMAP:-jet} alpha=${ALPHA:-0.5} show-peak=true ! videoconvert ! \
   $ENCODER ! filesink location=\"$PART\""
 mv "$PART" "$VIDEO_OUT"

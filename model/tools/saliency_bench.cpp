@@ -51,7 +51,7 @@ static const char *kUsage =
     "included), the forward passes and windows per pass (batching across streams with --batch N,\n"
     "--batch-timeout MS) and peak_rss_mb; with --pipeline, N branches in one gst-launch-1.0.\n"
     "\n"
-    "  --model M      baseline (default), stsanet, stranet\n"
+    "  --model M      baseline (default), tinyhd, stsanet, stranet\n"
     "  --frames N     timed output frames after warm-up (16 outputs for deep models, 10 for the\n"
     "                 baseline; default: 200 baseline, 3 deep models)\n"
     "  --random-init  deep models without weights (timing does not depend on the values)\n"

@@ -51,7 +51,7 @@ static const char *kUsage =
     "                 key map kept (hold_N_cc: forward mode without the flow) and of the maps\n"
     "                 1, 2, 4 and 8 apart (maps_lag_N_cc). No model is run.\n"
     "\n"
-    "Model options (with --input): --model baseline (default), stsanet, stranet;\n"
+    "Model options (with --input): --model baseline (default), tinyhd, stsanet, stranet;\n"
     "--weights FILE, --random-init (deep models without weights), --device cpu|cuda,\n"
     "--precision P, --cuda-graphs, --batch N, --threads N (0: one per core), as saliency-predict.\n"
     "\n"

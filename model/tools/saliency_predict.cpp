@@ -17,12 +17,13 @@
 #include "salflow/frame_source.hpp"
 #include "salmaps/heatmap.hpp"
 #include "salmodel/predictor.hpp"
+#include "salmodel/tinyhd.hpp"
 #include "tool_common.hpp"
 
 namespace fs = std::filesystem;
 
 static const char *kUsage =
-    "usage: saliency-predict --model {stsanet,stranet,baseline} [--weights FILE] --input PATH --output DIR\n"
+    "usage: saliency-predict --model {tinyhd,stsanet,stranet,baseline} [--weights FILE] --input PATH --output DIR\n"
     "                        [--device cpu|cuda|auto] [--format png|npy] [--overlay FILE] [--flow DIR]\n"
     "                        [--random-init] [--batch N] [--interval N] [--interval-mode M] [--threads N] [--colormap NAME]\n"
     "                        [--alpha A] [--precision P] [--cuda-graphs] [--overwrite] [--quiet]\n"
@@ -32,8 +33,10 @@ static const char *kUsage =
     "Predicts where people look in every frame and writes one map per input frame to DIR,\n"
     "named like the frames (0001.png ... for a video), at the frame resolution.\n"
     "\n"
-    "  --model M        stsanet (TMM 2021, needs --weights STSANet_DHF1K.pth), stranet (TIP 2019),\n"
-    "                   or baseline (weight-free: spectral residual + motion + centre prior)\n"
+    "  --model M        tinyhd (WACV 2023, needs --weights d123s_rc4_rc1T.pth from the weights/ folder\n"
+    "                   of github.com/feiyanhu/tinyHD; fast on a CPU), stsanet (TMM 2021, needs\n"
+    "                   --weights STSANet_DHF1K.pth), stranet (TIP 2019), or baseline (weight-free:\n"
+    "                   spectral residual + motion + centre prior)\n"
     "  --weights FILE   checkpoint of a deep model (see README: where weights come from)\n"
     "  --input PATH     a video file, a directory of frames (sorted by name) or a quoted glob\n"
     "  --output DIR     where the maps go, written atomically (complete, or not at all); a\n"
@@ -54,6 +57,8 @@ static const char *kUsage =
     "                   fp16, bf16 and half are still accepted\n"
     "  --cuda-graphs    CUDA, STSANet, fp32 or fp16-weights: replay each forward pass from a CUDA graph\n"
     "  --format F       png: 8-bit, min-max normalised per frame (default; a flat map is all 0);\n"
+    "                   for tinyhd exactly the official post-processing of its benchmark maps\n"
+    "                   (min-max, 8-bit truncation, bicubic resize, 5x5 Gaussian; docs/tinyhd.md);\n"
     "                   npy: float32 model output resized to the frame (no normalisation)\n"
     "  --overlay FILE   also write a heat-map overlay video (.avi Motion-JPEG or .mp4); --input only\n"
     "  --flow DIR       precomputed forward flows NNNN.flo (frame NNNN -> next), as flow-extract writes;\n"
@@ -62,7 +67,7 @@ static const char *kUsage =
     "  --batch N        windows per forward pass (default 1); --interval N: infer every N-th frame\n"
     "  --interval-mode M  bidirectional (default: blend the key maps before and after along the\n"
     "                   flow) or forward (carry the last key map forward)\n"
-    "  --threads N      CPU threads (default: one per core)\n"
+    "  --threads N      CPU threads (default: one per core; tinyhd: 1, its fastest)\n"
     "  --colormap NAME  overlay colours: jet (default), turbo, inferno, magma, viridis, hot, gray\n"
     "  --alpha A        overlay opacity in [0,1] (default 0.5)\n";
 
@@ -77,10 +82,20 @@ struct PendingFrame {
 
 class MapWriter {
  public:
-  MapWriter(const tools::StagedDir &dir, std::string format, int width, int height)
-      : dir_(dir), format_(std::move(format)), width_(width), height_(height) {}
+  MapWriter(const tools::StagedDir &dir, std::string format, bool tinyhd_png, int width, int height)
+      : dir_(dir), format_(std::move(format)), tinyhd_png_(tinyhd_png), width_(width), height_(height) {}
 
   void write(const model::SaliencyMap &map, const std::string &name) {
+    if (format_ == "png" && tinyhd_png_) {
+      // TinyHD's benchmark maps: the official post-processing of the raw map.
+      std::vector<std::uint8_t> png =
+          model::tinyhd_png_postprocess(map.values.data(), map.width, map.height, width_, height_);
+      const cv::Mat out(height_, width_, CV_8U, png.data());
+      const std::string path = dir_.file(name + ".png");
+      if (!cv::imwrite(path, out)) throw std::runtime_error(path + ": cannot write PNG");
+      ++written_;
+      return;
+    }
     std::vector<float> full = model::resize_map(map, width_, height_);
     if (format_ == "npy") {
       tools::write_npy(dir_.file(name + ".npy"), full.data(), height_, width_);
@@ -102,12 +117,14 @@ class MapWriter {
  private:
   const tools::StagedDir &dir_;
   std::string format_;
+  bool tinyhd_png_;
   int width_, height_, written_ = 0;
 };
 
 // What every input of a run shares.
 struct ClipSettings {
   std::string format;
+  bool tinyhd_png = false;  // --model tinyhd --format png: the official post-processing
   std::string overlay;  // one overlay video (single --input only), or empty
   model::HeatmapStyle style;
   bool quiet = false;
@@ -156,7 +173,7 @@ ClipResult predict_clip(model::Predictor &predictor, flow::FrameSource &source, 
   const auto started = std::chrono::steady_clock::now();
   while (source.read(bgr)) {
     if (frames == 0) {
-      writer = std::make_unique<MapWriter>(staged, cs.format, bgr.cols, bgr.rows);
+      writer = std::make_unique<MapWriter>(staged, cs.format, cs.tinyhd_png, bgr.cols, bgr.rows);
       if (!cs.overlay.empty()) {
         const fs::path op = fs::absolute(cs.overlay);
         overlay_tmp = overlay_partial(cs.overlay);
@@ -406,6 +423,7 @@ int main(int argc, char **argv) {
 
   ClipSettings cs;
   cs.format = format;
+  cs.tinyhd_png = mf.model == "tinyhd";
   cs.overlay = overlay;
   cs.quiet = quiet;
 

@@ -180,7 +180,8 @@ struct PredictorOptions {
   /// CPU threads for the model's arithmetic, applied in the thread that calls
   /// push() and finish() (OpenMP's count is per thread): 0 = one per core
   /// (model::default_thread_count(): OMP_NUM_THREADS when set, else the CPUs
-  /// this process may use).
+  /// this process may use), or fewer where the model runs faster so
+  /// (WindowSpec::preferred_threads: TinyHD 1).
   int threads = 0;
   /// Seed for random_init weights (deterministic tests).
   std::uint64_t seed = 0;

@@ -38,6 +38,11 @@ struct WindowSpec {
   /// order; their state carries from one window to the next in the stream's
   /// StreamState.
   bool recurrent = false;
+  /// CPU threads the model runs fastest with when PredictorOptions::threads
+  /// is 0 ("one per core"); 0: one per core. TinyHD says 1: its many small
+  /// operations lose more to OpenMP's hand-offs than a second thread gains
+  /// (docs/tinyhd.md).
+  int preferred_threads = 0;
 };
 
 /// What a model keeps for one stream between its windows (recurrent state,

@@ -38,10 +38,29 @@ int default_thread_count() {
 
 int resolve_thread_count(int requested) { return requested > 0 ? requested : default_thread_count(); }
 
+namespace {
+
+// Debian's LibTorch calls OpenBLAS's pthread build for its matrix products
+// (and 1x1 convolutions on one thread). Its worker threads ignore OpenMP's
+// per-thread count, start one per CPU and spin while they wait: with a
+// model on one thread, the second CPU of a 2-CPU machine went to that
+// spinning (7.5 s of system time in a 15 s TinyHD run) instead of to the
+// rest of the pipeline. The count is process-wide: the last caller's wins,
+// which is the common count of a process's Predictors.
+void use_blas_threads(int n) {
+  using SetThreads = void (*)(int);
+  static const SetThreads set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static std::atomic<int> current{0};
+  if (set && current.exchange(n) != n) set(n);
+}
+
+}  // namespace
+
 void use_threads_in_this_thread(int threads) {
   const int n = resolve_thread_count(threads);
   // at::set_num_threads also resizes LibTorch's other pools: only when needed.
   if (at::get_num_threads() != n) at::set_num_threads(n);
+  use_blas_threads(n);
 }
 
 namespace {

@@ -415,6 +415,10 @@ Predictor::Predictor(std::shared_ptr<ModelInstance> instance, const PredictorOpt
   s.net = &s.instance->model();
   s.device = s.instance->device();
   s.spec = s.instance->window_spec();
+  if (options.threads == 0 && s.spec.preferred_threads > 0) {
+    s.threads = std::min(s.threads, s.spec.preferred_threads);
+    use_threads_in_this_thread(s.threads);
+  }
   // A model of its own batches this stream's key frames; a shared one batches streams.
   const bool shared = !options.model_instance_id.empty() || s.instance.use_count() > 1;
   s.stream_batch = shared ? 1 : s.instance->settings().batch;

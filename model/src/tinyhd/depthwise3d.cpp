@@ -1,11 +1,14 @@
 // Depthwise 3-D convolution, one (sample, channel) plane per task: for each
 // output row, one pass per temporal tap over the row, with the 3x3 spatial
 // taps of three input rows (a zero row stands in for the padding rows).
-// Built for AVX-512, AVX2+FMA and plain x86-64; the loader picks the clone
-// the CPU runs (the clones differ only in rounding: FMA or not).
+// Compiled three times (AVX-512, AVX2 + FMA, plain x86-64) and picked at run
+// time by the CPU's features; the three differ only in rounding (FMA or
+// not). Features, not GCC's target_clones "arch=": that dispatches on the
+// CPU model and sends an AMD EPYC with AVX-512 to the SSE2 build.
 #include "depthwise3d.hpp"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,19 +22,19 @@ struct Plane {
   float *y;        // (To, Ho, Wo)
   const float *k;  // (kt, 3, 3)
   const float *zeros;  // W + 2 zeros
+  float *scratch;      // 2 * Wo + 2 floats of the calling thread
   float bias;
   int t, h, w, to, ho, wo, kt, st, pt, ss;
   bool relu6;
 };
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SALMODEL_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#if defined(__GNUC__)
+#define SALMODEL_INLINE inline __attribute__((always_inline))
 #else
-#define SALMODEL_CLONES
+#define SALMODEL_INLINE inline
 #endif
 
-SALMODEL_CLONES
-void convolve_plane(const Plane &p) {
+SALMODEL_INLINE void convolve_plane_body(const Plane &p) {
   for (int to = 0; to < p.to; ++to) {
     for (int ho = 0; ho < p.ho; ++ho) {
       float *__restrict acc = p.y + (static_cast<size_t>(to) * p.ho + ho) * p.wo;
@@ -61,14 +64,20 @@ void convolve_plane(const Plane &p) {
           acc[w - 1] += k[0] * r0[w - 2] + k[1] * r0[w - 1] + k[3] * r1[w - 2] + k[4] * r1[w - 1] +
                         k[6] * r2[w - 2] + k[7] * r2[w - 1];
         } else {
-          // Stride 2: input column 2x-1, 2x, 2x+1 (the first and, for even
-          // widths, no last column fall on the padding).
-          for (int x = 0; x < p.wo; ++x) {
-            const int c = x * p.ss;
-            float s = k[1] * r0[c] + k[4] * r1[c] + k[7] * r2[c];
-            if (c > 0) s += k[0] * r0[c - 1] + k[3] * r1[c - 1] + k[6] * r2[c - 1];
-            if (c + 1 < p.w) s += k[2] * r0[c + 1] + k[5] * r1[c + 1] + k[8] * r2[c + 1];
-            acc[x] += s;
+          // Stride 2: output x reads input columns 2x-1, 2x, 2x+1. Split each
+          // row into its even and odd columns (odd[0] is column -1, the
+          // padding) so that the loop below runs on unit strides.
+          float *__restrict even = p.scratch;
+          float *__restrict odd = p.scratch + p.wo + 1;
+          for (int dh = 0; dh < 3; ++dh) {
+            const float *r = rows[dh];
+            odd[0] = 0.0f;
+            for (int x = 0; x < p.wo; ++x) {
+              even[x] = r[2 * x];
+              odd[x + 1] = 2 * x + 1 < p.w ? r[2 * x + 1] : 0.0f;
+            }
+            const float k0 = k[3 * dh], k1 = k[3 * dh + 1], k2 = k[3 * dh + 2];
+            for (int x = 0; x < p.wo; ++x) acc[x] += k0 * odd[x] + k1 * even[x] + k2 * odd[x + 1];
           }
         }
       }
@@ -78,11 +87,31 @@ void convolve_plane(const Plane &p) {
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void convolve_plane_avx512(const Plane &p) {
+  convolve_plane_body(p);
+}
+__attribute__((target("avx2,fma"))) void convolve_plane_avx2(const Plane &p) { convolve_plane_body(p); }
+void convolve_plane_generic(const Plane &p) { convolve_plane_body(p); }
+
+using PlaneKernel = void (*)(const Plane &);
+PlaneKernel pick_kernel() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return convolve_plane_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return convolve_plane_avx2;
+  return convolve_plane_generic;
+}
+const PlaneKernel convolve_plane = pick_kernel();
+#else
+void convolve_plane(const Plane &p) { convolve_plane_body(p); }
+#endif
+
 }  // namespace
 
 torch::Tensor depthwise_conv3d(const torch::Tensor &x, const torch::Tensor &weight,
                                const torch::Tensor &bias, int time_stride, int time_pad,
                                int spatial_stride, bool relu6) {
+  RECORD_FUNCTION("tinyhd::depthwise_conv3d", std::vector<c10::IValue>({x}));
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 5,
               "depthwise_conv3d: x must be a 5-D float32 CPU tensor");
   TORCH_CHECK(spatial_stride == 1 || spatial_stride == 2, "depthwise_conv3d: spatial stride 1 or 2");
@@ -103,12 +132,14 @@ torch::Tensor depthwise_conv3d(const torch::Tensor &x, const torch::Tensor &weig
   const float *ks = k.data_ptr<float>();
   const float *bs = b.data_ptr<float>();
   at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(spatial_stride == 2 ? static_cast<size_t>(2 * wo + 2) : 0);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t ch = i % c;
       Plane p{xs + i * t * h * w,
               ys + i * to * ho * wo,
               ks + ch * kt * 9,
               zeros.data(),
+              scratch.data(),
               bs[ch],
               static_cast<int>(t),
               static_cast<int>(h),

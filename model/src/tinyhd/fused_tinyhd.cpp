@@ -6,6 +6,10 @@
 // Folding changes only rounding: the reference scales the convolution's sum
 // by gamma / sqrt(var + eps), we scale the weights before summing; both are
 // within a few float32 ulps of the exact value per layer.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
 #include "depthwise3d.hpp"
 #include "tinyhd_net.hpp"
 
@@ -27,19 +31,22 @@ std::pair<Tensor, Tensor> fold(const Tensor &weight, const torch::nn::BatchNorm3
   return {w.contiguous(), b.contiguous()};
 }
 
-Tensor pointwise(const Tensor &x, const Tensor &weight, const Tensor &bias, bool relu6) {
+// A 1x1x1 convolution: oneDNN's 1x1 Conv2d over (Cin, T*H, W) with the
+// bias, then ReLU6 or the residual (the block's input) in one pass. Not a
+// matrix product through LibTorch's BLAS: Debian's is OpenBLAS's pthread
+// build, whose own threads ignore the thread count we set and spin on the
+// CPU the rest of the pipeline needs.
+Tensor pointwise(const Tensor &x, const Tensor &weight, const Tensor &bias, bool relu6,
+                 const Tensor *residual = nullptr) {
   const auto in = x.contiguous();
-  const int64_t n = in.size(0), c = in.size(1);
-  const int64_t cout = weight.size(0);
+  const int64_t n = in.size(0), c = in.size(1), cout = weight.size(0);
+  const int64_t rows = in.numel() / (n * c * in.size(-1));
+  auto y = torch::conv2d(in.view({n, c, rows, in.size(-1)}), weight.view({cout, c, 1, 1}), bias);
   std::vector<int64_t> shape = in.sizes().vec();
   shape[1] = cout;
-  auto y = torch::empty(shape, in.options());
-  const int64_t spatial = in.numel() / (n * c);
-  for (int64_t i = 0; i < n; ++i) {
-    auto out = y[i].view({cout, spatial});
-    torch::addmm_out(out, bias.view({cout, 1}), weight, in[i].view({c, spatial}));
-  }
-  if (relu6) y.clamp_(0.0, 6.0);
+  y = y.view(shape);
+  if (relu6) return y.clamp_(0.0, 6.0);
+  if (residual) return y.add_(*residual);
   return y;
 }
 
@@ -82,6 +89,8 @@ FusedTinyHD::FusedTinyHD(TinyHDNetImpl &net) : variant_(net.arch().variant) {
     return b;
   };
   std::tie(stem_.weight, stem_.bias) = fold(net.stem->conv->weight, net.stem->bn);
+  // (C, 3, kt=3, 3, 3) -> (kt * C, 3, 3, 3), slice-major.
+  stem_slices_ = stem_.weight.permute({2, 0, 1, 3, 4}).reshape({-1, 3, 3, 3}).contiguous();
   last_ = pw(net.last->conv, net.last->bn);
   for (const auto &ir : net.encoder_blocks) encoder_.push_back(block(ir));
   for (const auto &ir : net.aggregator_blocks) aggregator_.push_back(block(ir));
@@ -94,11 +103,29 @@ FusedTinyHD::FusedTinyHD(TinyHDNetImpl &net) : variant_(net.arch().variant) {
 Tensor FusedTinyHD::run(const Block &b, const Tensor &x) const {
   Tensor y = b.expand ? pointwise(x, b.pw_expand.weight, b.pw_expand.bias, true) : x;
   y = depthwise(y, b.dw.weight, b.dw.bias, b.dw.time, b.dw.spatial_stride, true);
-  y = pointwise(y, b.pw_project.weight, b.pw_project.bias, false);
-  return b.residual ? y.add_(x) : y;
+  if (!b.residual) return pointwise(y, b.pw_project.weight, b.pw_project.bias, false);
+  const Tensor input = x.contiguous();
+  return pointwise(y, b.pw_project.weight, b.pw_project.bias, false, &input);
+}
+
+Tensor FusedTinyHD::frame_features(const Tensor &frames) const {
+  c10::InferenceMode inference;
+  return torch::conv2d(frames, stem_slices_, {}, {2, 2}, {1, 1});
 }
 
 Tensor FusedTinyHD::encoder(int i, const Tensor &x) {
+  if (i == 0 && input_is_features_) {
+    // Window step t' = slice 0 of frame 2t'-1 (absent for t' = 0: the
+    // temporal zero padding) + slice 1 of frame 2t' + slice 2 of frame 2t'+1.
+    const int64_t c = stem_.weight.size(0);
+    const auto slice = [&](int64_t k, int64_t first) {
+      return x.slice(1, first, x.size(1), 2).slice(2, k * c, (k + 1) * c);
+    };
+    auto y = slice(1, 0) + slice(2, 1);  // (N, 8, C, h, w)
+    y.slice(1, 1, y.size(1)).add_(slice(0, 1).slice(1, 0, y.size(1) - 1));
+    y.add_(stem_.bias.view({1, 1, c, 1, 1})).clamp_(0.0, 6.0);
+    return y.permute({0, 2, 1, 3, 4}).contiguous();
+  }
   if (i == 0) return torch::conv3d(x, stem_.weight, stem_.bias, {2, 2, 2}, {1, 1, 1}).clamp_(0.0, 6.0);
   if (i == 18) return pointwise(x, last_.weight, last_.bias, true);
   return run(encoder_[i - 1], x);
@@ -110,7 +137,19 @@ Tensor FusedTinyHD::head(const Tensor &x) { return pointwise(x, head_weight_, he
 
 Tensor FusedTinyHD::forward(const Tensor &clip) {
   c10::InferenceMode inference;
+  TORCH_CHECK(clip.dim() == 5 && clip.size(1) == 3 && clip.size(2) == kTinyHDWindow,
+              "tinyhd: the clip must be (N, 3, 16, H, W)");
+  input_is_features_ = false;
   return run_graph(variant_, *this, clip);
+}
+
+Tensor FusedTinyHD::forward_features(const Tensor &features) {
+  c10::InferenceMode inference;
+  TORCH_CHECK(features.dim() == 5 && features.size(1) == kTinyHDWindow &&
+                  features.size(2) == stem_slices_.size(0),
+              "tinyhd: the stem features must be (N, 16, 3 * C, h, w)");
+  input_is_features_ = true;
+  return run_graph(variant_, *this, features);
 }
 
 }  // namespace model::tinyhd

@@ -9,19 +9,28 @@ namespace {
 namespace F = torch::nn::functional;
 using torch::Tensor;
 
-// PixelShuffle(2) applied to every time step: (N, C, T, H, W) -> (N, C/4, T, 2H, 2W).
+// PixelShuffle(2) applied to every time step: (N, C, T, H, W) -> (N, C/4, T, 2H, 2W),
+// out[n, c, t, 2h + i, 2w + j] = in[n, 4c + 2i + j, t, h, w]. One strided copy
+// into a contiguous tensor (the official permute / PixelShuffle / permute
+// moves the same values through three).
 Tensor shuffle_up(const Tensor &x) {
   const auto n = x.size(0), c = x.size(1), t = x.size(2), h = x.size(3), w = x.size(4);
-  auto y = torch::pixel_shuffle(x.permute({0, 2, 1, 3, 4}).reshape({n * t, c, h, w}), 2);
-  return y.view({n, t, c / 4, 2 * h, 2 * w}).permute({0, 2, 1, 3, 4});
+  return x.reshape({n, c / 4, 2, 2, t, h, w})
+      .permute({0, 1, 4, 5, 2, 6, 3})
+      .reshape({n, c / 4, t, 2 * h, 2 * w});
 }
 
-// Trilinear, align_corners, by (1, 2, 2): space doubled, time kept.
+// Trilinear, align_corners, by (1, 2, 2): space doubled, time kept. With
+// time kept, every output step samples exactly one input step (weight 1,
+// the other 0), so this is the bilinear upsampling of each (H, W) plane,
+// which LibTorch computes with half the taps.
 Tensor space_up(const Tensor &x) {
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .scale_factor(std::vector<double>{1.0, 2.0, 2.0})
-                               .mode(torch::kTrilinear)
-                               .align_corners(true));
+  const auto n = x.size(0), c = x.size(1), t = x.size(2), h = x.size(3), w = x.size(4);
+  return F::interpolate(x.reshape({n, c * t, h, w}), F::InterpolateFuncOptions()
+                                                        .scale_factor(std::vector<double>{2.0, 2.0})
+                                                        .mode(torch::kBilinear)
+                                                        .align_corners(true))
+      .view({n, c, t, 2 * h, 2 * w});
 }
 
 // Trilinear, align_corners, by (2, 1, 1): time doubled (multi-output decoders).
@@ -36,15 +45,13 @@ Tensor cat(std::initializer_list<Tensor> parts) { return torch::cat(std::vector<
 
 }  // namespace
 
-Tensor run_graph(const TinyHDVariant &variant, BlockRunner &b, const Tensor &clip) {
-  TORCH_CHECK(clip.dim() == 5 && clip.size(1) == 3 && clip.size(2) == kTinyHDWindow,
-              "tinyhd: the clip must be (N, 3, 16, H, W)");
+Tensor run_graph(const TinyHDVariant &variant, BlockRunner &b, const Tensor &input) {
   const bool multi = variant.multi_output;
   const int rc = variant.reduction;
 
   // Encoder: f[i] is block i's output; e0's is only the next block's input.
   std::array<Tensor, 19> f;
-  Tensor x = clip;
+  Tensor x = input;
   for (int i = 0; i < 19; ++i) f[i] = x = b.encoder(i, x);
 
   // Four feature levels, each brought to twice its resolution.

@@ -57,7 +57,7 @@ StateDict read_tinyhd_checkpoint(const std::string &path) {
 
 TinyHDModel::TinyHDModel(const tinyhd::TinyHDArch &arch) : net_(arch) {
   net_->eval();
-  fused_.reset();
+  weights_changed();
 }
 
 WindowSpec TinyHDModel::window_spec() const {
@@ -66,11 +66,16 @@ WindowSpec TinyHDModel::window_spec() const {
   WindowSpec spec;
   spec.frames_before = kTinyHDWindow - 1;
   spec.frames_after = 0;
+  // Measured on the 2-CPU AMD EPYC: 105 ms per frame on one thread, 300 ms
+  // on two (docs/tinyhd.md).
+  spec.preferred_threads = 1;
   return spec;
 }
 
 torch::Tensor TinyHDModel::prepare_frame(const torch::Tensor &rgb) const {
-  return tinyhd::prepare_frame(rgb);
+  // The frame's share of the stem, computed once: every window holding the
+  // frame reuses it (FusedTinyHD::frame_features).
+  return fused_->frame_features(tinyhd::prepare_frame(rgb).unsqueeze(0)).squeeze(0);
 }
 
 torch::Tensor tinyhd::prepare_frame(const torch::Tensor &rgb) {
@@ -92,36 +97,21 @@ torch::Tensor tinyhd::prepare_frame(const torch::Tensor &rgb) {
 }
 
 std::vector<std::int64_t> TinyHDModel::batch_key(const Window &window) const {
-  // Every prepared frame is (3, 192, 256) and every map 192x256: streams of
+  // Every prepared frame has the same shape and every map is 192x256: streams of
   // any frame size batch together.
   return window.frames.empty() ? std::vector<std::int64_t>{} : window.frames.front().sizes().vec();
 }
 
-torch::Tensor TinyHDModel::clip_batch(const std::vector<Window> &windows) const {
-  std::vector<torch::Tensor> clips;
-  clips.reserve(windows.size());
+torch::Tensor TinyHDModel::predict(const std::vector<Window> &windows) {
+  if (windows.empty()) throw ModelError("tinyhd: predict() needs at least one window");
+  std::vector<torch::Tensor> features;
+  features.reserve(windows.size());
   for (const auto &window : windows) {
     if (static_cast<int>(window.frames.size()) != kTinyHDWindow)
       throw ModelError("tinyhd: a window must hold 16 frames, got " + std::to_string(window.frames.size()));
-    for (const auto &frame : window.frames)
-      if (frame.dim() != 3 || frame.size(0) != 3 || frame.size(1) != kTinyHDHeight ||
-          frame.size(2) != kTinyHDWidth)
-        throw ModelError("tinyhd: prepared frames must be (3, 192, 256)");
-    clips.push_back(torch::stack(window.frames, 1));  // (3, 16, H, W)
+    features.push_back(torch::stack(window.frames, 0));  // (16, 3C, h, w)
   }
-  return torch::stack(clips, 0).to(device_);
-}
-
-torch::Tensor TinyHDModel::predict(const std::vector<Window> &windows) {
-  if (windows.empty()) throw ModelError("tinyhd: predict() needs at least one window");
-  const auto clip = clip_batch(windows);
-  torch::Tensor maps;
-  if (net_->is_training()) {
-    maps = net_->forward(clip);
-  } else {
-    if (!fused_) fused_ = std::make_unique<tinyhd::FusedTinyHD>(*net_);
-    maps = fused_->forward(clip);
-  }
+  const auto maps = fused_->forward_features(torch::stack(features, 0).to(device_));
   // (B, T, H, W): the map of the window's last frame (the multi-output
   // network gives one for every frame; its last is the causal one).
   return maps.select(1, maps.size(1) - 1).to(torch::kFloat32);
@@ -131,17 +121,17 @@ void TinyHDModel::to(torch::Device device, torch::Dtype dtype) {
   if (dtype != torch::kFloat32) throw ModelError("tinyhd: runs in fp32 only");
   move_module(*net_, device, dtype);
   device_ = device;
-  fused_.reset();
+  weights_changed();
 }
 
 std::int64_t TinyHDModel::parameter_count() const { return count_parameters(*net_); }
 std::int64_t TinyHDModel::buffer_count() const { return count_float_buffers(*net_); }
 
-void TinyHDModel::weights_changed() { fused_.reset(); }
+void TinyHDModel::weights_changed() { fused_ = std::make_unique<tinyhd::FusedTinyHD>(*net_); }
 
 void TinyHDModel::reset_parameters(std::uint64_t seed) {
   tinyhd::reset_parameters(*net_, seed);
-  fused_.reset();
+  weights_changed();
 }
 
 std::unique_ptr<SaliencyModel> create_tinyhd_model(const ModelConfig &config) {
@@ -160,6 +150,7 @@ std::unique_ptr<SaliencyModel> create_tinyhd_model(const ModelConfig &config) {
   load_state_dict(*model->network(), state, config.weights);
   model->network()->eval();
   model->check_shapes(config.weights);
+  model->weights_changed();
   return model;
 }
 

@@ -17,15 +17,16 @@ torch::Tensor prepare_frame(const torch::Tensor &rgb);
 }  // namespace tinyhd
 
 /// 16-frame windows, target last; frames prepared as the official loader
-/// does (spec A.3). Eval mode runs FusedTinyHD, training mode the modules.
+/// does (spec A.3), then through their share of the stem. Inference runs
+/// FusedTinyHD, a snapshot of the weights (weights_changed() renews it).
 class TinyHDModel : public SaliencyModel {
  public:
   explicit TinyHDModel(const tinyhd::TinyHDArch &arch);
 
   std::string name() const override { return "tinyhd"; }
   WindowSpec window_spec() const override;
-  /// rgb: uint8 (H, W, 3) -> float /255 -> ImageNet mean/std -> bilinear
-  /// (no antialias) to (3, 192, 256).
+  /// rgb: uint8 (H, W, 3) -> tinyhd::prepare_frame -> the frame's stem
+  /// features (FusedTinyHD::frame_features), (3 * C, 96, 128).
   torch::Tensor prepare_frame(const torch::Tensor &rgb) const override;
   /// Windows of 16 prepared frames -> (B, 192, 256) maps of their last frames.
   torch::Tensor predict(const std::vector<Window> &windows) override;
@@ -38,11 +39,9 @@ class TinyHDModel : public SaliencyModel {
 
   tinyhd::TinyHDNet &network() { return net_; }
   const TinyHDVariant &variant() const { return net_->arch().variant; }
-  /// The windows as one (B, 3, 16, 192, 256) batch on the model's device.
-  torch::Tensor clip_batch(const std::vector<Window> &windows) const;
   /// Seeded PyTorch-default initialisation (training from scratch, tests).
   void reset_parameters(std::uint64_t seed);
-  /// Call after changing the weights in eval mode: the fused copy is rebuilt.
+  /// Call after changing the weights: the fused snapshot is rebuilt.
   void weights_changed();
   /// Throws ModelError naming `source` when the layers do not fit together.
   void check_shapes(const std::string &source);

@@ -91,9 +91,11 @@ class BlockRunner {
 };
 
 /// The graph between the blocks (spec B.2 - B.4), shared by both runners.
-/// clip: (N, 3, 16, H, W), H and W multiples of 32. Returns (N, T, H, W):
-/// T = 1 (single output) or 16 (multi output, one map per window frame).
-torch::Tensor run_graph(const TinyHDVariant &variant, BlockRunner &blocks, const torch::Tensor &clip);
+/// `input` is what blocks.encoder(0, .) takes: the clip (N, 3, 16, H, W), H
+/// and W multiples of 32, or the runner's own per-frame stem features.
+/// Returns (N, T, H, W): T = 1 (single output) or 16 (multi output, one map
+/// per window frame).
+torch::Tensor run_graph(const TinyHDVariant &variant, BlockRunner &blocks, const torch::Tensor &input);
 
 struct TinyHDNetImpl : torch::nn::Module {
   explicit TinyHDNetImpl(const TinyHDArch &arch);
@@ -128,6 +130,17 @@ class FusedTinyHD : public BlockRunner {
   /// As TinyHDNet::forward, in eval arithmetic (inference mode inside).
   torch::Tensor forward(const torch::Tensor &clip);
 
+  /// The stem's work that depends on one frame alone, done once per frame
+  /// instead of once per window (consecutive windows share 15 of 16
+  /// frames). e0 is a 3x3x3 convolution with stride 2 in time, so output
+  /// step t' of a window sums three 2-D convolutions: the weights' time
+  /// slice 0 on window frame 2t'-1, slice 1 on 2t', slice 2 on 2t'+1.
+  /// frames (N, 3, H, W) prepared -> (N, 3 * C, H/2, W/2): the three slices'
+  /// 2-D convolutions (no bias), slice-major.
+  torch::Tensor frame_features(const torch::Tensor &frames) const;
+  /// As forward(clip), from the 16 frames' features (N, 16, 3 * C, h, w).
+  torch::Tensor forward_features(const torch::Tensor &features);
+
   torch::Tensor encoder(int i, const torch::Tensor &x) override;
   torch::Tensor aggregator(int j, const torch::Tensor &x) override;
   torch::Tensor head(const torch::Tensor &x) override;
@@ -145,7 +158,9 @@ class FusedTinyHD : public BlockRunner {
   torch::Tensor run(const Block &block, const torch::Tensor &x) const;
 
   TinyHDVariant variant_;
+  bool input_is_features_ = false;  // what encoder(0, .) gets from run_graph
   Conv stem_, last_;
+  torch::Tensor stem_slices_;  // (3 * C, 3, 3, 3): the stem's time slices as 2-D kernels
   std::vector<Block> encoder_, aggregator_;
   torch::Tensor head_weight_, head_bias_;
 };
