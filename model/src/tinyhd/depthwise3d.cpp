@@ -1,11 +1,10 @@
 // Depthwise 3-D convolution, one (sample, channel) plane per task: for each
 // output row, one pass per temporal tap over the row, with the 3x3 spatial
 // taps of three input rows (a zero row stands in for the padding rows).
-// Compiled three times (AVX-512, AVX2 + FMA, plain x86-64) and picked at run
-// time by the CPU's features; the three differ only in rounding (FMA or
-// not). Features, not GCC's target_clones "arch=": that dispatches on the
-// CPU model and sends an AMD EPYC with AVX-512 to the SSE2 build.
+// Compiled for AVX-512, AVX2 + FMA and plain x86-64 (cpu_dispatch.hpp).
 #include "depthwise3d.hpp"
+
+#include "cpu_dispatch.hpp"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -28,13 +27,7 @@ struct Plane {
   bool relu6;
 };
 
-#if defined(__GNUC__)
-#define SALMODEL_INLINE inline __attribute__((always_inline))
-#else
-#define SALMODEL_INLINE inline
-#endif
-
-SALMODEL_INLINE void convolve_plane_body(const Plane &p) {
+SALMODEL_ALWAYS_INLINE void convolve_plane_body(const Plane &p) {
   for (int to = 0; to < p.to; ++to) {
     for (int ho = 0; ho < p.ho; ++ho) {
       float *__restrict acc = p.y + (static_cast<size_t>(to) * p.ho + ho) * p.wo;
@@ -87,24 +80,11 @@ SALMODEL_INLINE void convolve_plane_body(const Plane &p) {
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) void convolve_plane_avx512(const Plane &p) {
-  convolve_plane_body(p);
-}
-__attribute__((target("avx2,fma"))) void convolve_plane_avx2(const Plane &p) { convolve_plane_body(p); }
+SALMODEL_TARGET_AVX512 void convolve_plane_avx512(const Plane &p) { convolve_plane_body(p); }
+SALMODEL_TARGET_AVX2 void convolve_plane_avx2(const Plane &p) { convolve_plane_body(p); }
 void convolve_plane_generic(const Plane &p) { convolve_plane_body(p); }
-
 using PlaneKernel = void (*)(const Plane &);
-PlaneKernel pick_kernel() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return convolve_plane_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return convolve_plane_avx2;
-  return convolve_plane_generic;
-}
-const PlaneKernel convolve_plane = pick_kernel();
-#else
-void convolve_plane(const Plane &p) { convolve_plane_body(p); }
-#endif
+const PlaneKernel convolve_plane = pick_kernel<PlaneKernel>(convolve_plane_avx512, convolve_plane_avx2, convolve_plane_generic);
 
 }  // namespace
 

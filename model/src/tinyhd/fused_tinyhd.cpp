@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "depthwise3d.hpp"
+#include "pointwise.hpp"
 #include "tinyhd_net.hpp"
 
 namespace model::tinyhd {
@@ -31,13 +32,13 @@ std::pair<Tensor, Tensor> fold(const Tensor &weight, const torch::nn::BatchNorm3
   return {w.contiguous(), b.contiguous()};
 }
 
-// A 1x1x1 convolution: oneDNN's 1x1 Conv2d over (Cin, T*H, W) with the
-// bias, then ReLU6 or the residual (the block's input) in one pass. Not a
-// matrix product through LibTorch's BLAS: Debian's is OpenBLAS's pthread
-// build, whose own threads ignore the thread count we set and spin on the
-// CPU the rest of the pipeline needs.
+// A 1x1x1 convolution with the bias, then ReLU6 or the residual (the block's
+// input): our CPU kernel (pointwise.hpp), else a 1x1 Conv2d over
+// (Cin, T*H, W) (cuDNN on CUDA).
 Tensor pointwise(const Tensor &x, const Tensor &weight, const Tensor &bias, bool relu6,
                  const Tensor *residual = nullptr) {
+  if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32)
+    return pointwise_conv(x, weight, bias, relu6, residual ? *residual : Tensor());
   const auto in = x.contiguous();
   const int64_t n = in.size(0), c = in.size(1), cout = weight.size(0);
   const int64_t rows = in.numel() / (n * c * in.size(-1));
