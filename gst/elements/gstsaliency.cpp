@@ -478,8 +478,10 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
   /**
    * GstSaliency:weights:
    *
-   * Checkpoint of a deep model: an STSANet .pth file as published, or an
-   * STRA-Net checkpoint converted as the README describes. Read when the
+   * Checkpoint of a deep model: a TinyHD .pth file as published
+   * (d123s_rc4_rc1T.pth from github.com/feiyanhu/tinyHD, folder weights/), an
+   * STSANet .pth file as published, or an STRA-Net checkpoint converted as
+   * the README describes. Read when the
    * element starts; a missing or unreadable file fails the state change.
    *
    * Since: 0.1
@@ -488,8 +490,8 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
       gobject_class, PROP_WEIGHTS,
       g_param_spec_string(
           "weights", "Weights",
-          "Path of the model checkpoint (STSANet .pth, converted STRA-Net); "
-          "ignored by the baseline",
+          "Path of the model checkpoint (TinyHD .pth as published, STSANet .pth, converted "
+          "STRA-Net); ignored by the baseline",
           DEFAULT_WEIGHTS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
@@ -624,7 +626,8 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
    * inference (OpenMP's thread count belongs to each thread, and a streaming
    * thread would otherwise run LibTorch's default, one thread on many
    * virtual machines). 0: one per core, that is `OMP_NUM_THREADS` when it is
-   * set, else the CPUs this process may run on. Read when the element starts.
+   * set, else the CPUs this process may run on; `tinyhd` then uses one thread,
+   * which runs it fastest (docs/tinyhd.md). Read when the element starts.
    *
    * Since: 0.1
    */
@@ -633,7 +636,7 @@ static void gst_saliency_class_init(GstSaliencyClass *klass) {
       g_param_spec_uint(
           "threads", "Threads",
           "CPU threads for inference (0 = one per core: OMP_NUM_THREADS when set, else the CPUs "
-          "this process may use)",
+          "this process may use; tinyhd: 1)",
           0, MAX_THREADS, DEFAULT_THREADS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
