@@ -31,8 +31,8 @@ const char kUsage[] =
     "                   ! saliency model=NAME ! appsink name=sink\n"
     "  FILE             filesrc location=FILE ! decodebin ! videoconvert\n"
     "                   ! saliency model=NAME ! appsink name=sink\n"
-    "  --model NAME     model of the saliency element: baseline (default), stsanet, stranet\n"
-    "                   (the deep models also need weights=...: use --pipeline)\n"
+    "  --model NAME     model of the saliency element: baseline (default), stsanet, stranet,\n"
+    "                   tinyhd (the deep models also need weights=...: use --pipeline)\n"
     "  --pipeline DESC  any gst-launch description with an appsink named \"sink\"\n"
     "\n"
     "Run from the build tree with GST_PLUGIN_PATH=<build>/gst/elements (see examples/README.md).\n";

@@ -133,7 +133,7 @@ def main(argv=None):
                "GST_PLUGIN_PATH, GI_TYPELIB_PATH and LD_LIBRARY_PATH set (examples/README.md).")
     parser.add_argument("file", nargs="?", help="a video file (filesrc ! decodebin)")
     parser.add_argument("--model", default="baseline",
-                        help="model of the saliency element: baseline (default), stsanet, stranet "
+                        help="model of the saliency element: baseline (default), stsanet, stranet, tinyhd "
                              "(the deep models also need weights=...: use --pipeline)")
     parser.add_argument("--pipeline", metavar="DESC",
                         help='any gst-launch description with an appsink named "sink"')

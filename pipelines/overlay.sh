@@ -5,7 +5,7 @@
 #
 # INPUT defaults to the project's generated demo clip; OUTPUT to
 # out/<input name>-saliency.<mp4|webm|avi> (the container follows the encoder
-# found). Settings (environment): MODEL=baseline|stsanet|stranet, WEIGHTS=FILE,
+# found). Settings (environment): MODEL=baseline|stsanet|stranet|tinyhd, WEIGHTS=FILE,
 # DEVICE=cpu|cuda|auto, COLORMAP=jet|turbo|inferno|magma|viridis|hot|gray,
 # ALPHA=0.5, SHOW_PEAK=true|false, FLOW=dis|farneback|tvl1 (see _common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"

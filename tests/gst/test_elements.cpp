@@ -419,6 +419,36 @@ TEST_F(ElementTest, StsanetHoldsSixteenFramesAndReportsThemAsLatency) {
   EXPECT_EQ(h.queued(), 0u) << "a flush drops held frames";
 }
 
+TEST_F(ElementTest, TinyhdWithThePublishedWeightsMapsEveryFrameWithoutLookahead) {
+  const std::string shared = testsupport::shared_dir();
+  const std::string weights = shared + "/data/weights/tinyhd/d123s_rc4_rc1T.pth";
+  if (shared.empty() || !g_file_test(weights.c_str(), G_FILE_TEST_EXISTS))
+    GTEST_SKIP() << "../shared/data/weights/tinyhd/d123s_rc4_rc1T.pth is absent (set GST_SALIENCY_SHARED "
+                    "to the shared folder to run this test)";
+  // TinyHD's window ends at its target frame (16 frames, the earlier ones
+  // padded with copies of the first at the start): no look-ahead, so the
+  // element adds no latency and every frame leaves as soon as its map is made.
+  Harness h("saliency model=tinyhd weights=\"" + weights + "\"");
+  const int w = 64, hh = 48, n = 20;
+  h.set_caps(rgb_caps(w, hh));
+  gst_harness_set_upstream_latency(h.get(), 10 * GST_MSECOND);
+  EXPECT_EQ(gst_harness_query_latency(h.get()), 10 * GST_MSECOND) << "no look-ahead, no latency";
+  push_squares(h, 0, n, w, hh);
+  EXPECT_EQ(h.queued(), (guint)n) << "no frame waits for later ones";
+  h.eos();
+  const auto out = h.pull_all();
+  expect_frames_in_order(out, 0, n);
+  expect_valid_maps(out);
+  for (size_t k = 0; k < out.size(); k++) {
+    guint mw = 0, mh = 0;
+    const std::vector<float> v = map_values(out[k].get(), &mw, &mh);
+    EXPECT_EQ(mw, 256u) << "output " << k << ": TinyHD's maps are 256x192";
+    EXPECT_EQ(mh, 192u) << "output " << k;
+    // A real map, not a constant: the sigmoid output varies over the frame.
+    if (!v.empty()) EXPECT_GT(*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end()), 0.01f);
+  }
+}
+
 namespace {
 
 // Whether two buffers carry the very same map bytes: a frame that skipped the model leaves
