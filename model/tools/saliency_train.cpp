@@ -38,7 +38,7 @@ static const char *kUsage =
     "                       torchvision ResNet-50 .pth (STRA-Net)\n"
     "  --init FILE          start from these full weights (fine-tuning; STRA-Net stage 2\n"
     "                       from the stage-1 best.pth; TinyHD from d123s_rc4_rc1T.pth, whose\n"
-    "                       variant the network then takes: use --freeze-bn)\n"
+    "                       variant the network then takes: add --freeze-bn; from scratch, not)\n"
     "Optimisation:\n"
     "  --epochs N           default: official (STSANet 80, STRA-Net 100; TinyHD 20)\n"
     "  --lr X               Adam learning rate (default: STSANet 1e-4, STRA-Net 1e-5, TinyHD 1e-4)\n"
