@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "salmodel/checkpoint.hpp"
+#include "salmodel/losses.hpp"
 #include "train_task.hpp"
 
 namespace model::train {
@@ -21,6 +22,17 @@ bool TrainTask::skip(const std::vector<data::Sample> &batch) const {
       for (int64_t l = 0; l < sample.fixations.size(0); l++)
         if (!sample.fixations[l].ne(0).any().item<bool>()) return true;
   return false;
+}
+
+Evaluation evaluate_kl_cc(const torch::Tensor &pred, const torch::Tensor &gt) {
+  Evaluation e;
+  e.loss = losses::stsanet_loss(pred, gt);
+  const auto cpu = pred.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  for (int64_t b = 0; b < cpu.size(0); b++) {
+    cv::Mat map(int(cpu.size(1)), int(cpu.size(2)), CV_32F, cpu[b].data_ptr<float>());
+    e.maps.push_back({map.clone()});
+  }
+  return e;
 }
 
 StateDict TrainTask::weights() const {

@@ -52,14 +52,7 @@ class TinyhdTask : public TrainTask {
   Evaluation evaluate(const std::vector<data::Sample> &batch, torch::Device device) override {
     torch::NoGradGuard no_grad;
     auto [pred, gt] = forward(batch, device);
-    Evaluation e;
-    e.loss = losses::stsanet_loss(pred, gt);
-    const auto cpu = pred.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    for (int64_t b = 0; b < cpu.size(0); b++) {
-      cv::Mat map(int(cpu.size(1)), int(cpu.size(2)), CV_32F, cpu[b].data_ptr<float>());
-      e.maps.push_back({map.clone()});
-    }
-    return e;
+    return evaluate_kl_cc(pred, gt);
   }
 
   std::size_t load_backbone(const std::string &path) override {

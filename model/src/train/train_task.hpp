@@ -53,6 +53,10 @@ class TrainTask {
   virtual int default_batch() const = 0;
 };
 
+/// The validation outcome of a model with one map per sample, trained with
+/// the KL - CC loss (losses::stsanet_loss): pred and gt (B, h, w).
+Evaluation evaluate_kl_cc(const torch::Tensor &pred, const torch::Tensor &gt);
+
 /// The task of options.model (throws TrainError for the baseline).
 std::unique_ptr<TrainTask> make_task(const TrainOptions &options);
 
