@@ -75,7 +75,9 @@ struct ReframeOptions {
   double max_acceleration = 0.0;
   /// Frames after the current one the planner sees before it decides the
   /// current one's window (the element's latency). 0 = causal (live); < 0 =
-  /// the whole sequence (offline: the path is decided at finish()).
+  /// offline: the whole sequence, decided at finish() (sequences longer than
+  /// kOfflineHorizon frames are decided in stretches that each see at least
+  /// kOfflineHorizon / 2 frames ahead, which bounds memory).
   int look_ahead = 15;
   CameraMode mode = CameraMode::Auto;
   /// Smallest window as a fraction of the aspect-fitted one, in (0, 1]; 1 =
@@ -86,6 +88,9 @@ struct ReframeOptions {
 
 /// Checks options: throws std::invalid_argument naming the first bad field.
 void validate(const ReframeOptions &options);
+
+/// Offline planning horizon, in frames (see ReframeOptions::look_ahead).
+constexpr int kOfflineHorizon = 2048;
 
 /// Streaming planner: push each frame's map (any resolution; it covers the
 /// whole frame) in display order, receive the windows of earlier frames once
@@ -100,9 +105,10 @@ public:
 
   /// Adds the next frame's map. shot_cut: the frame starts a new shot (the
   /// path may jump there; see ShotCutDetector). Returns the windows decided by
-  /// this push (the oldest frames first; at most one unless look_ahead < 0,
-  /// which returns none before finish()). Throws std::invalid_argument for an
-  /// empty map or non-finite values, and leaves the planner unchanged.
+  /// this push, the oldest frames first: at most one when look_ahead >= 0;
+  /// offline (look_ahead < 0), none until kOfflineHorizon frames wait, then a
+  /// stretch of them. Throws std::invalid_argument for an empty map or
+  /// non-finite values, and leaves the planner unchanged.
   std::vector<CropWindow> push(const MapView &map, bool shot_cut);
   /// Windows of all frames still waiting for their look-ahead.
   std::vector<CropWindow> finish();
