@@ -3,6 +3,7 @@
 // quality is saliency-interval-eval's.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "salflow/estimator.hpp"
+#include "salmaps/reframe.hpp"
 #include "saltools/synthetic_clip.hpp"
 #include "salmodel/model_instance.hpp"
 #include "salmodel/predictor.hpp"
@@ -27,6 +29,7 @@ static const char *kUsage =
     "                      [--batch N] [--interval N] [--width W] [--height H] [--threads N]\n"
     "       saliency-bench --flow ALGORITHM [--preset P] [--frames N] [--width W] [--height H]\n"
     "       saliency-bench --pipeline [--model M] [--frames N] [--rounds N] [model options]\n"
+    "       saliency-bench --reframe [--frames N] [--width W] [--height H]\n"
     "       saliency-bench --streams N [--separate-models] [--batch N --batch-timeout MS] [--pipeline]\n"
     "                      [model options]\n"
     "\n"
@@ -36,6 +39,9 @@ static const char *kUsage =
     "machine, with OMP_WAIT_POLICY=passive), peak_rss_mb. Frames are the model's default input size unless\n"
     "--width/--height are given (baseline and STSANet: 384x224, STRA-Net: 224x224).\n"
     "With --flow, measures the optical-flow estimator instead (flow_frames_per_second).\n"
+    "With --reframe, measures the reframing planner (saliencycrop, saliency-reframe) on WxH maps\n"
+    "(default 384x224) of moving blobs for 1920x1080 frames, 9:16: planner_ms_per_frame and\n"
+    "planner_frames_per_second at look-ahead 0 (live), 15 (the element's default) and offline.\n"
     "With --pipeline, measures what users get: the saliency element in a plain gst-launch-1.0\n"
     "(multifilesrc ! pngdec ! videoconvert ! saliency ! fakesink) and saliency-predict, each a\n"
     "process of its own started without LD_PRELOAD, MALLOC_* and OMP_*/MKL_* settings, on the same\n"
@@ -71,6 +77,44 @@ namespace {
 
 const char *kProgram = "saliency-bench";
 using Clock = std::chrono::steady_clock;
+
+// The reframing planner alone: maps are made up front, so only planning is timed.
+int bench_reframe(int frames, int width, int height) {
+  std::vector<cv::Mat> maps;
+  for (int i = 0; i < 64; ++i) {
+    cv::Mat m(height, width, CV_32F);
+    const double t = i / 64.0 * 2 * M_PI;
+    const double ax = width * (0.5 + 0.35 * std::sin(t)), bx = width * (0.5 - 0.3 * std::cos(t));
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        const double dy = y - height * 0.45;
+        m.at<float>(y, x) = float(std::exp(-((x - ax) * (x - ax) + dy * dy) / (2 * 400.0)) +
+                                  0.5 * std::exp(-((x - bx) * (x - bx) + dy * dy) / (2 * 900.0)));
+      }
+    maps.push_back(m);
+  }
+  std::printf("maps: %dx%d\nframe: 1920x1080\naspect: 9:16\nframes: %d\n", width, height, frames);
+  for (int look_ahead : {0, 15, -1}) {
+    model::ReframeOptions o;
+    o.frame_width = 1920;
+    o.frame_height = 1080;
+    o.look_ahead = look_ahead;
+    model::ReframePlanner planner(o);
+    std::size_t windows = 0;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < frames; ++i) {
+      const cv::Mat &m = maps[i % maps.size()];
+      windows += planner.push({reinterpret_cast<const float *>(m.data), m.cols, m.rows}, false).size();
+    }
+    windows += planner.finish().size();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (windows != std::size_t(frames)) tools::fail(kProgram, "the planner lost frames (internal error)");
+    const std::string name = look_ahead < 0 ? "offline" : "look_ahead_" + std::to_string(look_ahead);
+    std::printf("planner_ms_per_frame_%s: %.4f ms\nplanner_frames_per_second_%s: %.0f fps\n",
+                name.c_str(), 1e3 * s / frames, name.c_str(), frames / s);
+  }
+  return 0;
+}
 
 int bench_flow(const std::string &algorithm, const std::string &preset, int frames, int width, int height) {
   tools::SyntheticClipOptions co;
@@ -285,6 +329,8 @@ int main(int argc, char **argv) {
   args.option("--interval-quality", &moved_quality);
   args.option("--interval-blend-maps", &moved_blend);
   args.flag("--pipeline", &pipeline);
+  bool reframe = false;
+  args.flag("--reframe", &reframe);
   args.flag("--channels-last", &channels_last);
   args.flag("--profile", &profile);
   args.flag("--no-stem-reuse", &no_stem_reuse);
@@ -300,6 +346,8 @@ int main(int argc, char **argv) {
   if (!moved_blend.empty()) args.usage_error("--interval-blend-maps PATH is now saliency-interval-eval --maps PATH");
   tools::set_threads(mf.threads);
   try {
+    if (reframe)
+      return bench_reframe(frames > 0 ? frames : 2000, width > 0 ? width : 384, height > 0 ? height : 224);
     if (!flow_alg.empty())
       return bench_flow(flow_alg, preset, frames > 0 ? frames : 300, width > 0 ? width : 384,
                         height > 0 ? height : 224);
