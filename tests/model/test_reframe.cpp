@@ -401,6 +401,62 @@ TEST(Reframe, ZoomShrinksTheWindowAroundCompactSaliencyAndStaysInside) {
     EXPECT_LE(std::abs(path[i].width - path[i - 1].width), fitted.width * 0.5 / 64 + 2) << i;
 }
 
+// Random frame sizes (odd and tiny ones too), aspects, limits, modes,
+// look-aheads, zoom, maps (noise, zeros, negative values) and cuts: every
+// frame gets one window, inside the frame, even, of the fitted size unless
+// zooming, and within the speed limit between frames of a shot.
+TEST(Reframe, RandomisedOptionsAndMapsKeepTheInvariants) {
+  std::mt19937 rng(18);
+  auto uni = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto pick = [&](int a, int b) { return std::uniform_int_distribution<int>(a, b)(rng); };
+  for (int trial = 0; trial < 60; ++trial) {
+    ReframeOptions o;
+    o.frame_width = pick(2, 2000);
+    o.frame_height = pick(2, 1200);
+    o.aspect_width = pick(1, 21);
+    o.aspect_height = pick(1, 21);
+    o.max_speed = trial % 5 == 0 ? kMinReframeSpeed : uni(0.002, 0.2);
+    o.max_acceleration = trial % 3 == 0 ? 0.0 : uni(0.0, 0.3);
+    o.look_ahead = pick(-1, 20);
+    o.mode = static_cast<CameraMode>(pick(0, 2));
+    o.zoom = trial % 4 == 0 ? uni(0.3, 1.0) : 1.0;
+    const int mw = pick(1, 64), mh = pick(1, 48), frames = pick(1, 70);
+    ReframePlanner p(o);
+    std::vector<CropWindow> path;
+    std::vector<bool> cuts;
+    for (int i = 0; i < frames; ++i) {
+      cv::Mat m(mh, mw, CV_32F);
+      const int kind = pick(0, 3);
+      if (kind == 0) m = 0.f;
+      else if (kind == 1) cv::randu(m, -0.2, 1.0);
+      else m = blob_map(mw, mh, uni(0, mw), uni(0, mh), uni(0.5, 10));
+      cuts.push_back(pick(0, 15) == 0);
+      for (auto w : p.push(view(m), cuts.back())) path.push_back(w);
+    }
+    for (auto w : p.finish()) path.push_back(w);
+    const std::string what = "trial " + std::to_string(trial) + ": " + std::to_string(o.frame_width) +
+                             "x" + std::to_string(o.frame_height) + " aspect " +
+                             std::to_string(o.aspect_width) + ":" + std::to_string(o.aspect_height);
+    ASSERT_EQ(path.size(), std::size_t(frames)) << what;
+    const CropWindow fitted = p.fitted();
+    for (int i = 0; i < frames; ++i) {
+      const CropWindow &w = path[i];
+      EXPECT_TRUE(w.x >= 0 && w.y >= 0 && w.x + w.width <= o.frame_width &&
+                  w.y + w.height <= o.frame_height && w.width > 0 && w.height > 0)
+          << what << " frame " << i;
+      EXPECT_TRUE(w.x % 2 == 0 && w.y % 2 == 0 && w.width % 2 == 0 && w.height % 2 == 0) << what;
+      if (o.zoom == 1.0) {
+        EXPECT_TRUE(w.width == fitted.width && w.height == fitted.height) << what;
+      }
+      if (i > 0 && !cuts[i] && o.zoom == 1.0) {
+        // Rounded down to the grid, then to even pixels (+2 px each axis).
+        EXPECT_LE(std::abs(w.x - path[i - 1].x), o.max_speed * o.frame_width + 2) << what;
+        EXPECT_LE(std::abs(w.y - path[i - 1].y), o.max_speed * o.frame_height + 2) << what;
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------------------ issue #18 targets
 
 namespace {

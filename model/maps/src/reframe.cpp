@@ -449,9 +449,9 @@ const char *to_string(CameraMode mode) {
 
 void validate(const ReframeOptions &o) {
   fitted_crop(o.frame_width, o.frame_height, o.aspect_width, o.aspect_height);
-  if (!(o.max_speed > 0.0 && o.max_speed <= 1.0))
+  if (!(o.max_speed >= kMinReframeSpeed && o.max_speed <= 1.0))
     throw std::invalid_argument("reframe: max speed " + std::to_string(o.max_speed) +
-                                " is not in (0, 1] (a fraction of the frame per frame)");
+                                " is not in [0.001, 1] (a fraction of the frame per frame)");
   if (!(o.max_acceleration >= 0.0 && o.max_acceleration <= 1.0))
     throw std::invalid_argument("reframe: max acceleration " + std::to_string(o.max_acceleration) +
                                 " is not in [0, 1]");
