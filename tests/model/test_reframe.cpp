@@ -648,3 +648,25 @@ TEST(ReframeTargets, RealClipsWithBaselineMapsStaySlowBeatTheCentreAndNearTheBes
     EXPECT_NEAR(mean_retained(maps, fw, fh, path), optimum, 0.005) << clip;
   }
 }
+
+// Luma-histogram cuts on real frames: none within tased-ex1's single shot
+// (consecutive distances at most 0.09 against the 0.6 threshold), one
+// exactly where tased-ex1 is spliced onto Big Buck Bunny (distance 1.55).
+TEST(ReframeTargets, ShotCutsOnRealFrames) {
+  REQUIRE_SHARED_DATA(shared);
+  std::vector<cv::Mat> frames = clip_frames(shared, "tased-ex1");
+  ASSERT_EQ(frames.size(), 100u);
+  const std::size_t splice = frames.size();
+  for (const cv::Mat &f : clip_frames(shared, "bbb_480p_vp9_opus_1second.webm")) {
+    cv::Mat small;
+    cv::resize(f, small, frames[0].size(), 0, 0, cv::INTER_AREA);
+    frames.push_back(small);
+    if (frames.size() == splice + 5) break;
+  }
+  ShotCutDetector d;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    cv::Mat grey;
+    cv::cvtColor(frames[i], grey, cv::COLOR_BGR2GRAY);
+    EXPECT_EQ(d.push_frame({grey.data, grey.cols, grey.rows, grey.step}), i == splice) << "frame " << i;
+  }
+}
