@@ -1,4 +1,4 @@
-/* gstreamer-saliency-1.0: per-frame saliency and optical-flow metadata.
+/* gstreamer-saliency-1.0: per-frame saliency, optical-flow and crop-window metadata.
  *
  * This library is free software; you can redistribute it and/or modify it
  * under the terms of the GNU Lesser General Public License as published by the
@@ -8,8 +8,8 @@
 
 /**
  * SECTION:gstsaliencymeta
- * @title: GstSaliencyMeta, GstOpticalFlowMeta
- * @short_description: per-frame saliency maps and optical flow on video buffers
+ * @title: GstSaliencyMeta, GstOpticalFlowMeta, GstSaliencyCropMeta
+ * @short_description: per-frame saliency maps, optical flow and crop windows on video buffers
  *
  * The `saliency` element attaches a #GstSaliencyMeta to every frame and the
  * `opticalflow` element a #GstOpticalFlowMeta. Both carry a float32 grid at
@@ -30,9 +30,16 @@
  *   support drop them (gst_video_filter_transform_meta()), which is right:
  *   the grid would be flipped or cut relative to the frame.
  *
- * With GStreamer >= 1.24 both metas also serialise (for example for
- * unixfdsink or validateflow): width, height and the values, little-endian,
- * format version 0.
+ * The `saliencycrop` element attaches a #GstSaliencyCropMeta to every frame
+ * it outputs: the window of its input frame that the frame shows. It has no
+ * tags, since it describes the source frame rather than the buffer's pixels:
+ * copies, videoconvert and videoscale keep it as it is (an application applies
+ * the window to another rendition of the source), and only a partial copy
+ * drops it.
+ *
+ * With GStreamer >= 1.24 the metas also serialise (for example for
+ * unixfdsink or validateflow): for the grids width, height and the values,
+ * for the crop window its six fields, little-endian, format version 0.
  */
 
 #include "gstsaliencymeta.h"
@@ -86,7 +93,7 @@ ensure_debug_category (void)
 
   if (g_once_init_enter (&once)) {
     GST_DEBUG_CATEGORY_INIT (gst_saliency_meta_debug, "saliencymeta", 0,
-        "GstSaliencyMeta and GstOpticalFlowMeta");
+        "GstSaliencyMeta, GstOpticalFlowMeta and GstSaliencyCropMeta");
     g_once_init_leave (&once, 1);
   }
 }
@@ -515,4 +522,178 @@ gst_optical_flow_meta_get_flow (GstOpticalFlowMeta * meta, guint * width, guint 
   if (height)
     *height = meta->height;
   return g_bytes_ref (meta->flow);
+}
+
+/* ------------------------------------------------------------ crop window */
+
+static gboolean
+gst_saliency_crop_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
+{
+  GstSaliencyCropMeta *m = (GstSaliencyCropMeta *) meta;
+
+  m->x = m->y = m->width = m->height = 0;
+  m->source_width = m->source_height = 0;
+  return TRUE;
+}
+
+static GstSaliencyCropMeta *
+gst_saliency_crop_meta_attach (GstBuffer * buffer, const GstSaliencyCropMeta * from)
+{
+  GstSaliencyCropMeta *m =
+      (GstSaliencyCropMeta *) gst_buffer_add_meta (buffer, GST_SALIENCY_CROP_META_INFO, NULL);
+
+  if (m == NULL)
+    return NULL;
+  m->x = from->x;
+  m->y = from->y;
+  m->width = from->width;
+  m->height = from->height;
+  m->source_width = from->source_width;
+  m->source_height = from->source_height;
+  return m;
+}
+
+static gboolean
+gst_saliency_crop_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * buffer,
+    GQuark type, gpointer data)
+{
+  GstSaliencyCropMeta *src = (GstSaliencyCropMeta *) meta;
+
+  if (GST_META_TRANSFORM_IS_COPY (type)) {
+    /* Part of the memory is no longer a frame: drop it, as the grids do. */
+    if (((GstMetaTransformCopy *) data)->region) {
+      GST_LOG ("partial copy: dropping GstSaliencyCropMeta");
+      return TRUE;
+    }
+    return gst_saliency_crop_meta_attach (dest, src) != NULL;
+  }
+
+  /* The window is in pixels of the source frame, not of this buffer, so a
+   * scaled frame shows the same window. */
+  if (GST_VIDEO_META_TRANSFORM_IS_SCALE (type))
+    return gst_saliency_crop_meta_attach (dest, src) != NULL;
+
+  GST_LOG ("transform %s: dropping GstSaliencyCropMeta", g_quark_to_string (type));
+  return FALSE;
+}
+
+#if GST_CHECK_VERSION(1,24,0)
+/* Payload, format version 0: x, y, width, height, source_width,
+ * source_height, each a guint32 LE. */
+#define CROP_META_SERIAL_SIZE 24
+
+static gboolean
+gst_saliency_crop_meta_serialize (const GstMeta * meta, GstByteArrayInterface * data,
+    guint8 * version)
+{
+  const GstSaliencyCropMeta *m = (const GstSaliencyCropMeta *) meta;
+  guint8 *out = gst_byte_array_interface_append (data, CROP_META_SERIAL_SIZE);
+
+  if (out == NULL)
+    return FALSE;
+  GST_WRITE_UINT32_LE (out, m->x);
+  GST_WRITE_UINT32_LE (out + 4, m->y);
+  GST_WRITE_UINT32_LE (out + 8, m->width);
+  GST_WRITE_UINT32_LE (out + 12, m->height);
+  GST_WRITE_UINT32_LE (out + 16, m->source_width);
+  GST_WRITE_UINT32_LE (out + 20, m->source_height);
+  *version = 0;
+  return TRUE;
+}
+
+static GstMeta *
+gst_saliency_crop_meta_deserialize (const GstMetaInfo * info, GstBuffer * buffer,
+    const guint8 * data, gsize size, guint8 version)
+{
+  GstSaliencyCropMeta m;
+
+  if (version != 0 || size != CROP_META_SERIAL_SIZE) {
+    GST_WARNING ("GstSaliencyCropMeta: version %u, %" G_GSIZE_FORMAT " bytes: not a crop window",
+        version, size);
+    return NULL;
+  }
+  m.x = GST_READ_UINT32_LE (data);
+  m.y = GST_READ_UINT32_LE (data + 4);
+  m.width = GST_READ_UINT32_LE (data + 8);
+  m.height = GST_READ_UINT32_LE (data + 12);
+  m.source_width = GST_READ_UINT32_LE (data + 16);
+  m.source_height = GST_READ_UINT32_LE (data + 20);
+  return (GstMeta *) gst_saliency_crop_meta_attach (buffer, &m);
+}
+#endif /* GST_CHECK_VERSION(1,24,0) */
+
+GType
+gst_saliency_crop_meta_api_get_type (void)
+{
+  static GType type = 0;
+  /* No tags: the window describes the source frame, so elements that change
+   * this buffer's pixels (convert, scale) keep it (STYLE.md §d). */
+  static const gchar *tags[] = { NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType t = gst_meta_api_type_register ("GstSaliencyCropMetaAPI", tags);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+const GstMetaInfo *
+gst_saliency_crop_meta_get_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    const GstMetaInfo *registered;
+
+    ensure_debug_category ();
+#if GST_CHECK_VERSION(1,24,0)
+    {
+      GstMetaInfo *i = gst_meta_info_new (GST_SALIENCY_CROP_META_API_TYPE,
+          "GstSaliencyCropMeta", sizeof (GstSaliencyCropMeta));
+
+      i->init_func = gst_saliency_crop_meta_init;
+      i->free_func = NULL;
+      i->transform_func = gst_saliency_crop_meta_transform;
+      i->serialize_func = gst_saliency_crop_meta_serialize;
+      i->deserialize_func = gst_saliency_crop_meta_deserialize;
+      registered = gst_meta_info_register (i);
+    }
+#else
+    registered = gst_meta_register (GST_SALIENCY_CROP_META_API_TYPE, "GstSaliencyCropMeta",
+        sizeof (GstSaliencyCropMeta), gst_saliency_crop_meta_init, NULL,
+        gst_saliency_crop_meta_transform);
+#endif
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) registered);
+  }
+  return info;
+}
+
+GstSaliencyCropMeta *
+gst_buffer_add_saliency_crop_meta (GstBuffer * buffer, guint x, guint y, guint width,
+    guint height, guint source_width, guint source_height)
+{
+  GstSaliencyCropMeta m;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail (width > 0 && height > 0, NULL);
+  /* Written so that nothing overflows: x + width <= source_width. */
+  g_return_val_if_fail (x < source_width && width <= source_width - x, NULL);
+  g_return_val_if_fail (y < source_height && height <= source_height - y, NULL);
+
+  m.x = x;
+  m.y = y;
+  m.width = width;
+  m.height = height;
+  m.source_width = source_width;
+  m.source_height = source_height;
+  return gst_saliency_crop_meta_attach (buffer, &m);
+}
+
+GstSaliencyCropMeta *
+gst_buffer_get_saliency_crop_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstSaliencyCropMeta *) gst_buffer_get_meta (buffer, GST_SALIENCY_CROP_META_API_TYPE);
 }

@@ -1,4 +1,4 @@
-/* gstreamer-saliency-1.0: per-frame saliency and optical-flow metadata.
+/* gstreamer-saliency-1.0: per-frame saliency, optical-flow and crop-window metadata.
  *
  * This library is free software; you can redistribute it and/or modify it
  * under the terms of the GNU Lesser General Public License as published by the
@@ -320,6 +320,117 @@ GstOpticalFlowMeta *gst_buffer_get_optical_flow_meta (GstBuffer * buffer);
  */
 GST_SALIENCY_API
 GBytes *gst_optical_flow_meta_get_flow (GstOpticalFlowMeta * meta, guint * width, guint * height);
+
+/* ------------------------------------------------------------ crop window */
+
+/**
+ * GST_SALIENCY_CROP_META_API_TYPE:
+ *
+ * The #GType of the #GstSaliencyCropMeta API. It carries no tags: it
+ * describes the source frame, not the pixels of the buffer it travels with,
+ * so generic elements (videoconvert, videoscale) keep it.
+ *
+ * Since: 0.1
+ */
+#define GST_SALIENCY_CROP_META_API_TYPE (gst_saliency_crop_meta_api_get_type ())
+
+/**
+ * GST_SALIENCY_CROP_META_INFO:
+ *
+ * The #GstMetaInfo of the #GstSaliencyCropMeta implementation.
+ *
+ * Since: 0.1
+ */
+#define GST_SALIENCY_CROP_META_INFO (gst_saliency_crop_meta_get_info ())
+
+/**
+ * GstSaliencyCropMeta:
+ * @meta: parent #GstMeta
+ * @x: left edge of the window, in pixels of the source frame
+ * @y: top edge of the window, in pixels of the source frame
+ * @width: window width in source pixels
+ * @height: window height in source pixels
+ * @source_width: width of the source frame the window was taken from
+ * @source_height: height of the source frame
+ *
+ * The window of the source frame that this buffer shows: the `saliencycrop`
+ * element attaches it to every frame it outputs. The rectangle is in pixels
+ * of the element's input (@source_width x @source_height), whatever this
+ * buffer's own size, so an application can apply the same window to another
+ * rendition of the source, for example a higher-resolution branch of the
+ * pipeline: scale @x and @width by its width / @source_width, @y and @height
+ * likewise.
+ *
+ * Transforms: a full buffer copy and a scaled frame keep it unchanged (it
+ * describes the source, not these pixels); a partial copy drops it.
+ *
+ * Since: 0.1
+ */
+typedef struct _GstSaliencyCropMeta {
+  GstMeta meta;
+  guint x;
+  guint y;
+  guint width;
+  guint height;
+  guint source_width;
+  guint source_height;
+} GstSaliencyCropMeta;
+
+/**
+ * gst_saliency_crop_meta_api_get_type:
+ *
+ * Returns: the #GType of the #GstSaliencyCropMeta API, registered on first
+ * use.
+ *
+ * Since: 0.1
+ */
+GST_SALIENCY_API GType gst_saliency_crop_meta_api_get_type (void);
+
+/**
+ * gst_saliency_crop_meta_get_info: (skip)
+ *
+ * Returns: the #GstMetaInfo of the #GstSaliencyCropMeta implementation,
+ * registered on first use.
+ *
+ * Since: 0.1
+ */
+GST_SALIENCY_API const GstMetaInfo *gst_saliency_crop_meta_get_info (void);
+
+/**
+ * gst_buffer_add_saliency_crop_meta:
+ * @buffer: a writable #GstBuffer
+ * @x: left edge of the window in source pixels
+ * @y: top edge of the window in source pixels
+ * @width: window width, > 0
+ * @height: window height, > 0
+ * @source_width: source frame width, at least @x + @width
+ * @source_height: source frame height, at least @y + @height
+ *
+ * Attaches a crop window to @buffer.
+ *
+ * Returns: (transfer none) (nullable): the meta, owned by @buffer, or %NULL
+ * on invalid arguments (an empty window or one outside the source frame; a
+ * critical warning says which).
+ *
+ * Since: 0.1
+ */
+GST_SALIENCY_API
+GstSaliencyCropMeta *gst_buffer_add_saliency_crop_meta (GstBuffer * buffer, guint x, guint y,
+    guint width, guint height, guint source_width, guint source_height);
+
+/**
+ * gst_buffer_get_saliency_crop_meta:
+ * @buffer: a #GstBuffer
+ *
+ * Finds the crop window attached to @buffer.
+ *
+ * Returns: (transfer none) (nullable): the meta, valid as long as @buffer
+ * holds it, or %NULL if @buffer has none.
+ *
+ * Since: 0.1
+ */
+GST_SALIENCY_API
+GstSaliencyCropMeta *gst_buffer_get_saliency_crop_meta (GstBuffer * buffer);
 
 G_END_DECLS
 

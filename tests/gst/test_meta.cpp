@@ -1,8 +1,8 @@
-// Tests of the meta library gstreamer-saliency-1.0: GstSaliencyMeta and GstOpticalFlowMeta
-// (DESIGN.md "Metadata", STYLE.md §d). Registration and tags, storage (copied values, shared
-// GBytes), the copy and scale transforms called directly, and the same transforms driven by real
-// elements (videoscale, videoconvert, videoflip) in a pipeline. Criticals and warnings logged
-// during a test fail it, unless the test expects them (argument validation).
+// Tests of the meta library gstreamer-saliency-1.0: GstSaliencyMeta, GstOpticalFlowMeta and
+// GstSaliencyCropMeta (DESIGN.md "Metadata", STYLE.md §d). Registration and tags, storage (copied
+// values, shared GBytes), the copy and scale transforms called directly, and the same transforms
+// driven by real elements (videoscale, videoconvert, videoflip) in a pipeline. Criticals and
+// warnings logged during a test fail it, unless the test expects them (argument validation).
 #include <gst/saliency/gstsaliencymeta.h>
 
 #include <atomic>
@@ -323,6 +323,88 @@ TEST_F(SaliencyMetaTest, InvalidArgumentsAreRejectedWithACritical) {
   expected_criticals_ = 9;  // one per rejected call, checked in TearDown
 }
 
+// ------------------------------------------------------------------ crop window
+
+namespace {
+
+void expect_window(const GstSaliencyCropMeta *m, guint x, guint y, guint w, guint h, guint sw,
+                   guint sh) {
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->x, x);
+  EXPECT_EQ(m->y, y);
+  EXPECT_EQ(m->width, w);
+  EXPECT_EQ(m->height, h);
+  EXPECT_EQ(m->source_width, sw);
+  EXPECT_EQ(m->source_height, sh);
+}
+
+}  // namespace
+
+TEST_F(SaliencyMetaTest, CropMetaApiHasNoTags) {
+  // It describes the source frame, not the buffer's pixels: no tag, so converters and scalers
+  // keep it.
+  EXPECT_EQ(gst_meta_api_type_get_tags(GST_SALIENCY_CROP_META_API_TYPE), nullptr);
+  EXPECT_STREQ(g_type_name(GST_SALIENCY_CROP_META_API_TYPE), "GstSaliencyCropMetaAPI");
+  EXPECT_EQ(GST_SALIENCY_CROP_META_INFO->api, GST_SALIENCY_CROP_META_API_TYPE);
+}
+
+TEST_F(SaliencyMetaTest, AddCropMetaStoresTheWindowAndGetFindsIt) {
+  BufferPtr buf = new_buffer();
+  EXPECT_EQ(gst_buffer_get_saliency_crop_meta(buf.get()), nullptr);
+  GstSaliencyCropMeta *meta =
+      gst_buffer_add_saliency_crop_meta(buf.get(), 220, 0, 202, 360, 640, 360);
+  ASSERT_NE(meta, nullptr);
+  EXPECT_EQ(gst_buffer_get_saliency_crop_meta(buf.get()), meta);
+  expect_window(meta, 220, 0, 202, 360, 640, 360);
+  // The whole frame is a valid window too.
+  BufferPtr whole = new_buffer();
+  expect_window(gst_buffer_add_saliency_crop_meta(whole.get(), 0, 0, 640, 360, 640, 360), 0, 0, 640,
+                360, 640, 360);
+}
+
+TEST_F(SaliencyMetaTest, CropMetaSurvivesCopiesAndScalingUnchanged) {
+  BufferPtr src = new_buffer(64);
+  ASSERT_NE(gst_buffer_add_saliency_crop_meta(src.get(), 100, 20, 202, 340, 640, 360), nullptr);
+
+  BufferPtr copies[] = {BufferPtr(gst_buffer_copy(src.get())),
+                        BufferPtr(gst_buffer_copy_deep(src.get())),
+                        BufferPtr(gst_buffer_copy_region(src.get(), GST_BUFFER_COPY_ALL, 0, -1))};
+  for (auto &copy : copies) {
+    GstSaliencyCropMeta *meta = gst_buffer_get_saliency_crop_meta(copy.get());
+    EXPECT_NE(meta, gst_buffer_get_saliency_crop_meta(src.get()));
+    expect_window(meta, 100, 20, 202, 340, 640, 360);
+  }
+
+  // Scaling the frame (202x340 -> 101x170) leaves the window in source pixels as it was.
+  GstSaliencyCropMeta *meta = gst_buffer_get_saliency_crop_meta(src.get());
+  BufferPtr dest = new_buffer();
+  ASSERT_TRUE(scale_transform(dest.get(), &meta->meta, src.get(), 202, 340, 101, 170));
+  expect_window(gst_buffer_get_saliency_crop_meta(dest.get()), 100, 20, 202, 340, 640, 360);
+
+  // A partial copy is no longer the frame: dropped, like the grids.
+  BufferPtr part(gst_buffer_copy_region(src.get(), GST_BUFFER_COPY_ALL, 16, 32));
+  EXPECT_EQ(gst_buffer_get_saliency_crop_meta(part.get()), nullptr);
+  // So is an unknown transform.
+  const GQuark unknown = g_quark_from_static_string("gst-saliency-test-unknown-transform");
+  BufferPtr other = new_buffer();
+  EXPECT_FALSE(
+      meta->meta.info->transform_func(other.get(), &meta->meta, src.get(), unknown, nullptr));
+  EXPECT_EQ(gst_buffer_get_saliency_crop_meta(other.get()), nullptr);
+}
+
+TEST_F(SaliencyMetaTest, CropWindowsOutsideTheSourceAreRejectedWithACritical) {
+  BufferPtr buf = new_buffer();
+  EXPECT_EQ(gst_buffer_add_saliency_crop_meta(buf.get(), 0, 0, 0, 360, 640, 360), nullptr);
+  EXPECT_EQ(gst_buffer_add_saliency_crop_meta(buf.get(), 0, 0, 202, 0, 640, 360), nullptr);
+  EXPECT_EQ(gst_buffer_add_saliency_crop_meta(buf.get(), 440, 0, 202, 360, 640, 360), nullptr);
+  EXPECT_EQ(gst_buffer_add_saliency_crop_meta(buf.get(), 0, 2, 202, 360, 640, 360), nullptr);
+  // x + width would overflow a guint: still refused.
+  EXPECT_EQ(gst_buffer_add_saliency_crop_meta(buf.get(), 100, 0, G_MAXUINT, 360, 640, 360),
+            nullptr);
+  EXPECT_EQ(gst_buffer_get_saliency_crop_meta(buf.get()), nullptr);
+  expected_criticals_ = 5;
+}
+
 #if GST_CHECK_VERSION(1, 24, 0)
 namespace {
 // Serialises `meta` with gst_meta_serialize_simple, then deserialises it onto a fresh buffer.
@@ -370,9 +452,11 @@ TEST_F(SaliencyMetaTest, SerialisationRoundTripsBothMetas) {
 
 namespace {
 
-// Metas the pad probe attaches: an 8x6 saliency ramp and a 4x3 flow of constant (1.5, -2) px.
+// Metas the pad probe attaches: an 8x6 saliency ramp, a 4x3 flow of constant (1.5, -2) px and
+// the crop window (8, 4, 36, 40) of a 128x96 source.
 constexpr guint kMapW = 8, kMapH = 6, kFlowW = 4, kFlowH = 3;
 constexpr float kFlowU = 1.5f, kFlowV = -2.0f;
+constexpr guint kCrop[6] = {8, 4, 36, 40, 128, 96};
 
 GstPadProbeReturn attach_metas(GstPad *, GstPadProbeInfo *info, gpointer counter) {
   GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
@@ -384,7 +468,9 @@ GstPadProbeReturn attach_metas(GstPad *, GstPadProbeInfo *info, gpointer counter
     flow[2 * i + 1] = kFlowV;
   }
   if (gst_buffer_add_saliency_meta(buf, kMapW, kMapH, map.data()) &&
-      gst_buffer_add_optical_flow_meta(buf, kFlowW, kFlowH, flow.data()))
+      gst_buffer_add_optical_flow_meta(buf, kFlowW, kFlowH, flow.data()) &&
+      gst_buffer_add_saliency_crop_meta(buf, kCrop[0], kCrop[1], kCrop[2], kCrop[3], kCrop[4],
+                                        kCrop[5]))
     ++*static_cast<std::atomic<int> *>(counter);
   return GST_PAD_PROBE_OK;
 }
@@ -451,6 +537,12 @@ const std::string kSource =
 
 }  // namespace
 
+// The probe's crop window, unchanged: it describes the source frame whatever happens to the pixels.
+static void expect_probe_window(GstBuffer *buf) {
+  expect_window(gst_buffer_get_saliency_crop_meta(buf), kCrop[0], kCrop[1], kCrop[2], kCrop[3],
+                kCrop[4], kCrop[5]);
+}
+
 TEST_F(SaliencyMetaTest, VideoscaleKeepsMapAndRescalesFlowToTheNewFrame) {
   PipelineRun run = run_pipeline(kSource +
                                  "videoscale ! video/x-raw,width=128,height=24 ! "
@@ -477,6 +569,7 @@ TEST_F(SaliencyMetaTest, VideoscaleKeepsMapAndRescalesFlowToTheNewFrame) {
       EXPECT_FLOAT_EQ(flow[2 * i], kFlowU * 128 / 64);  // pixels of the 128-wide frame
       EXPECT_FLOAT_EQ(flow[2 * i + 1], kFlowV * 24 / 48);
     }
+    expect_probe_window(buf.get());
   }
 }
 
@@ -496,13 +589,15 @@ TEST_F(SaliencyMetaTest, VideoconvertAtTheSameSizeKeepsBothMetasUnchanged) {
     ASSERT_EQ(flow.size(), 2u * kFlowW * kFlowH);
     EXPECT_FLOAT_EQ(flow[0], kFlowU);
     EXPECT_FLOAT_EQ(flow[1], kFlowV);
+    expect_probe_window(buf.get());
   }
 }
 
 TEST_F(SaliencyMetaTest, VideoflipDropsBothMetas) {
   // A flipped or rotated frame no longer lines up with the grid: videoflip (a GstVideoFilter with
   // no transform for it) drops metas tagged "orientation". (video-direction, not the deprecated
-  // method property, which 1.22 ignores here.)
+  // method property, which 1.22 ignores here.) The untagged crop window, which says where in the
+  // source the frame came from, stays.
   struct Case {
     const char *direction;
     int width;
@@ -518,6 +613,7 @@ TEST_F(SaliencyMetaTest, VideoflipDropsBothMetas) {
     for (auto &buf : run.buffers) {
       EXPECT_EQ(gst_buffer_get_saliency_meta(buf.get()), nullptr);
       EXPECT_EQ(gst_buffer_get_optical_flow_meta(buf.get()), nullptr);
+      expect_probe_window(buf.get());
     }
   }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """GstSaliency through GObject introspection (DESIGN.md "Metadata", STYLE.md §d).
 
-Reads and writes GstSaliencyMeta / GstOpticalFlowMeta from Python with PyGObject and the
+Reads and writes GstSaliencyMeta / GstOpticalFlowMeta / GstSaliencyCropMeta from Python with PyGObject and the
 GstSaliency-1.0 typelib only: no hand-written bindings. Run by `meson test gst-python-gi`, which
 sets GI_TYPELIB_PATH and LD_LIBRARY_PATH to the build tree; by hand:
 
@@ -77,6 +77,22 @@ class SaliencyMetaFromPython(unittest.TestCase):
         data, gw, gh = GstSaliency.buffer_get_optical_flow_meta(buf).get_flow()
         back = np.frombuffer(data.get_data(), np.float32).reshape(gh, gw, 2)
         np.testing.assert_array_equal(back, uv)
+
+    def test_crop_window_reads_back_and_survives_a_copy(self):
+        self.assertTrue(callable(getattr(GstSaliency, "buffer_add_saliency_crop_meta", None)))
+        self.assertTrue(callable(getattr(GstSaliency, "buffer_get_saliency_crop_meta", None)))
+        buf = make_buffer()
+        self.assertIsNone(GstSaliency.buffer_get_saliency_crop_meta(buf))
+        meta = GstSaliency.buffer_add_saliency_crop_meta(buf, 220, 0, 202, 360, 640, 360)
+        self.assertIsNotNone(meta)
+        for got in (GstSaliency.buffer_get_saliency_crop_meta(buf),
+                    GstSaliency.buffer_get_saliency_crop_meta(buf.copy())):
+            self.assertIsNotNone(got)
+            self.assertEqual((got.x, got.y, got.width, got.height, got.source_width,
+                              got.source_height), (220, 0, 202, 360, 640, 360))
+        # A partial copy is no longer the frame: the window is dropped.
+        part = buf.copy_region(Gst.BufferCopyFlags.META | Gst.BufferCopyFlags.MEMORY, 16, 32)
+        self.assertIsNone(GstSaliency.buffer_get_saliency_crop_meta(part))
 
     def test_wrong_payload_size_is_refused(self):
         buf = make_buffer()
