@@ -16,9 +16,10 @@
  * Video saliency: where people look. `opticalflow` attaches dense optical
  * flow, `saliency` predicts a saliency map per frame (STSANet, STRA-Net or a
  * weight-free baseline), `saliencyoverlay` draws it as a heat map and
- * `saliencyroi` turns it into regions of interest for ROI-aware encoders.
- * Maps and flow travel as GstSaliencyMeta and GstOpticalFlowMeta
- * (library gstreamer-saliency-1.0).
+ * `saliencyroi` turns it into regions of interest for ROI-aware encoders and
+ * `saliencycrop` reframes the video to another aspect ratio along a path that
+ * follows the map. Maps, flow and crop windows travel as GstSaliencyMeta,
+ * GstOpticalFlowMeta and GstSaliencyCropMeta (library gstreamer-saliency-1.0).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -28,6 +29,7 @@
 
 #include "gstopticalflow.h"
 #include "gstsaliency.h"
+#include "gstsaliencycrop.h"
 #include "gstsaliencyoverlay.h"
 #include "gstsaliencyroi.h"
 
@@ -38,11 +40,12 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ret |= GST_ELEMENT_REGISTER(saliency, plugin);
   ret |= GST_ELEMENT_REGISTER(saliencyoverlay, plugin);
   ret |= GST_ELEMENT_REGISTER(saliencyroi, plugin);
+  ret |= GST_ELEMENT_REGISTER(saliencycrop, plugin);
 
   return ret;
 }
 
-GST_PLUGIN_DEFINE(
-    GST_VERSION_MAJOR, GST_VERSION_MINOR, saliency,
-    "Video saliency prediction: optical flow, saliency maps, heat-map overlay and ROI encoding",
-    plugin_init, VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, saliency,
+                  "Video saliency prediction: optical flow, saliency maps, heat-map overlay, ROI "
+                  "encoding and reframing",
+                  plugin_init, VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

@@ -1,5 +1,5 @@
 // GstHarness tests of the plugin's elements: opticalflow, saliency, saliencyoverlay,
-// saliencyroi (STYLE.md §g). Frames are built in code (a moving square, a translating
+// saliencyroi, saliencycrop (STYLE.md §g). Frames are built in code (a moving square, a translating
 // texture). The plugin is found through GST_PLUGIN_PATH_1_0 (tests/gst/meson.build).
 // GLib criticals and warnings logged during a test fail it.
 #include <gst/check/gstharness.h>
@@ -660,7 +660,8 @@ TEST_F(ElementTest, SaliencyGpuSettingsOnTheCpuFailWithTheReason) {
 }
 
 TEST_F(ElementTest, AllElementsSurviveStateCycles) {
-  for (const char *factory : {"saliency", "opticalflow", "saliencyoverlay", "saliencyroi"}) {
+  for (const char *factory :
+       {"saliency", "opticalflow", "saliencyoverlay", "saliencyroi", "saliencycrop"}) {
     SCOPED_TRACE(factory);
     ElementPtr el = make_element(factory);
     for (int cycle = 0; cycle < 3; cycle++) {
@@ -1346,6 +1347,565 @@ TEST_F(ElementTest, RoiAddsNoRegionForAFlatMap) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_TRUE(rois(out[0].get()).empty());
   }
+}
+
+// ------------------------------------------------------------------ saliencycrop
+
+namespace {
+
+struct Window {
+  int x = 0, y = 0, w = 0, h = 0, source_w = 0, source_h = 0;
+  int centre_x() const { return x + w / 2; }
+};
+
+// The GstSaliencyCropMeta of `buf`; fails the test when there is none.
+Window crop_window(GstBuffer *buf) {
+  Window win;
+  const GstSaliencyCropMeta *m = gst_buffer_get_saliency_crop_meta(buf);
+  EXPECT_NE(m, nullptr) << "no GstSaliencyCropMeta";
+  if (!m) return win;
+  win = {(int)m->x,
+         (int)m->y,
+         (int)m->width,
+         (int)m->height,
+         (int)m->source_width,
+         (int)m->source_height};
+  return win;
+}
+
+// Everything the element has pushed so far. saliencycrop works in the streaming thread, so that
+// is all it will push before more input; it keeps serialized events behind the frames it holds,
+// so Harness::sync() would wait for its marker.
+std::vector<BufferPtr> pull_now(Harness &h) {
+  std::vector<BufferPtr> out;
+  while (GstBuffer *b = gst_harness_try_pull(h.get())) out.emplace_back(b);
+  return out;
+}
+
+// Width and height of the caps the element negotiated downstream.
+std::pair<int, int> output_size(Harness &h) {
+  GstCaps *caps = gst_pad_get_current_caps(h.get()->sinkpad);
+  GstVideoInfo info;
+  const bool ok = caps && gst_video_info_from_caps(&info, caps);
+  if (caps) gst_caps_unref(caps);
+  EXPECT_TRUE(ok) << "no caps downstream";
+  return ok ? std::make_pair(GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info))
+            : std::make_pair(0, 0);
+}
+
+std::string crop_caps(const char *format, int w, int h, const char *extra = "") {
+  return std::string("video/x-raw,format=") + format + ",width=" + std::to_string(w) +
+         ",height=" + std::to_string(h) + ",framerate=25/1" + extra;
+}
+
+// A map of mw x mh cells with a Gaussian blob (sigma 1.5 cells) centred on frame pixel (px, py)
+// of a w x h frame.
+std::vector<float> blob_map(int mw, int mh, int w, int h, double px, double py) {
+  std::vector<float> map(mw * mh);
+  const double cx = px * mw / w - 0.5, cy = py * mh / h - 0.5;
+  for (int y = 0; y < mh; y++)
+    for (int x = 0; x < mw; x++)
+      map[y * mw + x] =
+          (float)std::exp(-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / (2 * 1.5 * 1.5));
+  return map;
+}
+
+// Pixels that code their position (R = x, G = y, as long as both are below 256), so that a crop
+// shows where it came from, and linear, so that bilinear scaling keeps the code.
+Painter position_code() {
+  return [](int x, int y) -> Rgb { return {(std::uint8_t)x, (std::uint8_t)y, 77}; };
+}
+
+// Frame i of `format` painted by `paint`, with the blob map of frame pixel (px, py) unless
+// `with_map` is false.
+BufferPtr crop_frame(GstVideoFormat format, int w, int h, const Painter &paint, int i, double px,
+                     double py, bool with_map = true, int mw = 32, int mh = 18) {
+  BufferPtr b = make_frame(format, w, h, paint, i * kFrame);
+  if (format == GST_VIDEO_FORMAT_I420 || format == GST_VIDEO_FORMAT_NV12) {
+    // make_frame leaves chroma neutral; code the position there too, so that a crop that moved
+    // the chroma planes wrongly shows.
+    GstVideoInfo info;
+    gst_video_info_set_format(&info, format, w, h);
+    GstVideoFrame f;
+    EXPECT_TRUE(gst_video_frame_map(&f, &info, b.get(), GST_MAP_WRITE));
+    for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES(&f); p++)
+      for (int y = 0; y < GST_VIDEO_FRAME_COMP_HEIGHT(&f, 1); y++) {
+        guint8 *row =
+            (guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&f, p) + y * GST_VIDEO_FRAME_PLANE_STRIDE(&f, p);
+        const int bytes = GST_VIDEO_FRAME_COMP_WIDTH(&f, 1) * GST_VIDEO_FRAME_COMP_PSTRIDE(&f, 1);
+        for (int x = 0; x < bytes; x++) row[x] = (guint8)(7 * x + 3 * y + 50 * p + i);
+      }
+    gst_video_frame_unmap(&f);
+  }
+  if (with_map) {
+    const std::vector<float> map = blob_map(mw, mh, w, h, px, py);
+    gst_buffer_add_saliency_meta(b.get(), mw, mh, map.data());
+  }
+  return b;
+}
+
+// Every plane of `out` equals the window of `in` (same format), byte for byte.
+void expect_window_pixels(GstBuffer *in, GstBuffer *out, GstVideoFormat format, int in_w, int in_h,
+                          const Window &win) {
+  GstVideoInfo in_info, out_info;
+  gst_video_info_set_format(&in_info, format, in_w, in_h);
+  gst_video_info_set_format(&out_info, format, win.w, win.h);
+  GstVideoFrame a, b;
+  ASSERT_TRUE(gst_video_frame_map(&a, &in_info, in, GST_MAP_READ));
+  ASSERT_TRUE(gst_video_frame_map(&b, &out_info, out, GST_MAP_READ));
+  int mismatches = 0;
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&a); p++) {
+    gint comps[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_format_info_component(a.info.finfo, p, comps);
+    const int ws = GST_VIDEO_FORMAT_INFO_W_SUB(a.info.finfo, comps[0]);
+    const int hs = GST_VIDEO_FORMAT_INFO_H_SUB(a.info.finfo, comps[0]);
+    const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&a, comps[0]);
+    const int rows = GST_VIDEO_FRAME_COMP_HEIGHT(&b, comps[0]);
+    const int bytes = GST_VIDEO_FRAME_COMP_WIDTH(&b, comps[0]) * ps;
+    for (int y = 0; y < rows; y++) {
+      const guint8 *src = (const guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&a, p) +
+                          ((win.y >> hs) + y) * GST_VIDEO_FRAME_PLANE_STRIDE(&a, p) +
+                          (win.x >> ws) * ps;
+      const guint8 *dst = (const guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&b, p) +
+                          y * GST_VIDEO_FRAME_PLANE_STRIDE(&b, p);
+      if (std::memcmp(src, dst, bytes) != 0) mismatches++;
+    }
+  }
+  gst_video_frame_unmap(&b);
+  gst_video_frame_unmap(&a);
+  EXPECT_EQ(mismatches, 0) << "rows that differ from the input's window";
+}
+
+constexpr int kCropW = 320, kCropH = 180;  // 16:9 in, 9:16 out: 102x180
+
+}  // namespace
+
+TEST_F(ElementTest, CropExistsWithTheDesignDefaults) {
+  ElementPtr el = make_element("saliencycrop");
+  ASSERT_NE(el, nullptr);
+  GValue aspect = G_VALUE_INIT;
+  g_value_init(&aspect, GST_TYPE_FRACTION);
+  g_object_get_property(G_OBJECT(el.get()), "aspect-ratio", &aspect);
+  EXPECT_EQ(gst_value_get_fraction_numerator(&aspect), 9);
+  EXPECT_EQ(gst_value_get_fraction_denominator(&aspect), 16);
+  g_value_unset(&aspect);
+  gint look_ahead = -1, mode = -1;
+  gdouble max_speed = 0, zoom = 0;
+  g_object_get(el.get(), "look-ahead", &look_ahead, "mode", &mode, "max-speed", &max_speed, "zoom",
+               &zoom, NULL);
+  EXPECT_EQ(look_ahead, 15);
+  EXPECT_DOUBLE_EQ(max_speed, 0.015);
+  EXPECT_DOUBLE_EQ(zoom, 1.0);
+  GParamSpec *spec = g_object_class_find_property(G_OBJECT_GET_CLASS(el.get()), "mode");
+  ASSERT_NE(spec, nullptr);
+  GEnumValue *value = g_enum_get_value(G_PARAM_SPEC_ENUM(spec)->enum_class, mode);
+  ASSERT_NE(value, nullptr);
+  EXPECT_STREQ(value->value_nick, "auto");
+  for (const char *nick : {"stationary", "track"})
+    EXPECT_NE(g_enum_get_value_by_nick(G_PARAM_SPEC_ENUM(spec)->enum_class, nick), nullptr) << nick;
+}
+
+TEST_F(ElementTest, CropOutputIsTheFittedWindowOfTheInput) {
+  struct Case {
+    const char *launch, *format;
+    int in_w, in_h, out_w, out_h;
+  } cases[] = {
+      {"saliencycrop", "I420", 640, 360, 202, 360},  // 360 * 9 / 16 = 202.5 -> even 202
+      {"saliencycrop", "RGB", 640, 360, 202, 360},
+      {"saliencycrop", "NV12", 1920, 1080, 608, 1080},
+      {"saliencycrop aspect-ratio=16/9", "BGRx", 360, 640, 360, 202},  // portrait in: full width
+      {"saliencycrop aspect-ratio=1/1", "GRAY8", 320, 180, 180, 180},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(std::string(c.launch) + " " + c.format + " " + std::to_string(c.in_w) + "x" +
+                 std::to_string(c.in_h));
+    Harness h(std::string(c.launch) + " look-ahead=0");
+    h.set_caps(crop_caps(c.format, c.in_w, c.in_h));
+    GstVideoFormat fmt = gst_video_format_from_string(c.format);
+    ASSERT_EQ(
+        h.push(
+            crop_frame(fmt, c.in_w, c.in_h, position_code(), 0, c.in_w / 2, c.in_h / 2).release()),
+        GST_FLOW_OK);
+    const auto out = pull_now(h);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(output_size(h), std::make_pair(c.out_w, c.out_h));
+    GstVideoInfo info;
+    gst_video_info_set_format(&info, fmt, c.out_w, c.out_h);
+    EXPECT_GE(gst_buffer_get_size(out[0].get()), GST_VIDEO_INFO_SIZE(&info));
+    const Window win = crop_window(out[0].get());
+    EXPECT_EQ(win.w, c.out_w);
+    EXPECT_EQ(win.h, c.out_h);
+    EXPECT_EQ(win.source_w, c.in_w);
+    EXPECT_EQ(win.source_h, c.in_h);
+  }
+}
+
+TEST_F(ElementTest, CropAcceptsTheDesignFormatsOnly) {
+  Harness h = Harness::element("saliencycrop");
+  GstPad *sink = gst_element_get_static_pad(h.get()->element, "sink");
+  for (const char *fmt : {"RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "GRAY8", "I420", "NV12"}) {
+    GstCaps *caps = gst_caps_from_string(crop_caps(fmt, 64, 36).c_str());
+    EXPECT_TRUE(gst_pad_query_accept_caps(sink, caps)) << fmt;
+    gst_caps_unref(caps);
+  }
+  for (const char *caps_str : {"video/x-raw,format=YUY2,width=64,height=36,framerate=25/1",
+                               "audio/x-raw,format=S16LE,rate=48000,channels=1"}) {
+    GstCaps *caps = gst_caps_from_string(caps_str);
+    EXPECT_FALSE(gst_pad_query_accept_caps(sink, caps)) << caps_str;
+    gst_caps_unref(caps);
+  }
+  gst_object_unref(sink);
+}
+
+// Every format's planes, chroma included, come out as the window of the input, byte for byte.
+TEST_F(ElementTest, CropCopiesTheWindowOfEveryPlane) {
+  for (const char *name : {"RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "GRAY8", "I420", "NV12"}) {
+    SCOPED_TRACE(name);
+    const GstVideoFormat fmt = gst_video_format_from_string(name);
+    Harness h("saliencycrop look-ahead=0 mode=track");
+    h.set_caps(crop_caps(name, kCropW, kCropH));
+    std::vector<BufferPtr> in;
+    for (int i = 0; i < 12; i++) {
+      // Colour that varies with the position in every channel (crop_frame codes YUV chroma).
+      in.push_back(crop_frame(
+          fmt, kCropW, kCropH,
+          [](int x, int y) -> Rgb {
+            return {(std::uint8_t)x, (std::uint8_t)(3 * y), (std::uint8_t)(x + y)};
+          },
+          i, 250, 90));
+      ASSERT_EQ(h.push(gst_buffer_ref(in.back().get())), GST_FLOW_OK);
+    }
+    const auto out = pull_now(h);
+    ASSERT_EQ(out.size(), in.size());
+    bool moved = false;
+    for (size_t k = 0; k < out.size(); k++) {
+      SCOPED_TRACE("frame " + std::to_string(k));
+      const Window win = crop_window(out[k].get());
+      moved |= win.x != (((kCropW - 102) / 2) & ~1);  // fitted_crop centres at an even x
+      expect_window_pixels(in[k].get(), out[k].get(), fmt, kCropW, kCropH, win);
+    }
+    EXPECT_TRUE(moved) << "the window never left the centre, so the test shows little";
+  }
+}
+
+// A blob moving left to right: the window follows it within the speed limit, every frame leaves
+// once in order with its timestamps, and carries its window and the map under it.
+TEST_F(ElementTest, CropFollowsAMovingBlobWithinTheSpeedLimit) {
+  const int n = 80;
+  const double max_speed = 0.015;
+  Harness h("saliencycrop");  // the defaults: 9/16, 15 frames of look-ahead, auto
+  h.set_caps(crop_caps("RGB", kCropW, kCropH));
+  std::vector<BufferPtr> in;
+  std::vector<double> blob_x;
+  for (int i = 0; i < n; i++) {
+    blob_x.push_back(60 + 200.0 * i / (n - 1));  // 2.5 px per frame, under 4.8 px max speed
+    in.push_back(
+        crop_frame(GST_VIDEO_FORMAT_RGB, kCropW, kCropH, position_code(), i, blob_x[i], 90));
+    if (i == 0) GST_BUFFER_FLAG_SET(in.back().get(), GST_BUFFER_FLAG_DISCONT);
+    ASSERT_EQ(h.push(gst_buffer_ref(in.back().get())), GST_FLOW_OK);
+  }
+  EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), (guint)(n - 15)) << "15 frames of look-ahead";
+  h.eos();
+  const auto out = pull_now(h);
+  expect_frames_in_order(out, 0, n);
+  ASSERT_EQ(out.size(), (size_t)n);
+  EXPECT_EQ(output_size(h), std::make_pair(102, 180));
+
+  int blob_inside = 0;
+  std::vector<Window> path;
+  for (int k = 0; k < n; k++) {
+    SCOPED_TRACE("frame " + std::to_string(k));
+    const Window win = crop_window(out[k].get());
+    path.push_back(win);
+    EXPECT_EQ(win.w, 102);
+    EXPECT_EQ(win.h, 180);
+    EXPECT_EQ(win.source_w, kCropW);
+    EXPECT_EQ(win.source_h, kCropH);
+    EXPECT_GE(win.x, 0);
+    EXPECT_LE(win.x + win.w, kCropW);
+    EXPECT_EQ(win.y, 0);
+    if (k > 0) {
+      EXPECT_LE(std::abs(win.x - path[k - 1].x), max_speed * kCropW + 2) << "faster than max-speed";
+    }
+    const bool inside = blob_x[k] >= win.x && blob_x[k] < win.x + win.w;
+    blob_inside += inside;
+
+    // The map under the window, at the map's density (10 px per cell): 18 rows, about 10 columns.
+    guint mw = 0, mh = 0;
+    const std::vector<float> map = map_values(out[k].get(), &mw, &mh);
+    ASSERT_FALSE(map.empty()) << "no cropped GstSaliencyMeta";
+    EXPECT_EQ(mh, 18u);
+    EXPECT_GE(mw, 9u);
+    EXPECT_LE(mw, 12u);
+    if (inside) {
+      // Its peak is the blob's, where the blob is in the window.
+      const int peak = (int)(std::max_element(map.begin(), map.end()) - map.begin());
+      const double peak_x = win.x + (peak % mw + 0.5) * win.w / mw;
+      EXPECT_NEAR(peak_x, blob_x[k], 12.0);
+      EXPECT_GT(*std::max_element(map.begin(), map.end()), 0.7f);
+    }
+    // The pixels are the input's at the window: R codes x, G codes y.
+    if (k % 20 == 5) {
+      expect_window_pixels(in[k].get(), out[k].get(), GST_VIDEO_FORMAT_RGB, kCropW, kCropH, win);
+    }
+  }
+  EXPECT_GE(blob_inside, n * 9 / 10) << "the blob left the window too often";
+  EXPECT_GT(path.back().centre_x() - path.front().centre_x(), 120) << "the window did not follow";
+}
+
+TEST_F(ElementTest, CropHoldsLookAheadFramesUntilEosAndReportsThemAsLatency) {
+  {
+    Harness h("saliencycrop look-ahead=5");
+    h.set_caps(crop_caps("I420", kCropW, kCropH));
+    gst_harness_set_upstream_latency(h.get(), 10 * GST_MSECOND);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 10 * GST_MSECOND + 5 * kFrame);
+    for (int i = 0; i < 3; i++)
+      ASSERT_EQ(
+          h.push(crop_frame(GST_VIDEO_FORMAT_I420, kCropW, kCropH, position_code(), i, 160, 90)
+                     .release()),
+          GST_FLOW_OK);
+    EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), 0u) << "held for their look-ahead";
+    h.eos();
+    const auto out = pull_now(h);
+    ASSERT_EQ(out.size(), 3u) << "EOS drains the held frames";
+    for (int k = 0; k < 3; k++) {
+      EXPECT_EQ(GST_BUFFER_PTS(out[k].get()), k * kFrame);
+      EXPECT_EQ(GST_BUFFER_DURATION(out[k].get()), kFrame);
+      crop_window(out[k].get());
+    }
+  }
+  {
+    // 50 fps caps: 20 ms a frame; look-ahead 0 adds nothing and holds nothing.
+    Harness h("saliencycrop look-ahead=0");
+    h.set_caps("video/x-raw,format=I420,width=320,height=180,framerate=50/1");
+    gst_harness_set_upstream_latency(h.get(), 10 * GST_MSECOND);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 10 * GST_MSECOND);
+    ASSERT_EQ(h.push(crop_frame(GST_VIDEO_FORMAT_I420, kCropW, kCropH, position_code(), 0, 160, 90)
+                         .release()),
+              GST_FLOW_OK);
+    EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), 1u);
+  }
+  {
+    Harness h("saliencycrop look-ahead=3");
+    h.set_caps("video/x-raw,format=I420,width=320,height=180,framerate=50/1");
+    gst_harness_set_upstream_latency(h.get(), 0);
+    EXPECT_EQ(gst_harness_query_latency(h.get()), 3 * 20 * GST_MSECOND);
+  }
+}
+
+TEST_F(ElementTest, CropAsksUpstreamForTheFramesItHolds) {
+  Harness h("saliencycrop look-ahead=7");
+  h.set_caps(crop_caps("I420", kCropW, kCropH));
+  GstCaps *caps = gst_caps_from_string(crop_caps("I420", kCropW, kCropH).c_str());
+  GstQuery *q = gst_query_new_allocation(caps, TRUE);
+  gst_caps_unref(caps);
+  EXPECT_TRUE(gst_pad_peer_query(h.get()->srcpad, q));
+  guint min_buffers = 0;
+  for (guint i = 0; i < gst_query_get_n_allocation_pools(q); i++) {
+    guint size, min, max;
+    gst_query_parse_nth_allocation_pool(q, i, nullptr, &size, &min, &max);
+    min_buffers = std::max(min_buffers, min);
+    EXPECT_TRUE(max == 0 || max >= min);
+  }
+  EXPECT_GE(min_buffers, 8u) << "7 held frames + the one being cropped";
+  EXPECT_TRUE(gst_query_find_allocation_meta(q, GST_VIDEO_META_API_TYPE, nullptr));
+  gst_query_unref(q);
+}
+
+TEST_F(ElementTest, CropFlushDropsHeldFramesAndTheNextStreamWorks) {
+  Harness h("saliencycrop look-ahead=5");
+  h.set_caps(crop_caps("NV12", kCropW, kCropH));
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(h.push(crop_frame(GST_VIDEO_FORMAT_NV12, kCropW, kCropH, position_code(), i, 60, 90)
+                         .release()),
+              GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), 0u);
+  h.flush();
+  for (int i = 100; i < 108; i++) {
+    BufferPtr b = crop_frame(GST_VIDEO_FORMAT_NV12, kCropW, kCropH, position_code(), i, 260, 90);
+    if (i == 100) GST_BUFFER_FLAG_SET(b.get(), GST_BUFFER_FLAG_DISCONT);
+    ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+  }
+  EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), 3u) << "8 pushed, 5 held";
+  h.eos();
+  const auto out = pull_now(h);
+  // Frames 0-2 were dropped by the flush; the new stream is complete, its DISCONT in place.
+  expect_frames_in_order(out, 100, 8);
+  for (const auto &b : out) crop_window(b.get());
+}
+
+TEST_F(ElementTest, CropKeepsEventsInPlaceAndDrainsBeforeADiscont) {
+  Harness h("saliencycrop look-ahead=4");
+  h.set_caps(crop_caps("RGB", kCropW, kCropH));
+  while (GstEvent *e = gst_harness_try_pull_event(h.get())) gst_event_unref(e);
+  for (int i = 0; i < 2; i++)
+    ASSERT_EQ(h.push(crop_frame(GST_VIDEO_FORMAT_RGB, kCropW, kCropH, position_code(), i, 160, 90)
+                         .release()),
+              GST_FLOW_OK);
+  // A tag between frames 1 and 2 waits behind the two held frames.
+  GstTagList *tags = gst_tag_list_new(GST_TAG_TITLE, "between 1 and 2", NULL);
+  ASSERT_TRUE(gst_harness_push_event(h.get(), gst_event_new_tag(tags)));
+  EXPECT_EQ(gst_harness_events_in_queue(h.get()), 0u) << "the tag overtook the held frames";
+  // A DISCONT frame: the held frames leave first, then the tag.
+  BufferPtr d = crop_frame(GST_VIDEO_FORMAT_RGB, kCropW, kCropH, position_code(), 2, 160, 90);
+  GST_BUFFER_FLAG_SET(d.get(), GST_BUFFER_FLAG_DISCONT);
+  ASSERT_EQ(h.push(d.release()), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), 2u);
+  EXPECT_EQ(gst_harness_events_in_queue(h.get()), 1u);
+  h.eos();
+  const auto out = pull_now(h);
+  ASSERT_EQ(out.size(), 3u);
+  for (int k = 0; k < 3; k++) {
+    EXPECT_EQ(GST_BUFFER_PTS(out[k].get()), k * kFrame);
+    EXPECT_EQ(GST_BUFFER_IS_DISCONT(out[k].get()), k == 2) << "flags stay with their frames";
+  }
+}
+
+TEST_F(ElementTest, CropFramesWithoutAMapLeaveWithAStillWindow) {
+  Harness h("saliencycrop look-ahead=3");
+  h.set_caps(crop_caps("I420", kCropW, kCropH));
+  for (int i = 0; i < 8; i++) {
+    BufferPtr b = crop_frame(GST_VIDEO_FORMAT_I420, kCropW, kCropH, position_code(), i, 0, 0,
+                             /*with_map=*/false);
+    if (i == 0) GST_BUFFER_FLAG_SET(b.get(), GST_BUFFER_FLAG_DISCONT);
+    ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+  }
+  h.eos();
+  const auto out = pull_now(h);
+  expect_frames_in_order(out, 0, 8);
+  ASSERT_EQ(out.size(), 8u);
+  const Window first = crop_window(out[0].get());
+  EXPECT_EQ(first.w, 102);
+  for (const auto &b : out) {
+    const Window win = crop_window(b.get());
+    EXPECT_EQ(win.x, first.x) << "nothing stands out: the camera holds still";
+    EXPECT_EQ(gst_buffer_get_saliency_meta(b.get()), nullptr) << "no map in, no map out";
+  }
+}
+
+// Metas about the pixels' geometry do not survive the crop; those about the stream do.
+TEST_F(ElementTest, CropDropsGeometryMetasAndKeepsTheOthers) {
+  Harness h("saliencycrop look-ahead=0");
+  h.set_caps(crop_caps("I420", kCropW, kCropH));
+  BufferPtr b = crop_frame(GST_VIDEO_FORMAT_I420, kCropW, kCropH, position_code(), 0, 160, 90);
+  const std::vector<float> flow(2 * 4 * 3, 1.0f);
+  gst_buffer_add_optical_flow_meta(b.get(), 4, 3, flow.data());
+  gst_buffer_add_video_region_of_interest_meta(b.get(), "saliency", 0, 0, 16, 16);
+  gst_buffer_add_saliency_crop_meta(b.get(), 0, 0, 320, 180, 640, 360);  // an upstream crop
+  // An untagged meta (about the stream, not the pixels).
+  static const gchar *no_tags[] = {NULL};
+  if (!gst_meta_get_info("GstSaliencyTestCustomMeta"))
+    gst_meta_register_custom("GstSaliencyTestCustomMeta", no_tags, NULL, NULL, NULL);
+  ASSERT_NE(gst_buffer_add_custom_meta(b.get(), "GstSaliencyTestCustomMeta"), nullptr);
+  ASSERT_EQ(h.push(b.release()), GST_FLOW_OK);
+  const auto out = pull_now(h);
+  ASSERT_EQ(out.size(), 1u);
+  GstBuffer *o = out[0].get();
+  EXPECT_EQ(gst_buffer_get_optical_flow_meta(o), nullptr);
+  EXPECT_EQ(gst_buffer_get_meta(o, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE), nullptr);
+  EXPECT_NE(gst_buffer_get_custom_meta(o, "GstSaliencyTestCustomMeta"), nullptr);
+  // One crop window, ours, in this element's input pixels.
+  guint n_windows = 0;
+  gpointer state = nullptr;
+  while (gst_buffer_iterate_meta_filtered(o, &state, GST_SALIENCY_CROP_META_API_TYPE)) n_windows++;
+  EXPECT_EQ(n_windows, 1u);
+  EXPECT_EQ(crop_window(o).source_w, kCropW);
+  // One saliency map: the cropped one (about 10 columns of the 32).
+  guint n_maps = 0;
+  state = nullptr;
+  while (gst_buffer_iterate_meta_filtered(o, &state, GST_SALIENCY_META_API_TYPE)) n_maps++;
+  EXPECT_EQ(n_maps, 1u);
+  guint mw = 0;
+  map_values(o, &mw);
+  EXPECT_LT(mw, 32u);
+}
+
+// mode=stationary holds one window per shot; a hard cut (dark frames, then bright ones) lets it
+// jump to where the saliency is in the new shot.
+TEST_F(ElementTest, CropStationaryModeHoldsStillWithinAShotAndJumpsAtACut) {
+  const int n = 40, cut = 20;
+  const Painter dark = [](int, int) -> Rgb { return {20, 20, 20}; };
+  const Painter bright = [](int x, int y) -> Rgb {
+    return {(std::uint8_t)(180 + x % 60), (std::uint8_t)(200 + y % 40), 220};
+  };
+  for (const char *mode : {"stationary", "auto"}) {
+    SCOPED_TRACE(mode);
+    Harness h(std::string("saliencycrop look-ahead=10 mode=") + mode);
+    h.set_caps(crop_caps("I420", kCropW, kCropH));
+    for (int i = 0; i < n; i++) {
+      // Shot 1: the blob drifts over the left third; shot 2: it is far right.
+      const double bx = i < cut ? 50 + 2.0 * i : 270;
+      ASSERT_EQ(h.push(crop_frame(GST_VIDEO_FORMAT_I420, kCropW, kCropH, i < cut ? dark : bright, i,
+                                  bx, 90)
+                           .release()),
+                GST_FLOW_OK);
+    }
+    h.eos();
+    const auto out = pull_now(h);
+    ASSERT_EQ(out.size(), (size_t)n);
+    std::vector<Window> path;
+    for (const auto &b : out) path.push_back(crop_window(b.get()));
+    if (std::string(mode) == "stationary") {
+      for (int k = 1; k < n; k++)
+        if (k != cut) {
+          EXPECT_EQ(path[k].x, path[k - 1].x) << "frame " << k << " moved within a shot";
+        }
+    }
+    const int jump = std::abs(path[cut].x - path[cut - 1].x);
+    EXPECT_GT(jump, 0.015 * kCropW + 2) << "the window did not jump at the cut";
+    EXPECT_LE(path[cut].x, 270);
+    EXPECT_GT(path[cut].x + path[cut].w, 270) << "the new shot's blob is outside the window";
+    EXPECT_LE(path[0].x, 50);
+    EXPECT_GT(path[0].x + path[0].w, 88) << "the first shot's blob is outside the window";
+  }
+}
+
+// zoom=0.5 around a small blob: the window shrinks, the output keeps the fitted size and shows
+// the window scaled up.
+TEST_F(ElementTest, CropZoomShrinksTheWindowAndScalesItToTheOutputSize) {
+  const int n = 40;
+  Harness h("saliencycrop zoom=0.5 look-ahead=10");
+  h.set_caps(crop_caps("RGB", kCropW, kCropH));
+  std::vector<BufferPtr> in;
+  for (int i = 0; i < n; i++) {
+    // A 64x36 map with a tight blob (sigma 1.5 cells = 7.5 px) at (200, 60).
+    in.push_back(crop_frame(GST_VIDEO_FORMAT_RGB, kCropW, kCropH, position_code(), i, 200, 60, true,
+                            64, 36));
+    ASSERT_EQ(h.push(gst_buffer_ref(in.back().get())), GST_FLOW_OK);
+  }
+  h.eos();
+  const auto out = pull_now(h);
+  ASSERT_EQ(out.size(), (size_t)n);
+  EXPECT_EQ(output_size(h), std::make_pair(102, 180));
+  int zoomed = 0;
+  for (int k = 0; k < n; k++) {
+    SCOPED_TRACE("frame " + std::to_string(k));
+    const Window win = crop_window(out[k].get());
+    EXPECT_LE(win.w, 102);
+    EXPECT_GE(win.w, 50);  // zoom 0.5: half the fitted window at the smallest (even rounding)
+    EXPECT_LE(win.x + win.w, kCropW);
+    EXPECT_LE(win.y + win.h, kCropH);
+    EXPECT_NEAR((double)win.w / win.h, 102.0 / 180, 0.03) << "the aspect is kept";
+    if (win.w >= 102) continue;
+    zoomed++;
+    // Scaled up bilinearly from the window: the position code reads the source position.
+    GstVideoInfo info;
+    gst_video_info_set_format(&info, GST_VIDEO_FORMAT_RGB, 102, 180);
+    GstVideoFrame f;
+    ASSERT_TRUE(gst_video_frame_map(&f, &info, out[k].get(), GST_MAP_READ));
+    for (const auto &[ox, oy] : {std::pair{10, 20}, std::pair{51, 90}, std::pair{90, 170}}) {
+      const guint8 *p = (const guint8 *)GST_VIDEO_FRAME_PLANE_DATA(&f, 0) +
+                        oy * GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0) + 3 * ox;
+      const double sx = win.x + (ox + 0.5) * win.w / 102.0 - 0.5;
+      const double sy = win.y + (oy + 0.5) * win.h / 180.0 - 0.5;
+      EXPECT_NEAR(p[0], std::clamp(sx, (double)win.x, win.x + win.w - 1.0), 1.5) << ox << "," << oy;
+      EXPECT_NEAR(p[1], std::clamp(sy, (double)win.y, win.y + win.h - 1.0), 1.5) << ox << "," << oy;
+    }
+    gst_video_frame_unmap(&f);
+    EXPECT_GE(200, win.x);
+    EXPECT_LT(200, win.x + win.w) << "the blob is outside the zoomed window";
+  }
+  EXPECT_GT(zoomed, 0) << "the window never zoomed in";
 }
 
 // ------------------------------------------------------------------ whole chain
