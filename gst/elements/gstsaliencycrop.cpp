@@ -90,7 +90,8 @@ typedef enum {
 #define DEFAULT_ASPECT_D 16
 /* ReframeOptions' defaults (salmaps/reframe.hpp). */
 #define DEFAULT_MAX_SPEED 0.015
-#define MIN_MAX_SPEED 0.0001
+/* The planner's slowest top speed (its grid's resolution). */
+#define MIN_MAX_SPEED model::kMinReframeSpeed
 #define DEFAULT_LOOK_AHEAD 15
 #define MAX_LOOK_AHEAD 300
 #define DEFAULT_MODE GST_SALIENCY_CROP_MODE_AUTO
@@ -306,7 +307,7 @@ static void gst_saliency_crop_class_init(GstSaliencyCropClass *klass) {
       gobject_class, PROP_MAX_SPEED,
       g_param_spec_double(
           "max-speed", "Max speed",
-          "Top speed of the window, in fractions of the frame's extent per frame, 0.0001 to 1",
+          "Top speed of the window, in fractions of the frame's extent per frame, 0.001 to 1",
           MIN_MAX_SPEED, 1.0, DEFAULT_MAX_SPEED,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**

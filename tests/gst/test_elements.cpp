@@ -1761,6 +1761,48 @@ TEST_F(ElementTest, CropKeepsEventsInPlaceAndDrainsBeforeADiscont) {
   }
 }
 
+namespace {
+gsize i420_size(int w, int h) {
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_I420, w, h);
+  return GST_VIDEO_INFO_SIZE(&info);
+}
+}  // namespace
+
+TEST_F(ElementTest, CropDrainsOnCapsChangeAndCropsTheNewSize) {
+  Harness h("saliencycrop look-ahead=4");
+  h.set_caps(crop_caps("I420", kCropW, kCropH));
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(h.push(crop_frame(GST_VIDEO_FORMAT_I420, kCropW, kCropH, position_code(), i, 160, 90)
+                         .release()),
+              GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(h.get()), 0u);
+  // 640x360: the three held frames leave first, at the old size (caps, then segment, both drain).
+  h.set_caps(crop_caps("I420", 640, 360));
+  auto before = pull_now(h);
+  ASSERT_EQ(before.size(), 3u);
+  for (int k = 0; k < 3; k++) {
+    EXPECT_EQ(GST_BUFFER_PTS(before[k].get()), k * kFrame);
+    EXPECT_EQ(crop_window(before[k].get()).source_w, kCropW);
+    EXPECT_EQ(gst_buffer_get_size(before[k].get()), i420_size(102, 180));
+  }
+  for (int i = 3; i < 8; i++)
+    ASSERT_EQ(
+        h.push(crop_frame(GST_VIDEO_FORMAT_I420, 640, 360, position_code(), i, 320, 180).release()),
+        GST_FLOW_OK);
+  h.eos();
+  const auto after = pull_now(h);
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_EQ(output_size(h), std::make_pair(202, 360));
+  for (int k = 0; k < 5; k++) {
+    EXPECT_EQ(GST_BUFFER_PTS(after[k].get()), (3 + k) * kFrame);
+    const Window win = crop_window(after[k].get());
+    EXPECT_EQ(win.source_w, 640);
+    EXPECT_EQ(win.w, 202);
+    EXPECT_EQ(gst_buffer_get_size(after[k].get()), i420_size(202, 360));
+  }
+}
+
 TEST_F(ElementTest, CropFramesWithoutAMapLeaveWithAStillWindow) {
   Harness h("saliencycrop look-ahead=3");
   h.set_caps(crop_caps("I420", kCropW, kCropH));
