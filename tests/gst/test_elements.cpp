@@ -445,7 +445,9 @@ TEST_F(ElementTest, TinyhdWithThePublishedWeightsMapsEveryFrameWithoutLookahead)
     EXPECT_EQ(mw, 256u) << "output " << k << ": TinyHD's maps are 256x192";
     EXPECT_EQ(mh, 192u) << "output " << k;
     // A real map, not a constant: the sigmoid output varies over the frame.
-    if (!v.empty()) EXPECT_GT(*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end()), 0.01f);
+    if (!v.empty()) {
+      EXPECT_GT(*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end()), 0.01f);
+    }
   }
 }
 
