@@ -13,7 +13,6 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
-#include "salflow/flo_io.hpp"
 #include "salflow/frame_source.hpp"
 #include "salmaps/heatmap.hpp"
 #include "salmodel/predictor.hpp"
@@ -152,27 +151,9 @@ ClipResult predict_clip(model::Predictor &predictor, flow::FrameSource &source, 
   std::string overlay_tmp;
   std::deque<PendingFrame> pending;
   tools::Progress progress(kProgram, source.frame_count_hint(), cs.quiet);
-  cv::Mat bgr;
-  std::string prev_name;
-  int frames = 0;
-  cv::Mat flow_buf;
 
-  auto emit = [&](const std::vector<model::SaliencyMap> &maps) {
-    for (const auto &m : maps) {
-      PendingFrame &p = pending.front();
-      writer->write(m, p.name);
-      if (video.isOpened()) {
-        model::MapView mv{m.values.data(), m.width, m.height};
-        model::blend_heatmap(p.bgr.data, p.bgr.cols, p.bgr.rows, p.bgr.step, model::PixelFormat::BGR, mv, cs.style);
-        video.write(p.bgr);
-      }
-      pending.pop_front();
-    }
-  };
-
-  const auto started = std::chrono::steady_clock::now();
-  while (source.read(bgr)) {
-    if (frames == 0) {
+  auto on_frame = [&](const cv::Mat &bgr, const std::string &name) {
+    if (!writer) {
       writer = std::make_unique<MapWriter>(staged, cs.format, cs.tinyhd_png, bgr.cols, bgr.rows);
       if (!cs.overlay.empty()) {
         const fs::path op = fs::absolute(cs.overlay);
@@ -184,34 +165,21 @@ ClipResult predict_clip(model::Predictor &predictor, flow::FrameSource &source, 
         if (!video.isOpened()) throw std::runtime_error(cs.overlay + ": cannot open the overlay video for writing");
       }
     }
-    model::FrameView fv{bgr.data, bgr.cols, bgr.rows, bgr.step, model::PixelFormat::BGR};
-    model::FlowView flow_view;
-    const model::FlowView *flow_ptr = nullptr;
-    if (!flow_dir.empty() && predictor.needs_flow() && frames > 0) {
-      const std::string flo = (fs::path(flow_dir) / (prev_name + ".flo")).string();
-      if (!fs::exists(flo)) throw std::runtime_error(flo + ": missing flow file for frame " + prev_name);
-      flow_buf = flow::read_flo(flo);
-      flow_view = {reinterpret_cast<const float *>(flow_buf.data), flow_buf.cols, flow_buf.rows, flow_buf.step,
-                   bgr.cols, bgr.rows};
-      // .flo vectors are in pixels of the flow's own grid: express them in frame pixels.
-      if (flow_buf.cols != bgr.cols || flow_buf.rows != bgr.rows) {
-        std::vector<cv::Mat> uv;
-        cv::split(flow_buf, uv);
-        uv[0] *= double(bgr.cols) / flow_buf.cols;
-        uv[1] *= double(bgr.rows) / flow_buf.rows;
-        cv::merge(uv, flow_buf);
-        flow_view.data = reinterpret_cast<const float *>(flow_buf.data);
-        flow_view.stride = flow_buf.step;
-      }
-      flow_ptr = &flow_view;
+    pending.push_back({name, video.isOpened() ? bgr.clone() : cv::Mat()});
+  };
+  auto on_map = [&](const model::SaliencyMap &m) {
+    PendingFrame &p = pending.front();
+    writer->write(m, p.name);
+    if (video.isOpened()) {
+      model::MapView mv{m.values.data(), m.width, m.height};
+      model::blend_heatmap(p.bgr.data, p.bgr.cols, p.bgr.rows, p.bgr.step, model::PixelFormat::BGR, mv, cs.style);
+      video.write(p.bgr);
     }
-    pending.push_back({source.frame_name(), video.isOpened() ? bgr.clone() : cv::Mat()});
-    emit(predictor.push(fv, flow_ptr));
-    prev_name = source.frame_name();
-    ++frames;
-    progress.update(frames);
-  }
-  emit(predictor.finish());
+    pending.pop_front();
+  };
+
+  const auto started = std::chrono::steady_clock::now();
+  const int frames = tools::run_predictor(predictor, source, flow_dir, on_frame, on_map, &progress);
   progress.finish(frames);
   if (!writer) throw std::runtime_error("internal error: the input gave no frame");
   if (writer->written() != frames)

@@ -14,6 +14,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 
+#include "salflow/flo_io.hpp"
+#include "salflow/frame_source.hpp"
 #include "salmodel/cpu_runtime.hpp"
 
 namespace fs = std::filesystem;
@@ -95,6 +97,45 @@ model::PredictorOptions ModelFlags::predictor_options() const {
   po.interval = interval;
   po.threads = threads;
   return po;
+}
+
+int run_predictor(model::Predictor &predictor, flow::FrameSource &source, const std::string &flow_dir,
+                  const std::function<void(const cv::Mat &bgr, const std::string &name)> &on_frame,
+                  const std::function<void(model::SaliencyMap &map)> &on_map, Progress *progress) {
+  cv::Mat bgr, flow_buf;
+  std::string prev_name;
+  int frames = 0;
+  const bool precomputed = !flow_dir.empty() && predictor.needs_flow();
+  while (source.read(bgr)) {
+    model::FrameView fv{bgr.data, bgr.cols, bgr.rows, bgr.step, model::PixelFormat::BGR};
+    model::FlowView flow_view;
+    const model::FlowView *flow_ptr = nullptr;
+    if (precomputed && frames > 0) {
+      const std::string flo = (fs::path(flow_dir) / (prev_name + ".flo")).string();
+      if (!fs::exists(flo)) throw std::runtime_error(flo + ": missing flow file for frame " + prev_name);
+      flow_buf = flow::read_flo(flo);
+      flow_view = {reinterpret_cast<const float *>(flow_buf.data), flow_buf.cols, flow_buf.rows, flow_buf.step,
+                   bgr.cols, bgr.rows};
+      // .flo vectors are in pixels of the flow's own grid: express them in frame pixels.
+      if (flow_buf.cols != bgr.cols || flow_buf.rows != bgr.rows) {
+        std::vector<cv::Mat> uv;
+        cv::split(flow_buf, uv);
+        uv[0] *= double(bgr.cols) / flow_buf.cols;
+        uv[1] *= double(bgr.rows) / flow_buf.rows;
+        cv::merge(uv, flow_buf);
+        flow_view.data = reinterpret_cast<const float *>(flow_buf.data);
+        flow_view.stride = flow_buf.step;
+      }
+      flow_ptr = &flow_view;
+    }
+    on_frame(bgr, source.frame_name());
+    for (model::SaliencyMap &m : predictor.push(fv, flow_ptr)) on_map(m);
+    prev_name = source.frame_name();
+    ++frames;
+    if (progress) progress->update(frames);
+  }
+  for (model::SaliencyMap &m : predictor.finish()) on_map(m);
+  return frames;
 }
 
 void set_threads(int threads) {

@@ -10,8 +10,14 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core/mat.hpp>
+
 #include "saltools/cli.hpp"
 #include "salmodel/predictor.hpp"
+
+namespace flow {
+class FrameSource;
+}
 
 namespace tools {
 
@@ -57,6 +63,19 @@ struct ModelFlags {
   /// Throws model::ModelError naming an unknown --model.
   model::PredictorOptions predictor_options() const;
 };
+
+/// Runs every frame of `source` through `predictor` as saliency-predict does,
+/// then finish(). With `flow_dir` (--flow DIR) and a model that needs flow,
+/// every frame after the first gets the forward flow DIR/<previous frame's
+/// name>.flo, its vectors rescaled to frame pixels when the .flo is of
+/// another size. on_frame(bgr, name) sees each frame before it is pushed;
+/// on_map(map) gets every map in frame order (the i-th map is the i-th
+/// frame's). `progress` (optional) is updated after each push. Returns the
+/// number of frames; throws naming a missing or bad flow file, and passes on
+/// what the callbacks and the predictor throw.
+int run_predictor(model::Predictor &predictor, flow::FrameSource &source, const std::string &flow_dir,
+                  const std::function<void(const cv::Mat &bgr, const std::string &name)> &on_frame,
+                  const std::function<void(model::SaliencyMap &map)> &on_map, Progress *progress = nullptr);
 
 /// Applies --threads (0 = one per core) to LibTorch and OpenCV.
 void set_threads(int threads);
