@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +12,10 @@
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
 
+#include "salmaps/reframe.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -523,4 +527,347 @@ TEST(SaliencyPredict, InputListReadsEachInputsFlowsFromItsOwnFolder) {
   const auto s = run(predict + " --input " + k.a + " --flow " + (tmp / "flows/a") + " --output " + (tmp / "single"));
   ASSERT_EQ(s.code, 0) << s.output;
   expect_same_files(tmp / "out/a", tmp / "single");
+}
+
+// ---------------------------------------------------------------- saliency-reframe
+namespace {
+
+struct TrackRow {
+  int frame, x, y, width, height;
+};
+
+// The rows of a --track CSV; fails the test on a bad header or a malformed row.
+std::vector<TrackRow> read_track(const std::string &path) {
+  std::ifstream in(path);
+  std::string line;
+  std::vector<TrackRow> rows;
+  if (!std::getline(in, line)) {
+    ADD_FAILURE() << path << ": empty or missing";
+    return rows;
+  }
+  EXPECT_EQ(line, "frame,x,y,width,height") << path;
+  while (std::getline(in, line)) {
+    TrackRow r{};
+    char c1, c2, c3, c4;
+    std::istringstream s(line);
+    if (!(s >> r.frame >> c1 >> r.x >> c2 >> r.y >> c3 >> r.width >> c4 >> r.height) || c1 != ',' || c2 != ',' ||
+        c3 != ',' || c4 != ',') {
+      ADD_FAILURE() << path << ": malformed row '" << line << "'";
+      break;
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// `n` 8-bit maps of w x h (PNG, m001.png ...): a Gaussian blob of sigma 12 px
+// at height h/2 whose centre moves from x0 to x1 at a steady speed.
+void write_blob_maps(const std::string &dir, int n, int w, int h, double x0, double x1) {
+  fs::create_directories(dir);
+  for (int i = 0; i < n; ++i) {
+    const double cx = x0 + (x1 - x0) * i / std::max(1, n - 1);
+    cv::Mat m(h, w, CV_8U);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const double d2 = (x - cx) * (x - cx) + (y - h / 2.0) * (y - h / 2.0);
+        m.at<std::uint8_t>(y, x) = cv::saturate_cast<std::uint8_t>(255.0 * std::exp(-d2 / (2 * 12.0 * 12.0)));
+      }
+    char name[32];
+    std::snprintf(name, sizeof name, "/m%03d.png", i + 1);
+    ASSERT_TRUE(cv::imwrite(dir + name, m));
+  }
+}
+
+// The value of "key: value" in a --report, or NaN when absent.
+double report_value(const std::string &out, const std::string &key) {
+  const std::string text = "\n" + out;
+  const auto at = text.find("\n" + key + ": ");
+  if (at == std::string::npos) return std::nan("");
+  return std::stod(text.substr(at + key.size() + 3));
+}
+
+// Every window of the track has the fitted size, lies inside the frame, and
+// moves at most `max_step` pixels a frame (the frames numbered 1..n).
+void expect_valid_track(const std::vector<TrackRow> &rows, int n, int frame_w, int frame_h, const model::CropWindow &fitted,
+                        double max_step) {
+  ASSERT_EQ(int(rows.size()), n);
+  for (int i = 0; i < n; ++i) {
+    const TrackRow &r = rows[i];
+    EXPECT_EQ(r.frame, i + 1);
+    EXPECT_EQ(r.width, fitted.width) << "frame " << r.frame;
+    EXPECT_EQ(r.height, fitted.height) << "frame " << r.frame;
+    EXPECT_GE(r.x, 0) << "frame " << r.frame;
+    EXPECT_GE(r.y, 0) << "frame " << r.frame;
+    EXPECT_LE(r.x + r.width, frame_w) << "frame " << r.frame;
+    EXPECT_LE(r.y + r.height, frame_h) << "frame " << r.frame;
+    if (i > 0) {
+      EXPECT_LE(std::abs(r.x - rows[i - 1].x), max_step) << "frame " << r.frame;
+      EXPECT_LE(std::abs(r.y - rows[i - 1].y), max_step) << "frame " << r.frame;
+    }
+  }
+}
+
+}  // namespace
+
+// Maps alone (no frames): a blob moving right on a 320x180 canvas, 3.5 px a
+// frame, below the default top speed (0.015 x 320 = 4.8 px): the window has the
+// fitted 9:16 size, stays in the frame, moves right overall, never back by more
+// than the rounding to even x, and never faster than the limit (+2 px of
+// rounding to even coordinates); offline and streaming (look-ahead 5) alike.
+TEST(SaliencyReframe, MapsOnlyTrackFollowsAMovingBlobWithinTheSpeedLimit) {
+  testsupport::TempDir tmp;
+  const int n = 60;
+  write_blob_maps(tmp / "maps", n, 320, 180, 50, 50 + 3.5 * (n - 1));
+  const model::CropWindow fitted = model::fitted_crop(320, 180, 9, 16);
+  for (const std::string extra : {"", " --look-ahead 5", " --look-ahead 0 --max-speed 0.01"}) {
+    SCOPED_TRACE(extra);
+    const std::string track = tmp / "track.csv";
+    const auto r = run(tool("saliency-reframe") + " --quiet --maps " + (tmp / "maps") + " --aspect 9:16 --track " + track +
+                       extra);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_TRUE(r.output.empty()) << r.output;
+    const std::vector<TrackRow> rows = read_track(track);
+    const double speed = extra.find("0.01") != std::string::npos ? 0.01 : 0.015;
+    expect_valid_track(rows, n, 320, 180, fitted, speed * 320 + 2);
+    if (rows.size() != size_t(n)) continue;
+    EXPECT_GE(rows.back().x - rows.front().x, 120) << "the window should follow the blob right";
+    for (int i = 1; i < n; ++i) EXPECT_GE(rows[i].x, rows[i - 1].x - 2) << "frame " << i + 1;
+    EXPECT_EQ(listing(tmp.path()), (std::vector<std::string>{"maps", "track.csv"}));  // no temporary left
+  }
+}
+
+// --report on the same blob: every measure printed; the planned path keeps
+// more of the blob than the centred window (which the blob leaves) and no more
+// than the best window of each frame; one shot; motion within the limit.
+TEST(SaliencyReframe, ReportKeepsMoreThanTheCentreOnAMovingBlob) {
+  testsupport::TempDir tmp;
+  write_blob_maps(tmp / "maps", 60, 320, 180, 50, 50 + 3.5 * 59);
+  const auto r = run(tool("saliency-reframe") + " --quiet --maps " + (tmp / "maps") + " --aspect 9:16 --report");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char *key : {"frames", "shots", "retained_planned", "retained_centre", "retained_best", "top_speed_px",
+                          "mean_speed_px", "top_acceleration_px", "planner_ms_per_frame"})
+    EXPECT_FALSE(std::isnan(report_value(r.output, key))) << key << "\n" << r.output;
+  EXPECT_EQ(count_lines(r.output), 9) << r.output;
+  EXPECT_EQ(report_value(r.output, "frames"), 60);
+  EXPECT_EQ(report_value(r.output, "shots"), 1);
+  const double planned = report_value(r.output, "retained_planned"), centre = report_value(r.output, "retained_centre"),
+               best = report_value(r.output, "retained_best");
+  EXPECT_GE(planned, centre) << r.output;
+  EXPECT_GT(planned, centre + 0.2) << "the blob spends most of the clip outside the centre\n" << r.output;
+  EXPECT_LE(planned, best + 1e-4) << r.output;
+  EXPECT_GT(planned, 0.5) << r.output;
+  EXPECT_LE(report_value(r.output, "top_speed_px"), 0.015 * 320 + 2) << r.output;
+  EXPECT_GT(report_value(r.output, "mean_speed_px"), 0.0) << r.output;
+  EXPECT_GE(report_value(r.output, "planner_ms_per_frame"), 0.0) << r.output;
+}
+
+namespace {
+
+// `n` frames w x h (f001.png ...): a textured grey background with a bright
+// disc moving right; from frame `cut` on (1-based; 0: never) another scene (a
+// dark-blue background, the disc at the left).
+void write_disc_frames(const std::string &dir, int n, int w, int h, int cut = 0) {
+  fs::create_directories(dir);
+  cv::RNG rng(7);
+  cv::Mat texture(h, w, CV_8UC3);
+  rng.fill(texture, cv::RNG::UNIFORM, cv::Scalar(70, 70, 70), cv::Scalar(110, 110, 110));
+  for (int i = 1; i <= n; ++i) {
+    cv::Mat f;
+    const bool second = cut > 0 && i >= cut;
+    if (second)
+      f = cv::Mat(h, w, CV_8UC3, cv::Scalar(120, 30, 10));
+    else
+      f = texture.clone();
+    const int cx = second ? w / 6 : w / 5 + (3 * w / 5) * (i - 1) / std::max(1, n - 1);
+    cv::circle(f, cv::Point(cx, h / 2), h / 6, cv::Scalar(250, 250, 250), cv::FILLED);
+    char name[32];
+    std::snprintf(name, sizeof name, "/f%03d.png", i);
+    ASSERT_TRUE(cv::imwrite(dir + name, f));
+  }
+}
+
+}  // namespace
+
+// Frames through the baseline: the video has one frame per input frame at the
+// fitted size, and each is the input frame cropped to the track's window (up to
+// the encoder's loss); the track is valid.
+TEST(SaliencyReframe, BaselineOnFramesWritesTheCroppedVideoAndTheTrack) {
+  testsupport::TempDir tmp;
+  const int n = 20, w = 192, h = 108;
+  write_disc_frames(tmp / "frames", n, w, h);
+  const std::string video = tmp / "out.mp4", track = tmp / "track.csv";
+  const auto r = run(tool("saliency-reframe") + " --model baseline --threads 1 --input " + (tmp / "frames") +
+                     " --aspect 9:16 --output " + video + " --track " + track);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("saliency-reframe: baseline on cpu, input "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("video: " + video), std::string::npos) << r.output;
+  const model::CropWindow fitted = model::fitted_crop(w, h, 9, 16);
+  const std::vector<TrackRow> rows = read_track(track);
+  expect_valid_track(rows, n, w, h, fitted, 0.015 * w + 2);
+  ASSERT_EQ(int(rows.size()), n);
+
+  cv::VideoCapture cap(video);
+  ASSERT_TRUE(cap.isOpened()) << video;
+  EXPECT_NEAR(cap.get(cv::CAP_PROP_FPS), 25.0, 0.01);  // frame folders: 25 frames/s
+  int got = 0;
+  for (cv::Mat f; cap.read(f); ++got) {
+    ASSERT_LT(got, n);
+    ASSERT_EQ(f.cols, fitted.width);
+    ASSERT_EQ(f.rows, fitted.height);
+    char name[32];
+    std::snprintf(name, sizeof name, "/f%03d.png", got + 1);
+    const cv::Mat src = cv::imread((tmp / "frames") + name);
+    const TrackRow &t = rows[got];
+    cv::Mat diff;
+    cv::absdiff(f, src(cv::Rect(t.x, t.y, t.width, t.height)), diff);
+    EXPECT_LT(cv::mean(diff)[0], 12.0) << "frame " << got + 1 << " is not the input cropped to its track window";
+    // ... and not what a window 20 px to the side would give (the crop is where the track says).
+    if (t.x + t.width + 20 <= w) {
+      cv::Mat other;
+      cv::absdiff(f, src(cv::Rect(t.x + 20, t.y, t.width, t.height)), other);
+      EXPECT_GT(cv::mean(other)[0], cv::mean(diff)[0]) << "frame " << got + 1;
+    }
+  }
+  EXPECT_EQ(got, n);
+}
+
+// With frames and maps, the cuts come from the frames: a scene change at
+// frame 11 gives two shots, and the window may jump there (faster than the
+// speed limit allows within a shot); --preview writes the side-by-side video.
+TEST(SaliencyReframe, ShotCutsComeFromTheFramesAndThePathJumpsThere) {
+  testsupport::TempDir tmp;
+  const int n = 20, w = 320, h = 180;
+  write_disc_frames(tmp / "frames", n, w, h, 11);
+  // Maps: the blob on the right for the first shot, on the left after the cut.
+  write_blob_maps(tmp / "maps1", 10, w, h, 260, 270);
+  write_blob_maps(tmp / "maps2", 10, w, h, 40, 45);
+  fs::create_directories(tmp / "maps");
+  for (int i = 1; i <= 10; ++i) {
+    char a[32], b[32];
+    std::snprintf(a, sizeof a, "/m%03d.png", i);
+    std::snprintf(b, sizeof b, "/m%03d.png", i + 10);
+    fs::copy(tmp / "maps1" + a, tmp / "maps" + a);
+    fs::copy(tmp / "maps2" + a, tmp / "maps" + b);
+  }
+  const std::string track = tmp / "track.csv", preview = tmp / "preview.mp4";
+  const auto r = run(tool("saliency-reframe") + " --quiet --input " + (tmp / "frames") + " --maps " + (tmp / "maps") +
+                     " --aspect 9:16 --report --track " + track + " --preview " + preview + " --fps 10");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(report_value(r.output, "shots"), 2) << r.output;
+  const std::vector<TrackRow> rows = read_track(track);
+  ASSERT_EQ(rows.size(), size_t(n));
+  EXPECT_GT(rows[9].x - rows[10].x, 100) << "the window should jump left at the cut";
+  EXPECT_GT(rows[9].x + rows[9].width / 2, 200);
+  EXPECT_LT(rows[10].x + rows[10].width / 2, 110);
+  cv::VideoCapture cap(preview);
+  ASSERT_TRUE(cap.isOpened()) << preview;
+  EXPECT_NEAR(cap.get(cv::CAP_PROP_FPS), 10.0, 0.01);
+  const model::CropWindow fitted = model::fitted_crop(w, h, 9, 16);
+  cv::Mat f;
+  ASSERT_TRUE(cap.read(f));
+  // The frame, a 4-pixel gap and the crop at the frame's height, padded to even sizes.
+  const int side = int(std::lround(double(fitted.width) * h / fitted.height));
+  EXPECT_EQ(f.rows, h + h % 2);
+  EXPECT_EQ(f.cols, (w + 4 + side) + (w + 4 + side) % 2);
+  int frames = 1;
+  while (cap.read(f)) ++frames;
+  EXPECT_EQ(frames, n);
+}
+
+// Bad input: one line naming the file (exit 1) or a usage error (exit 2), and
+// nothing at the --track / --output paths, nor a temporary file beside them.
+TEST(SaliencyReframe, BadInputIsRefusedAndLeavesNothing) {
+  testsupport::TempDir tmp;
+  write_blob_maps(tmp / "maps", 6, 64, 36, 10, 50);
+  write_disc_frames(tmp / "frames5", 5, 64, 36);
+  fs::create_directories(tmp / "empty");
+  fs::create_directories(tmp / "mixed");
+  for (const char *m : {"m001.png", "m002.png"}) fs::copy(tmp / "maps/" + m, tmp / "mixed/" + m);
+  cv::imwrite(tmp / "mixed/m003.png", cv::Mat(40, 64, CV_8U, cv::Scalar(9)));
+  fs::create_directories(tmp / "broken");
+  fs::copy(tmp / "maps/m001.png", tmp / "broken/m001.png");
+  std::ofstream(tmp / "broken/m002.png") << "not a picture";
+  fs::create_directories(tmp / "out");
+  const std::string track = tmp / "out/t.csv", video = tmp / "out/v.mp4";
+  const std::string outs = " --track " + track + " --output " + video;
+  struct Case {
+    std::string args, message;
+    int code;
+  };
+  const std::string R = tool("saliency-reframe") + " ";
+  const std::vector<Case> cases = {
+      {"--maps " + (tmp / "maps") + " --aspect 0:16 --track " + track,
+       "saliency-reframe: --aspect '0:16': expected W:H, two whole numbers above 0 (e.g. --aspect 9:16)\n"
+       "Try 'saliency-reframe --help'.\n",
+       2},
+      {"--maps " + (tmp / "maps") + " --aspect 9x16 --track " + track,
+       "saliency-reframe: --aspect '9x16': expected W:H, two whole numbers above 0 (e.g. --aspect 9:16)\n"
+       "Try 'saliency-reframe --help'.\n",
+       2},
+      {"--maps " + (tmp / "maps") + " --aspect 9:16" + outs,
+       "saliency-reframe: --output crops the frames: give --input (the clip the maps belong to)\n"
+       "Try 'saliency-reframe --help'.\n",
+       2},
+      {"--maps " + (tmp / "empty") + " --aspect 9:16 --track " + track,
+       "saliency-reframe: " + (tmp / "empty") + ": no maps (.png or .npy files) in this directory\n", 1},
+      {"--maps " + (tmp / "nomaps") + " --aspect 9:16 --track " + track,
+       "saliency-reframe: " + (tmp / "nomaps") + ": no such directory\n", 1},
+      {"--maps " + (tmp / "mixed") + " --aspect 9:16 --track " + track,
+       "saliency-reframe: " + (tmp / "mixed/m003.png") + ": map size 64x40 differs from the first map's 64x36 (" +
+           (tmp / "mixed/m001.png") + ")\n",
+       1},
+      {"--maps " + (tmp / "maps") + " --input " + (tmp / "frames5") + " --aspect 9:16" + outs,
+       "saliency-reframe: " + (tmp / "maps") + ": 6 maps for 5 frames of " + (tmp / "frames5") +
+           " (one map per frame, in name order)\n",
+       1},
+      {"--maps " + (tmp / "maps") + " --aspect 9:16 --track " + (tmp / "nodir/t.csv"),
+       "saliency-reframe: " + (tmp / "nodir/t.csv") + ": folder " + (tmp / "nodir") + " does not exist\n", 1},
+      // Fails after the track was written (OpenCV knows no container by .xyz): the track goes too.
+      {"--input " + (tmp / "frames5") + " --aspect 9:16 --threads 1 --track " + track + " --output " +
+           (tmp / "out/v.xyz"),
+       "", 1},
+  };
+  for (const auto &c : cases) {
+    const auto r = run(R + "--quiet " + c.args);
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
+    if (!c.message.empty())
+      EXPECT_EQ(r.output, c.message) << c.args;
+    else
+      EXPECT_EQ(count_lines(r.output), 1) << c.args << "\n" << r.output;
+    EXPECT_TRUE(listing(tmp / "out").empty()) << c.args << ": left " << listing(tmp / "out").front();
+  }
+  // An unreadable map: one line naming it.
+  const auto r = run(R + "--quiet --maps " + (tmp / "broken") + " --aspect 9:16 --track " + track);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(count_lines(r.output), 1) << r.output;
+  EXPECT_EQ(r.output.rfind("saliency-reframe: " + (tmp / "broken/m002.png") + ": ", 0), 0u) << r.output;
+  EXPECT_TRUE(listing(tmp / "out").empty());
+}
+
+TEST(SaliencyReframe, HelpDescribesTheInterface) {
+  const auto r = run(tool("saliency-reframe") + " --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char *flag : {"--input", "--maps", "--model", "--weights", "--aspect W:H", "--output", "--track",
+                           "frame,x,y,width,height", "--preview", "--report", "retained_planned", "planner_ms_per_frame",
+                           "--max-speed", "--max-acceleration", "--look-ahead", "--mode", "--zoom", "--fps", "--flow",
+                           "--threads", "--device", "--random-init"})
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+}
+
+// Human fixation-density maps (UCF Sports Diving-Side_001, 55 maps of 720x404)
+// from ../shared: a valid 9:16 track of 55 windows, and a report in which the
+// planned path keeps at least what the centred window keeps.
+TEST(SaliencyReframe, HumanMapsOfUcfDivingSide) {
+  REQUIRE_SHARED_DATA(shared);
+  testsupport::TempDir tmp;
+  const std::string maps = shared + "/data/saliency/ucf-sports/test/Diving-Side_001/maps";
+  const std::string track = tmp / "track.csv";
+  const auto r = run(tool("saliency-reframe") + " --quiet --maps " + maps + " --aspect 9:16 --report --track " + track);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const model::CropWindow fitted = model::fitted_crop(720, 404, 9, 16);
+  expect_valid_track(read_track(track), 55, 720, 404, fitted, 0.015 * 720 + 2);
+  EXPECT_EQ(report_value(r.output, "frames"), 55);
+  const double planned = report_value(r.output, "retained_planned"), centre = report_value(r.output, "retained_centre");
+  EXPECT_GE(planned, centre) << r.output;
+  EXPECT_LE(planned, report_value(r.output, "retained_best") + 1e-4) << r.output;
 }
