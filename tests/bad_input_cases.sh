@@ -41,7 +41,7 @@ row() {
 }
 
 P="$B/model/tools/saliency-predict" E="$B/model/tools/saliency-eval" EE="$B/model/tools/saliency-encode-eval"
-IE="$B/model/tools/saliency-interval-eval" MD="$B/model/tools/saliency-make-dataset" TR="$B/model/tools/saliency-train"
+IE="$B/model/tools/saliency-interval-eval" RF="$B/model/tools/saliency-reframe" MD="$B/model/tools/saliency-make-dataset" TR="$B/model/tools/saliency-train"
 FE="$B/flow/tools/flow-eval" FX="$B/flow/tools/flow-extract" CLIP="$B/flow/tools/saliency-make-clip"
 GL=$(command -v gst-launch-1.0)
 
@@ -184,6 +184,20 @@ row saliency-predict "--shard without --input-list" - "$P" --model baseline --in
 row saliency-interval-eval "--maps: 6 maps (9 needed)" sixmaps "$IE" --maps "$T/sixmaps"
 row saliency-interval-eval "--maps: folder missing" nomaps "$IE" --maps "$T/nomaps"
 row saliency-interval-eval "--input: a clip of 6 frames (9 needed)" clip.avi "$IE" --input "$T/clip.avi"
+# saliency-reframe: maps folders made from the six maps above
+mkdir -p "$T/fivemaps" "$T/mixedmaps"
+cp "$T"/sixmaps/000[1-5].png "$T/fivemaps/"
+cp "$T/sixmaps/0001.png" "$T/mixedmaps/0001.png" && cp "$T/gt-v/vid/maps/0001.png" "$T/mixedmaps/0002.png"
+row saliency-reframe "--aspect 0:16" - "$RF" --maps "$T/sixmaps" --aspect 0:16 --track "$T/out/t.csv"
+row saliency-reframe "--aspect 9x16 (not W:H)" - "$RF" --maps "$T/sixmaps" --aspect 9x16 --track "$T/out/t.csv"
+row saliency-reframe "--maps: empty directory" empty "$RF" --maps "$T/empty" --aspect 9:16 --track "$T/out/t.csv"
+row saliency-reframe "--maps: folder missing" nomaps "$RF" --maps "$T/nomaps" --aspect 9:16 --track "$T/out/t.csv"
+row saliency-reframe "--maps: a corrupt PNG" 0001.png "$RF" --maps "$T/badframes" --aspect 9:16 --track "$T/out/t.csv"
+row saliency-reframe "--maps: maps of two sizes" 0002.png "$RF" --maps "$T/mixedmaps" --aspect 9:16 --track "$T/out/t.csv"
+row saliency-reframe "--maps: 5 maps for a clip of 6 frames" fivemaps "$RF" --input "$T/clip.avi" --maps "$T/fivemaps" --aspect 9:16 --track "$T/out/t.csv"
+row saliency-reframe "--track in a folder that does not exist" nodir "$RF" --maps "$T/sixmaps" --aspect 9:16 --track "$T/nodir/t.csv"
+row saliency-reframe "--output without --input (maps only)" - "$RF" --maps "$T/sixmaps" --aspect 9:16 --output "$T/out/v.mp4"
+row saliency-reframe "input missing" missing.mp4 "$RF" --input "$T/missing.mp4" --aspect 9:16 --output "$T/out/v.mp4"
 if [[ -x "$EE" ]]; then
   row saliency-encode-eval "--option-string with an unknown libx264 option" - "$EE" --input "$T/clip.avi" --option-string nonsense=1
   row saliency-encode-eval "--bitrates and --crfs together" - "$EE" --input "$T/clip.avi" --bitrates 100,200,300,400 --crfs 20,25,30,35
