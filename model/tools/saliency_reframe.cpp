@@ -323,7 +323,7 @@ void draw_preview(const cv::Mat &frame, const model::CropWindow &w, const cv::Ma
   const int right = std::max(2, int(std::lround(double(crop.cols) * frame.rows / crop.rows)));
   const int width = frame.cols + gap + right, height = frame.rows;
   out.create(height + height % 2, width + width % 2, CV_8UC3);
-  out.setTo(cv::Scalar(0, 0, 0));
+  out.setTo(cv::Scalar(255, 255, 255));  // a white gap between the two
   cv::Mat left = out(cv::Rect(0, 0, frame.cols, frame.rows));
   frame.convertTo(left, -1, 0.35);  // dimmed outside the window
   const cv::Rect r(w.x, w.y, w.width, w.height);
