@@ -69,8 +69,9 @@ static const char *kUsage =
     "Path:\n"
     "  --aspect W:H     the target aspect (required): 9:16 (portrait), 1:1, 4:5, ... (W/H also works)\n"
     "  --max-speed F    top speed of the window, a fraction of the frame's width (height, for\n"
-    "                   vertical moves) per frame, in (0, 1] (default 0.015)\n"
-    "  --max-acceleration F  top change of speed per frame, same unit; 0 (default) = max-speed / 8\n"
+    "                   vertical moves) per frame, in [0.001, 1] (default 0.015)\n"
+    "  --max-acceleration F  top change of speed per frame, same unit, in [0, 1]; 0 (default) =\n"
+    "                   max-speed / 8\n"
     "  --look-ahead N   -1 (default): the whole clip is planned at once (offline). N >= 0: frames\n"
     "                   are planned as they come with N frames of look-ahead, as the saliencycrop\n"
     "                   element does (0 = causal, a live camera)\n"
@@ -373,9 +374,10 @@ int main(int argc, char **argv) {
                      " crops the frames: give --input (the clip the maps belong to)");
   if (!maps_dir.empty() && (!mf.model.empty() || !mf.weights.empty() || mf.random_init || !flow_dir.empty()))
     args.usage_error("--maps gives the maps, so no model runs: --model, --weights, --random-init and --flow do not go with it");
-  if (!(max_speed > 0.0 && max_speed <= 1.0)) args.usage_error("--max-speed must be in (0, 1]");
-  if (!(max_acceleration >= 0.0 && std::isfinite(max_acceleration)))
-    args.usage_error("--max-acceleration must be 0 (max-speed / 8) or above");
+  if (!(max_speed >= model::kMinReframeSpeed && max_speed <= 1.0))
+    args.usage_error("--max-speed must be in [0.001, 1] (a fraction of the frame per frame)");
+  if (!(max_acceleration >= 0.0 && max_acceleration <= 1.0))
+    args.usage_error("--max-acceleration must be in [0, 1] (0: max-speed / 8)");
   if (!(zoom > 0.0 && zoom <= 1.0)) args.usage_error("--zoom must be in (0, 1]");
   if (look_ahead < -1) args.usage_error("--look-ahead must be -1 (the whole clip) or a frame count >= 0");
   if (!(fps >= 0.0 && std::isfinite(fps))) args.usage_error("--fps must be above 0");
