@@ -301,12 +301,10 @@ std::string open_video(cv::VideoWriter &video, const std::string &path, const st
     int fourcc;
     const char *name;
   };
-  std::vector<Codec> codecs;
-  if (ext == ".avi")
-    codecs = {{cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), "Motion-JPEG"}};
-  else
-    codecs = {{cv::VideoWriter::fourcc('a', 'v', 'c', '1'), "H.264"},
-              {cv::VideoWriter::fourcc('m', 'p', '4', 'v'), "MPEG-4 part 2"}};
+  const std::vector<Codec> codecs =
+      ext == ".avi" ? std::vector<Codec>{{cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), "Motion-JPEG"}}
+                    : std::vector<Codec>{{cv::VideoWriter::fourcc('a', 'v', 'c', '1'), "H.264"},
+                                         {cv::VideoWriter::fourcc('m', 'p', '4', 'v'), "MPEG-4 part 2"}};
   for (const Codec &c : codecs) {
     if (video.open(path, cv::CAP_FFMPEG, c.fourcc, fps, size)) return c.name;
     std::error_code ec;

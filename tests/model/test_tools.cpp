@@ -830,10 +830,11 @@ TEST(SaliencyReframe, BadInputIsRefusedAndLeavesNothing) {
   for (const auto &c : cases) {
     const auto r = run(R + "--quiet " + c.args);
     EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.output;
-    if (!c.message.empty())
+    if (!c.message.empty()) {
       EXPECT_EQ(r.output, c.message) << c.args;
-    else
+    } else {
       EXPECT_EQ(count_lines(r.output), 1) << c.args << "\n" << r.output;
+    }
     EXPECT_TRUE(listing(tmp / "out").empty()) << c.args << ": left " << listing(tmp / "out").front();
   }
   // An unreadable map: one line naming it.
