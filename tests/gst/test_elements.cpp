@@ -1627,7 +1627,7 @@ TEST_F(ElementTest, CropFollowsAMovingBlobWithinTheSpeedLimit) {
     EXPECT_LE(win.x + win.w, kCropW);
     EXPECT_EQ(win.y, 0);
     if (k > 0) {
-      EXPECT_LE(std::abs(win.x - path[k - 1].x), max_speed * kCropW + 2) << "faster than max-speed";
+      EXPECT_LE(std::abs(win.x - path[k - 1].x), max_speed * kCropW) << "faster than max-speed";
     }
     const bool inside = blob_x[k] >= win.x && blob_x[k] < win.x + win.w;
     blob_inside += inside;

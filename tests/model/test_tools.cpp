@@ -610,10 +610,11 @@ void expect_valid_track(const std::vector<TrackRow> &rows, int n, int frame_w, i
 }  // namespace
 
 // Maps alone (no frames): a blob moving right on a 320x180 canvas, 3.5 px a
-// frame, below the default top speed (0.015 x 320 = 4.8 px): the window has the
-// fitted 9:16 size, stays in the frame, moves right overall, never back by more
-// than the rounding to even x, and never faster than the limit (+2 px of
-// rounding to even coordinates); offline and streaming (look-ahead 5) alike.
+// frame, below the default top speed (0.015 x 320 = 4.8 px, so 4 px steps on
+// even x): the window has the fitted 9:16 size, stays in the frame, moves
+// right overall, never back by more than the rounding to even x, and never
+// faster than the limit; offline and streaming (look-ahead 5) alike. At 0.01
+// (3.2 px: 2 px steps) it trails the blob but still follows it.
 TEST(SaliencyReframe, MapsOnlyTrackFollowsAMovingBlobWithinTheSpeedLimit) {
   testsupport::TempDir tmp;
   const int n = 60;
@@ -628,9 +629,9 @@ TEST(SaliencyReframe, MapsOnlyTrackFollowsAMovingBlobWithinTheSpeedLimit) {
     EXPECT_TRUE(r.output.empty()) << r.output;
     const std::vector<TrackRow> rows = read_track(track);
     const double speed = extra.find("0.01") != std::string::npos ? 0.01 : 0.015;
-    expect_valid_track(rows, n, 320, 180, fitted, speed * 320 + 2);
+    expect_valid_track(rows, n, 320, 180, fitted, speed * 320);
     if (rows.size() != size_t(n)) continue;
-    EXPECT_GE(rows.back().x - rows.front().x, 120) << "the window should follow the blob right";
+    EXPECT_GE(rows.back().x - rows.front().x, speed > 0.01 ? 120 : 100) << "the window should follow the blob right";
     for (int i = 1; i < n; ++i) EXPECT_GE(rows[i].x, rows[i - 1].x - 2) << "frame " << i + 1;
     EXPECT_EQ(listing(tmp.path()), (std::vector<std::string>{"maps", "track.csv"}));  // no temporary left
   }
@@ -656,7 +657,7 @@ TEST(SaliencyReframe, ReportKeepsMoreThanTheCentreOnAMovingBlob) {
   EXPECT_GT(planned, centre + 0.2) << "the blob spends most of the clip outside the centre\n" << r.output;
   EXPECT_LE(planned, best + 1e-4) << r.output;
   EXPECT_GT(planned, 0.5) << r.output;
-  EXPECT_LE(report_value(r.output, "top_speed_px"), 0.015 * 320 + 2) << r.output;
+  EXPECT_LE(report_value(r.output, "top_speed_px"), 0.015 * 320) << r.output;
   EXPECT_GT(report_value(r.output, "mean_speed_px"), 0.0) << r.output;
   EXPECT_GE(report_value(r.output, "planner_ms_per_frame"), 0.0) << r.output;
 }

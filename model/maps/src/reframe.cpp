@@ -320,6 +320,7 @@ struct AxisPlan {
   double fitted_length = 1.0;  ///< the fitted window's length, unit coordinates
   PathLimits limits;
   double step = 1.0;       ///< grid spacing, unit coordinates
+  int max_step_px = 0;     ///< top move of the window's edge a frame, even pixels
 
   double centre(int j) const { return j * step; }
 };
@@ -339,8 +340,14 @@ AxisPlan make_axis(double fitted_length, double zoom, int extent_px, const Refra
   axis.limits.positions = n + 1;
   const MotionCosts costs = motion_costs(o.mode);
   if (o.mode == CameraMode::Stationary) return axis;  // no motion within a shot
-  // Never faster than asked: round the limit down to the grid.
-  axis.limits.max_speed = std::clamp(static_cast<int>(std::floor(o.max_speed * n + 1e-9)), 1, 64);
+  // Never faster than asked: windows land on even pixels, so the top step
+  // is the limit rounded down to even pixels (2 px at least: the smallest
+  // move there is), and the path is planned at that speed rounded down to
+  // the grid. Rounding a position to even pixels could still add up to
+  // 2 px to a step; the conversion clamps each step to max_step_px.
+  axis.max_step_px = std::max(2, 2 * static_cast<int>(std::floor(o.max_speed * extent_px / 2 + 1e-9)));
+  axis.limits.max_speed = std::clamp(
+      static_cast<int>(std::floor(static_cast<double>(axis.max_step_px) / extent_px * n + 1e-9)), 1, 64);
   const double accel = o.max_acceleration > 0.0 ? o.max_acceleration : o.max_speed / 8.0;
   const int V = axis.limits.max_speed;
   axis.limits.max_acceleration =
@@ -480,6 +487,8 @@ struct ReframePlanner::Impl {
   // The last decided frame's states (the start of the next plan).
   bool have_last = false;
   PathState last_x, last_y, last_zoom;
+  bool have_window = false;  ///< last_window holds the last decided window
+  CropWindow last_window;
 
   explicit Impl(const ReframeOptions &o) : options(o) {
     validate(o);
@@ -647,6 +656,18 @@ struct ReframePlanner::Impl {
       const int max_y = (options.frame_height - w.height) & ~1;
       w.x = std::clamp(even_round(cx * options.frame_width - w.width / 2.0), 0, max_x);
       w.y = std::clamp(even_round(cy * options.frame_height - w.height / 2.0), 0, max_y);
+      // Within a shot and at the same size, no step above the limit in
+      // even pixels (between the previous window and this one, both inside
+      // the frame, so the clamped one is too).
+      const bool cut = pending[k].cut || !have_window;
+      if (!cut && w.width == last_window.width && w.height == last_window.height) {
+        if (ax.active && ax.max_step_px > 0)
+          w.x = std::clamp(w.x, last_window.x - ax.max_step_px, last_window.x + ax.max_step_px);
+        if (ay.active && ay.max_step_px > 0)
+          w.y = std::clamp(w.y, last_window.y - ay.max_step_px, last_window.y + ay.max_step_px);
+      }
+      last_window = w;
+      have_window = true;
       out.push_back(w);
     }
     if (commit > 0) {
@@ -686,6 +707,7 @@ std::vector<CropWindow> ReframePlanner::finish() {
 void ReframePlanner::reset() {
   impl_->pending.clear();
   impl_->have_last = false;
+  impl_->have_window = false;
 }
 
 std::size_t ReframePlanner::pending() const { return impl_->pending.size(); }
