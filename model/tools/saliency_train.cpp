@@ -110,7 +110,8 @@ int main(int argc, char **argv) {
   args.option("--backbone", &o.backbone);
   args.option("--init", &o.init);
   args.option("--epochs", &o.epochs);
-  args.option("--lr", &o.lr);
+  double lr = -1;  // not given: the model's official rate (TrainOptions::lr = 0)
+  args.option("--lr", &lr);
   args.option("--schedule", &o.schedule);
   args.option("--batch", &o.batch);
   args.flag("--reset-optimizer", &o.reset_optimizer_each_epoch);
@@ -144,11 +145,17 @@ int main(int argc, char **argv) {
     args.usage_error("--stage must be feature or whole, got '" + stage + "'");
   if (!input_size.empty() && !parse_size(input_size, &o.height, &o.width))
     args.usage_error("--input-size must be HxW (e.g. 64x96), got '" + input_size + "'");
-  if (o.epochs < 0 || o.batch < 0 || o.lr < 0 || o.window < 0 || o.max_train_clips < 0 ||
+  if (o.epochs < 0 || o.batch < 0 || o.window < 0 || o.max_train_clips < 0 ||
       o.max_val_clips < 0 || o.loader_threads < 0 || o.save_every_steps < 0)
     args.usage_error(
-        "--epochs, --batch, --lr, --window, --max-*-clips, --loader-threads and "
+        "--epochs, --batch, --window, --max-*-clips, --loader-threads and "
         "--save-every must not be negative");
+  // --lr 0 would train nothing; it used to mean "the default" silently.
+  if (lr != -1) {
+    if (!(lr > 0 && std::isfinite(lr)))
+      args.usage_error("--lr must be above 0 (leave it out for the model's official rate)");
+    o.lr = lr;
+  }
 
   try {
     o.model = model::parse_model_kind(model_name);

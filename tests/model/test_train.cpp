@@ -557,6 +557,12 @@ TEST(TrainTool, HelpAndOneLineErrors) {
   const auto size = run_tool("--model stsanet --data x --out y --input-size 64by64");
   EXPECT_EQ(size.code, 2);
   EXPECT_NE(size.output.find("--input-size"), std::string::npos) << size.output;
+  // --lr 0 trains nothing: refused, not quietly replaced by the default.
+  for (const char *lr : {"0", "-1e-4", "nan"}) {
+    const auto bad_lr = run_tool(std::string("--model tinyhd --data x --out y --lr ") + lr);
+    EXPECT_EQ(bad_lr.code, 2) << lr;
+    EXPECT_NE(bad_lr.output.find("--lr must be above 0"), std::string::npos) << bad_lr.output;
+  }
   const auto baseline = run_tool("--model baseline --data x --out " + (dir / "out"));
   EXPECT_EQ(baseline.code, 1);
 }
