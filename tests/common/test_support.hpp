@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,21 @@ inline std::vector<std::string> listing(const std::string &dir) {
   for (const auto &e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+/// What `f` throws, for tests of error messages: the message of an E, "<not
+/// a NAME> message" for any other exception (so an assertion on the text
+/// fails and shows it), "<no error>" when it throws nothing.
+template <class E>
+std::string error_message_of(const std::function<void()> &f, const char *name) {
+  try {
+    f();
+  } catch (const E &e) {
+    return e.what();
+  } catch (const std::exception &e) {
+    return std::string("<not a ") + name + "> " + e.what();
+  }
+  return "<no error>";
 }
 
 inline std::string build_root() {

@@ -354,14 +354,7 @@ struct PickleBytes {
 };
 
 std::string model_error_of(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const ModelError &e) {
-    return e.what();
-  } catch (const std::exception &e) {
-    return std::string("NOT A ModelError: ") + e.what();
-  }
-  return "NO ERROR";
+  return testsupport::error_message_of<ModelError>(f, "ModelError");
 }
 
 // ---------------------------------------------------------------- C++ only

@@ -38,24 +38,12 @@ namespace {
 fs::path P(const testsupport::TempDir &t) { return t.path(); }
 
 std::string error_of(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const DataError &e) {
-    return e.what();
-  } catch (const std::exception &e) {
-    return std::string("<not a DataError> ") + e.what();
-  }
-  return "<no error>";
+  return testsupport::error_message_of<DataError>(f, "DataError");
 }
 
 // The generator is torch-free and throws model::ModelError (not DataError).
 std::string model_error_of(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const model::ModelError &e) {
-    return e.what();
-  }
-  return "<no error>";
+  return testsupport::error_message_of<model::ModelError>(f, "ModelError");
 }
 
 std::string read_bytes(const fs::path &p) {

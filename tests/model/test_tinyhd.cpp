@@ -67,14 +67,7 @@ std::string shared_path(const std::string &relative) {
                  << "set GST_SALIENCY_SHARED to its path to run this test)"
 
 std::string model_error_of(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const ModelError &e) {
-    return e.what();
-  } catch (const std::exception &e) {
-    return std::string("not a ModelError: ") + e.what();
-  }
-  return "no error";
+  return testsupport::error_message_of<ModelError>(f, "ModelError");
 }
 
 std::unique_ptr<model::SaliencyModel> load(const std::string &weights) {
@@ -289,8 +282,8 @@ TEST(TinyHD, BrokenAndForeignCheckpointsAreRefusedInOneLineNamingTheFile) {
     const std::string msg = model_error_of([&] { load(path); });
     EXPECT_NE(msg.find(path), std::string::npos) << "must name the file: " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
-    EXPECT_EQ(msg.rfind("not a ModelError", 0), std::string::npos) << msg;
-    EXPECT_NE(msg, "no error");
+    EXPECT_EQ(msg.rfind("<not a ModelError>", 0), std::string::npos) << msg;
+    EXPECT_NE(msg, "<no error>");
     for (const auto &needle : c.needles) EXPECT_NE(msg.find(needle), std::string::npos) << needle << ": " << msg;
   }
 }
