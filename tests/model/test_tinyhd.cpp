@@ -291,6 +291,7 @@ TEST(TinyHD, BrokenAndForeignCheckpointsAreRefusedInOneLineNamingTheFile) {
 // ------------------------------------------------------ depthwise kernel
 
 TEST(TinyHDDepthwise, MatchesGroupedConv3dAndClamp) {
+  std::printf("[ kernels  ] build: %s\n", model::tinyhd::kernel_build_name());
   struct Time {
     int kt, stride, pad;
   };
@@ -340,6 +341,36 @@ TEST(TinyHDDepthwise, MatchesGroupedConv3dAndClamp) {
 }
 
 // ------------------------------------------------------------ fused form
+
+// The kernels are compiled three ways and a machine runs its best build
+// only: run their tests again in child processes capped to AVX2 and to
+// plain x86-64 by ATEN_CPU_CAPABILITY (cpu_dispatch.hpp), so every build is
+// checked on any machine that can run it. The builds differ only in
+// rounding (FMA or not), inside the tests' bounds.
+TEST(TinyHDKernels, EveryBuildPassesTheKernelTests) {
+  std::vector<std::string> caps = {"default"};
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) caps.push_back("avx2");
+#endif
+  for (const std::string &cap : caps) {
+    const std::string cmd = "ATEN_CPU_CAPABILITY=" + cap + " " +
+                            std::filesystem::read_symlink("/proc/self/exe").string() +
+                            " --gtest_filter='TinyHDDepthwise.*:TinyHDFused.*' 2>&1";
+    FILE *pipe = popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr) << cmd;
+    std::string out;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
+    const int status = pclose(pipe);
+    EXPECT_EQ(status, 0) << cmd << "\n" << out;
+    const std::string want = cap == "default" ? "generic" : cap;
+    EXPECT_NE(out.find("[ kernels  ] build: " + want + "\n"), std::string::npos) << out;
+    // (The multi-output test skips without ../shared, like this process's.)
+    for (const char *name : {"TinyHDDepthwise.MatchesGroupedConv3dAndClamp", "TinyHDFused.RandomInitMatchesTheModules"})
+      EXPECT_NE(out.find(std::string("[       OK ] ") + name), std::string::npos) << out;
+    EXPECT_EQ(out.find("[  FAILED  ]"), std::string::npos) << out;
+  }
+}
 
 TEST(TinyHDFused, RandomInitMatchesTheModules) {
   TinyHDModel m(tinyhd::TinyHDArch::published_single_rc4());

@@ -88,6 +88,8 @@ const PlaneKernel convolve_plane = pick_kernel<PlaneKernel>(convolve_plane_avx51
 
 }  // namespace
 
+const char *kernel_build_name() { return to_string(kernel_build()); }
+
 torch::Tensor depthwise_conv3d(const torch::Tensor &x, const torch::Tensor &weight,
                                const torch::Tensor &bias, int time_stride, int time_pad,
                                int spatial_stride, bool relu6) {

@@ -22,4 +22,8 @@ torch::Tensor depthwise_conv3d(const torch::Tensor &x, const torch::Tensor &weig
                                const torch::Tensor &bias, int time_stride, int time_pad,
                                int spatial_stride, bool relu6);
 
+/// The kernel build this process runs ("avx512", "avx2" or "generic";
+/// cpu_dispatch.hpp), for tests and benchmarks to say which one they measured.
+const char *kernel_build_name();
+
 }  // namespace model::tinyhd
