@@ -15,7 +15,8 @@ python3-numpy, gir1.2-gst-plugins-base-1.0). From the build tree:
     GST_PLUGIN_PATH=build/gst/elements GI_TYPELIB_PATH=build/gst/meta \\
     LD_LIBRARY_PATH=build/gst/meta /usr/bin/python3 examples/saliency_meta.py [FILE]
 
-See examples/README.md.
+With `--pipeline "... ! saliency ! saliencycrop ! appsink name=sink"` it also prints each frame's
+crop window (GstSaliencyCropMeta). See examples/README.md.
 """
 import argparse
 import os
@@ -81,8 +82,15 @@ def describe_sample(index, sample):
     # The map covers the whole frame: cell (x, y) is centred on ((x + 0.5) W / w, (y + 0.5) H / h).
     x = (px + 0.5) * frame_w / w
     y = (py + 0.5) * frame_h / h
-    return (f"frame {index:4d}: pts {pts}, map {w}x{h}, peak {sal[py, px]:.3f} at "
+    line = (f"frame {index:4d}: pts {pts}, map {w}x{h}, peak {sal[py, px]:.3f} at "
             f"({x:.1f}, {y:.1f}) px of {frame_w}x{frame_h}, mean {sal.mean():.4f}")
+    # After saliencycrop: the window of the source frame this frame shows, to cut the same
+    # window from a higher-resolution rendition of the source.
+    crop = GstSaliency.buffer_get_saliency_crop_meta(buffer)
+    if crop is not None:
+        line += (f", crop {crop.width}x{crop.height}+{crop.x}+{crop.y} of "
+                 f"{crop.source_width}x{crop.source_height}")
+    return line
 
 
 def pop_error(bus):
