@@ -741,10 +741,7 @@ constexpr int kCutMapWidth = 32, kCutMapHeight = 18;
 
 ShotCutDetector::ShotCutDetector(const ShotCutOptions &options) : options_(options) {}
 
-void ShotCutDetector::reset() {
-  previous_.clear();
-  have_previous_ = false;
-}
+void ShotCutDetector::reset() { previous_.clear(); }
 
 bool ShotCutDetector::push_frame(const GreyView &frame) {
   if (frame.data == nullptr || frame.width <= 0 || frame.height <= 0)
@@ -766,13 +763,12 @@ bool ShotCutDetector::push_frame(const GreyView &frame) {
   }
   for (double &h : hist) h /= count;
   bool cut = false;
-  if (have_previous_ && previous_.size() == hist.size()) {
+  if (previous_.size() == hist.size()) {
     double l1 = 0.0;
     for (int i = 0; i < kHistogramBins; ++i) l1 += std::fabs(hist[i] - previous_[i]);
     cut = l1 > options_.histogram_threshold;
   }
   previous_ = std::move(hist);
-  have_previous_ = true;
   return cut;
 }
 
@@ -785,7 +781,7 @@ bool ShotCutDetector::push_map(const MapView &map) {
   for (double c : cells)
     if (!std::isfinite(c)) throw std::invalid_argument("shot-cut detector: non-finite map value");
   bool cut = false;
-  if (have_previous_ && previous_.size() == cells.size()) {
+  if (previous_.size() == cells.size()) {
     const double n = static_cast<double>(cells.size());
     const double ma = std::accumulate(cells.begin(), cells.end(), 0.0) / n;
     const double mb = std::accumulate(previous_.begin(), previous_.end(), 0.0) / n;
@@ -800,7 +796,6 @@ bool ShotCutDetector::push_map(const MapView &map) {
     if (saa > 0.0 && sbb > 0.0) cut = sab / std::sqrt(saa * sbb) < options_.map_correlation_threshold;
   }
   previous_ = std::move(cells);
-  have_previous_ = true;
   return cut;
 }
 

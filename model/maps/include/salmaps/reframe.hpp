@@ -169,8 +169,7 @@ public:
 
 private:
   ShotCutOptions options_;
-  std::vector<double> previous_;
-  bool have_previous_ = false;
+  std::vector<double> previous_;  ///< the previous frame's histogram or map cells; empty at first
 };
 
 /// The part of a map under a crop window, at the map's own density: a
